@@ -1,0 +1,46 @@
+package main
+
+import (
+	"flag"
+	"io"
+
+	"github.com/memrelief/memrelief/internal/paths"
+)
+
+// newFlagSet returns a flag set that reports errors instead of exiting, so
+// dispatch decides the exit code.
+func newFlagSet(name string, out io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("memrelief "+name, flag.ContinueOnError)
+	fs.SetOutput(out)
+	return fs
+}
+
+// rootFlags registers the flags that move memrelief's view of the host file
+// systems, and returns a function that yields the resulting roots after
+// parsing. --root moves them all (for fixture trees and chroots); the
+// individual flags override one root each.
+func rootFlags(fs *flag.FlagSet) func() paths.Roots {
+	prefix := fs.String("root", "/", "directory the host's file systems are found under (for fixture trees)")
+	var r paths.Roots
+	fs.StringVar(&r.Cgroup, "path.cgroup", "", "cgroup mount point (default ROOT/sys/fs/cgroup)")
+	fs.StringVar(&r.Proc, "path.proc", "", "procfs mount point (default ROOT/proc)")
+	fs.StringVar(&r.Etc, "path.etc", "", "configuration directory (default ROOT/etc)")
+	fs.StringVar(&r.Kubelet, "path.kubelet", "", "kubelet state directory (default ROOT/var/lib/kubelet)")
+	fs.StringVar(&r.Log, "path.log", "", "log directory holding pods/ and containers/ (default ROOT/var/log)")
+	fs.StringVar(&r.Run, "path.run", "", "runtime directory (default ROOT/run)")
+	return func() paths.Roots {
+		base := paths.Under(*prefix)
+		for _, o := range []struct {
+			dst *string
+			val string
+		}{
+			{&base.Cgroup, r.Cgroup}, {&base.Proc, r.Proc}, {&base.Etc, r.Etc},
+			{&base.Kubelet, r.Kubelet}, {&base.Log, r.Log}, {&base.Run, r.Run},
+		} {
+			if o.val != "" {
+				*o.dst = o.val
+			}
+		}
+		return base
+	}
+}
