@@ -1,0 +1,132 @@
+// Package psi reads pressure stall information: the node's
+// /proc/pressure/memory and a cgroup's memory.pressure, and kernel PSI
+// triggers that wake a reader when stall time crosses a threshold.
+package psi
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"strconv"
+)
+
+// Record is one line of a pressure file. The averages are percentages of
+// wall time some (or all) tasks were stalled over 10, 60 and 300 seconds;
+// TotalUsec is the cumulative stall time in microseconds.
+type Record struct {
+	Avg10     float64 `json:"avg10"`
+	Avg60     float64 `json:"avg60"`
+	Avg300    float64 `json:"avg300"`
+	TotalUsec uint64  `json:"total_usec"`
+}
+
+// Pressure is a parsed pressure file. HasFull is false for files that carry
+// only a "some" line (cpu pressure on kernels before 5.13).
+type Pressure struct {
+	Some    Record `json:"some"`
+	Full    Record `json:"full"`
+	HasFull bool   `json:"has_full"`
+}
+
+// ErrEmpty is returned for an empty pressure file, which the kernel shows
+// when PSI is switched off for the cgroup (cgroup.pressure = 0) or at boot
+// (psi=0 on the kernel command line).
+var ErrEmpty = errors.New("pressure file is empty (PSI disabled)")
+
+// Parse parses the contents of a pressure file. It returns ErrEmpty for an
+// empty file and a descriptive error for anything that is not the kernel's
+// format; it never returns a partial result without an error. A "some" line
+// is required; unknown trailing fields are tolerated, since newer kernels may
+// add them.
+func Parse(data []byte) (Pressure, error) {
+	var p Pressure
+	if len(bytes.TrimSpace(data)) == 0 {
+		return p, ErrEmpty
+	}
+	var haveSome bool
+	for lineNo, line := range bytes.Split(data, []byte{'\n'}) {
+		if len(bytes.TrimSpace(line)) == 0 {
+			continue
+		}
+		fields := bytes.Fields(line)
+		var dst *Record
+		switch string(fields[0]) {
+		case "some":
+			if haveSome {
+				return Pressure{}, fmt.Errorf("line %d: second \"some\" line", lineNo+1)
+			}
+			dst, haveSome = &p.Some, true
+		case "full":
+			if p.HasFull {
+				return Pressure{}, fmt.Errorf("line %d: second \"full\" line", lineNo+1)
+			}
+			dst, p.HasFull = &p.Full, true
+		default:
+			return Pressure{}, fmt.Errorf("line %d: unknown kind %q, want some or full", lineNo+1, fields[0])
+		}
+		if err := parseRecord(fields[1:], dst); err != nil {
+			return Pressure{}, fmt.Errorf("line %d (%s): %w", lineNo+1, fields[0], err)
+		}
+	}
+	if !haveSome {
+		return Pressure{}, errors.New("no \"some\" line")
+	}
+	return p, nil
+}
+
+func parseRecord(fields [][]byte, r *Record) error {
+	const (
+		has10 = 1 << iota
+		has60
+		has300
+		hasTotal
+		hasAll = has10 | has60 | has300 | hasTotal
+	)
+	var seen int
+	for _, f := range fields {
+		k, v, ok := bytes.Cut(f, []byte{'='})
+		if !ok {
+			return fmt.Errorf("field %q is not key=value", f)
+		}
+		var bit int
+		var err error
+		switch string(k) {
+		case "avg10":
+			bit = has10
+			r.Avg10, err = parsePercent(v)
+		case "avg60":
+			bit = has60
+			r.Avg60, err = parsePercent(v)
+		case "avg300":
+			bit = has300
+			r.Avg300, err = parsePercent(v)
+		case "total":
+			bit = hasTotal
+			r.TotalUsec, err = strconv.ParseUint(string(v), 10, 64)
+		default:
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", k, err)
+		}
+		if seen&bit != 0 {
+			return fmt.Errorf("%s given twice", k)
+		}
+		seen |= bit
+	}
+	if seen != hasAll {
+		return fmt.Errorf("want avg10, avg60, avg300 and total, got %q", bytes.Join(fields, []byte{' '}))
+	}
+	return nil
+}
+
+func parsePercent(v []byte) (float64, error) {
+	f, err := strconv.ParseFloat(string(v), 64)
+	if err != nil {
+		return 0, err
+	}
+	if f < 0 || f > 100 {
+		return 0, fmt.Errorf("%v is not a percentage", f)
+	}
+	return f, nil
+}
