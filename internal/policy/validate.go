@@ -1,0 +1,321 @@
+package policy
+
+import (
+	"fmt"
+	"path"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// problem is a semantic error at a key relative to the thing validated.
+type problem struct{ key, msg string }
+
+func validateDaemon(d *Daemon) []problem {
+	var ps []problem
+	if d.Interval < Duration(100*time.Millisecond) || d.Interval > Duration(10*time.Minute) {
+		ps = append(ps, problem{"interval", fmt.Sprintf("interval %s out of range 100ms..10m", d.Interval)})
+	}
+	switch d.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		ps = append(ps, problem{"log_level", fmt.Sprintf("unknown log level %q (want debug, info, warn or error)", d.LogLevel)})
+	}
+	for i, s := range d.Sinks {
+		switch s {
+		case "journal", "stderr", "dbus", "metrics":
+		default:
+			ps = append(ps, problem{"sinks[" + strconv.Itoa(i) + "]", fmt.Sprintf("unknown sink %q (want journal, stderr, dbus or metrics)", s)})
+		}
+	}
+	if !strings.HasPrefix(d.StateDir, "/") {
+		ps = append(ps, problem{"state_dir", fmt.Sprintf("state_dir %q must be an absolute path", d.StateDir)})
+	}
+	return ps
+}
+
+// checkGlob returns why g is not a usable glob, or "".
+func checkGlob(g string, unit bool) string {
+	if g == "" {
+		return "empty glob"
+	}
+	if _, err := path.Match(g, ""); err != nil {
+		return fmt.Sprintf("malformed glob %q: %v", g, err)
+	}
+	if unit && strings.Contains(g, "/") {
+		return fmt.Sprintf("unit glob %q contains \"/\"; cgroup path globs go in paths", g)
+	}
+	return ""
+}
+
+func validName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// validateRule checks one typed rule. It is used on rules from the policy
+// file and again on rules a drop-in has overridden, so an override cannot
+// produce a rule the file could not.
+func validateRule(r *Rule, node bool) []problem {
+	var ps []problem
+	add := func(key, format string, a ...any) { ps = append(ps, problem{key, fmt.Sprintf(format, a...)}) }
+	if !node {
+		switch {
+		case r.Name == "":
+			add("name", "missing; every rule needs a name so a reload can undo what it changed")
+		case r.Name == NodeRule:
+			add("name", "%q is reserved for the [node] rule", NodeRule)
+		case !validName(r.Name):
+			add("name", "rule name %q: use lower-case letters, digits, \"-\" and \"_\"", r.Name)
+		}
+	}
+	if t := r.PSITrigger; t != nil {
+		if t.Kind != "some" && t.Kind != "full" {
+			add("psi_trigger.kind", "unknown kind %q (want \"some\" or \"full\")", t.Kind)
+		}
+		if t.Window < Duration(500*time.Millisecond) || t.Window > Duration(10*time.Second) {
+			add("psi_trigger.window", "window %s out of range: the kernel accepts 500ms to 10s", t.Window)
+		} else if t.Stall == 0 || t.Stall >= t.Window {
+			add("psi_trigger.stall", "stall %s must be above 0 and below window %s", t.Stall, t.Window)
+		}
+	}
+	if len(r.Levels) == 0 {
+		add("level", "missing; a rule needs at least one level")
+	}
+	names := map[string]bool{}
+	for i := range r.Levels {
+		l := &r.Levels[i]
+		lk := "level[" + strconv.Itoa(i) + "]"
+		switch {
+		case l.Name == "":
+			add(lk+".name", "missing; every level needs a name")
+		case !validName(l.Name):
+			add(lk+".name", "level name %q: use lower-case letters, digits, \"-\" and \"_\"", l.Name)
+		case names[l.Name]:
+			add(lk+".name", "duplicate level name %q", l.Name)
+		}
+		names[l.Name] = true
+		ps = append(ps, validateLevel(r, i, node)...)
+	}
+	return ps
+}
+
+func condKey(lk, side string, cs Conditions, c int) string {
+	if c < len(cs.All) {
+		return lk + "." + side + ".all[" + strconv.Itoa(c) + "]"
+	}
+	return lk + "." + side + ".any[" + strconv.Itoa(c-len(cs.All)) + "]"
+}
+
+func allConds(cs Conditions) []Condition {
+	return append(append([]Condition(nil), cs.All...), cs.Any...)
+}
+
+func validateLevel(r *Rule, i int, node bool) []problem {
+	var ps []problem
+	add := func(key, format string, a ...any) { ps = append(ps, problem{key, fmt.Sprintf(format, a...)}) }
+	l := &r.Levels[i]
+	lk := "level[" + strconv.Itoa(i) + "]"
+	if l.Enter.Empty() {
+		add(lk+".enter", "missing; a level needs enter conditions")
+	}
+	if l.Exit.Empty() {
+		add(lk+".exit", "missing; a level needs exit conditions so it can be left (hysteresis)")
+	}
+	enter, exit := allConds(l.Enter), allConds(l.Exit)
+	for _, side := range []struct {
+		name  string
+		cs    Conditions
+		conds []Condition
+	}{{"enter", l.Enter, enter}, {"exit", l.Exit, exit}} {
+		for j, c := range side.conds {
+			info, ok := c.Metric.Info()
+			if !ok {
+				continue // a parse error already said why
+			}
+			k := condKey(lk, side.name, side.cs, j)
+			if node && info.Scope&ScopeNode == 0 {
+				add(k, "%s is a per-cgroup figure; the node rule cannot use it", c.Metric)
+			}
+			if info.Kind == KindPercent && c.Threshold > info.MaxPercent {
+				add(k, "%s threshold %s is over %s", c.Metric, Percent(c.Threshold), Percent(info.MaxPercent))
+			}
+		}
+	}
+	// Hysteresis: the exit threshold must sit on the far side of the enter
+	// threshold, or the level flaps on every tick near the line.
+	for j, x := range exit {
+		if _, ok := x.Metric.Info(); !ok {
+			continue
+		}
+		k := condKey(lk, "exit", l.Exit, j)
+		for _, e := range enter {
+			if e.Metric != x.Metric {
+				continue
+			}
+			switch {
+			case e.Op.Upward() && x.Op.Upward():
+				add(k, "exit condition %q must use < or <= to undo enter condition %q", x, e)
+			case !e.Op.Upward() && !x.Op.Upward():
+				add(k, "exit condition %q must use > or >= to undo enter condition %q", x, e)
+			case e.Op.Upward() && x.Threshold >= e.Threshold:
+				add(k, "exit threshold %s is not below enter threshold %s; the level would flap", FormatValue(x.Metric, x.Threshold), FormatValue(e.Metric, e.Threshold))
+			case !e.Op.Upward() && x.Threshold <= e.Threshold:
+				add(k, "exit threshold %s is not above enter threshold %s; the level would flap", FormatValue(x.Metric, x.Threshold), FormatValue(e.Metric, e.Threshold))
+			default:
+				continue
+			}
+			break
+		}
+	}
+	// Order: a later level is more severe, so on each metric it shares
+	// with the nearest earlier level its enter threshold lies further out.
+	for j, e := range enter {
+		if _, ok := e.Metric.Info(); !ok {
+			continue
+		}
+		k := condKey(lk, "enter", l.Enter, j)
+	prev:
+		for p := i - 1; p >= 0; p-- {
+			for _, f := range allConds(r.Levels[p].Enter) {
+				if f.Metric != e.Metric || f.Op.Upward() != e.Op.Upward() {
+					continue
+				}
+				if e.Op.Upward() && e.Threshold <= f.Threshold {
+					add(k, "threshold %s is not above %s of the less severe level %q; levels go from least to most severe", FormatValue(e.Metric, e.Threshold), FormatValue(f.Metric, f.Threshold), r.Levels[p].Name)
+				} else if !e.Op.Upward() && e.Threshold >= f.Threshold {
+					add(k, "threshold %s is not below %s of the less severe level %q; levels go from least to most severe", FormatValue(e.Metric, e.Threshold), FormatValue(f.Metric, f.Threshold), r.Levels[p].Name)
+				}
+				break prev
+			}
+		}
+	}
+	for a := range l.Actions {
+		ps = append(ps, validateAction(l, lk+".action["+strconv.Itoa(a)+"]", &l.Actions[a], node)...)
+	}
+	return ps
+}
+
+// unitPropertyNames are the properties unit_property may set: memory
+// knobs systemd applies to the unit's cgroup at run time.
+func unitPropertyNames() []string {
+	return []string{"MemoryHigh", "MemoryMax", "MemoryLow", "MemoryMin", "MemorySwapMax"}
+}
+
+func validateAction(l *Level, ak string, a *Action, node bool) []problem {
+	var ps []problem
+	add := func(key, format string, args ...any) { ps = append(ps, problem{key, fmt.Sprintf(format, args...)}) }
+	switch a.Type {
+	case ActDropCaches:
+		if !node {
+			add(ak+".type", "drop_caches is node-wide; only the node rule may use it")
+		} else if l.Cooldown < Duration(5*time.Minute) {
+			add(ak+".type", "drop_caches needs a level cooldown of at least 5m (it empties every cache on the node), got %s", l.Cooldown)
+		}
+	case ActUnitProperty:
+		u := a.UnitProperty
+		if node {
+			add(ak+".type", "unit_property needs a systemd unit; the node rule has none")
+		}
+		if u == nil {
+			break
+		}
+		if !contains(unitPropertyNames(), u.Name) {
+			if u.Name == "" {
+				add(ak+".property", "missing; want one of %s", strings.Join(unitPropertyNames(), ", "))
+			} else {
+				add(ak+".property", "unsupported property %q (want one of %s)", u.Name, strings.Join(unitPropertyNames(), ", "))
+			}
+		}
+		if msg := checkPropertyValue(u.Value); msg != "" {
+			add(ak+".value", "%s", msg)
+		}
+	case ActReclaim:
+		rc := a.Reclaim
+		if rc == nil {
+			break
+		}
+		switch {
+		case !rc.Amount.IsPercent() && rc.Amount.Bytes == 0:
+			add(ak+".amount", "missing or 0; reclaim needs an amount (\"64M\" or \"25%%\")")
+		case rc.Amount.IsPercent() && rc.Amount.Of != OfSlabReclaimable && rc.Amount.Of != OfMemoryCurrent:
+			add(ak+".of", "unknown base %q (want %q or %q)", rc.Amount.Of, OfSlabReclaimable, OfMemoryCurrent)
+		case rc.Amount.IsPercent() && rc.Amount.Percent > 100:
+			add(ak+".amount", "amount %s is over 100%%", rc.Amount.Percent)
+		case rc.Amount.IsPercent() && rc.Amount.Percent == 0:
+			add(ak+".amount", "amount 0%% would reclaim nothing")
+		}
+		switch {
+		case rc.Batch == 0:
+			add(ak+".batch", "batch is 0; nothing would be reclaimed")
+		case rc.BudgetPerMinute == 0:
+			add(ak+".budget_per_minute", "budget is 0 with reclaim on; nothing could ever be reclaimed")
+		case rc.BudgetPerMinute < rc.Batch:
+			add(ak+".budget_per_minute", "budget %s per minute is below one batch of %s", rc.BudgetPerMinute, rc.Batch)
+		}
+		if rc.Swappiness != nil && (*rc.Swappiness < 0 || *rc.Swappiness > 200) {
+			add(ak+".swappiness", "swappiness %d out of range 0..200", *rc.Swappiness)
+		}
+		if rc.Timeout == 0 || rc.Timeout > Duration(time.Minute) {
+			add(ak+".timeout", "timeout %s out of range: above 0 and at most 1m", rc.Timeout)
+		}
+	case ActVFSCachePressure:
+		v := a.VFSCachePressure
+		if v == nil {
+			break
+		}
+		if v.Target == 0 {
+			add(ak+".target", "missing; vfs_cache_pressure needs a target above 100")
+		} else if v.Target <= 100 || v.Target > 10000 {
+			add(ak+".target", "target %d out of range: above 100 (the kernel default) and at most 10000", v.Target)
+		}
+		if v.Step < 1 {
+			add(ak+".step", "step %d must be at least 1", v.Step)
+		}
+	case ActExec:
+		e := a.Exec
+		if e == nil {
+			break
+		}
+		switch {
+		case len(e.Command) == 0:
+			add(ak+".command", "missing; exec needs command = [\"/path/to/program\", \"arg\", ...]")
+		case e.Shell && len(e.Command) != 1:
+			add(ak+".command", "with shell = true, command must be one string (the shell command line)")
+		case !e.Shell && !strings.HasPrefix(e.Command[0], "/"):
+			add(ak+".command", "command[0] %q must be an absolute path (or set shell = true)", e.Command[0])
+		}
+		if e.Timeout == 0 || e.Timeout > Duration(10*time.Minute) {
+			add(ak+".timeout", "timeout %s out of range: above 0 and at most 10m", e.Timeout)
+		}
+	}
+	return ps
+}
+
+// checkPropertyValue accepts what systemd accepts for memory properties
+// that memrelief is willing to set: a size, a percentage of RAM, infinity.
+func checkPropertyValue(v string) string {
+	if v == "" {
+		return "missing; want a size (\"2G\"), a percentage (\"80%\") or \"infinity\""
+	}
+	if v == "infinity" {
+		return ""
+	}
+	if p, err := ParsePercent(v); err == nil {
+		if p > 100 {
+			return fmt.Sprintf("value %s is over 100%%", p)
+		}
+		return ""
+	}
+	if _, err := ParseSize(v); err == nil {
+		return ""
+	}
+	return fmt.Sprintf("value %q: want a size (\"2G\"), a percentage (\"80%%\") or \"infinity\"", v)
+}
