@@ -172,6 +172,9 @@ type conv struct {
 	file string
 	at   map[string]position
 	errs Errors
+	// failed holds keys already reported, so a value that could not be
+	// read is not reported again by validation as missing or zero.
+	failed map[string]bool
 }
 
 func (c *conv) pos(key string) position {
@@ -186,6 +189,10 @@ func (c *conv) pos(key string) position {
 func (c *conv) origin(key string) Origin { return Origin{File: c.file, Line: c.pos(key).line} }
 
 func (c *conv) errf(key, format string, a ...any) {
+	if c.failed == nil {
+		c.failed = map[string]bool{}
+	}
+	c.failed[key] = true
 	p := c.pos(key)
 	c.errs = append(c.errs, Error{File: c.file, Line: p.line, Col: p.col, Key: key, Msg: fmt.Sprintf(format, a...)})
 }
@@ -286,11 +293,12 @@ func (c *conv) strs(key string, v val) []string {
 }
 
 func (c *conv) size(key string, v val, def Size) Size {
-	s := c.str(key, v, "")
-	if s == "" {
-		if v.set {
-			c.errf(key, "empty size")
-		}
+	if !v.set {
+		return def
+	}
+	s, ok := v.v.(string)
+	if !ok {
+		c.errf(key, "want a size such as \"512M\", got %s", tomlType(v.v))
 		return def
 	}
 	n, err := ParseSize(s)
@@ -302,11 +310,12 @@ func (c *conv) size(key string, v val, def Size) Size {
 }
 
 func (c *conv) duration(key string, v val, def Duration) Duration {
-	s := c.str(key, v, "")
-	if s == "" {
-		if v.set {
-			c.errf(key, "empty duration")
-		}
+	if !v.set {
+		return def
+	}
+	s, ok := v.v.(string)
+	if !ok {
+		c.errf(key, "want a duration such as \"30s\", got %s", tomlType(v.v))
 		return def
 	}
 	d, err := ParseDuration(s)
@@ -354,7 +363,9 @@ func (c *conv) daemon(raw *rawDaemon) Daemon {
 	}
 	d.ReclaimBudget = c.size("daemon.reclaim_budget", raw.ReclaimBudget, d.ReclaimBudget)
 	for _, pr := range validateDaemon(&d) {
-		c.errf("daemon."+pr.key, "%s", pr.msg)
+		if k := "daemon." + pr.key; !c.failed[k] {
+			c.errf(k, "%s", pr.msg)
+		}
 	}
 	return d
 }
@@ -402,7 +413,9 @@ func (c *conv) rule(key string, raw *rawRule, node bool) *Rule {
 		r.Levels = append(r.Levels, c.level(lk, &raw.Level[i], node))
 	}
 	for _, pr := range validateRule(r, node) {
-		c.errf(join(key, pr.key), "%s", pr.msg)
+		if k := join(key, pr.key); !c.failed[k] {
+			c.errf(k, "%s", pr.msg)
+		}
 	}
 	return r
 }
@@ -483,7 +496,6 @@ func (c *conv) action(key string, raw *rawAction) (Action, bool) {
 		c.errf(key+".type", "unknown action %q (want %s)", a.Type, actionTypes)
 		return a, false
 	}
-	good := true
 	for _, f := range []struct {
 		name string
 		v    val
@@ -494,10 +506,8 @@ func (c *conv) action(key string, raw *rawAction) (Action, bool) {
 	} {
 		if f.v.set && !contains(allowed, f.name) {
 			c.errf(key+"."+f.name, "does not apply to a %s action", a.Type)
-			good = false
 		}
 	}
-	n := len(c.errs)
 	switch a.Type {
 	case ActReclaim:
 		rc := defaultReclaim()
@@ -509,6 +519,7 @@ func (c *conv) action(key string, raw *rawAction) (Action, bool) {
 				rc.Amount.Of = c.str(key+".of", raw.Of, "")
 				if rc.Amount.Of == "" {
 					c.errf(key+".of", "missing; a percentage amount needs of = %q or %q", OfSlabReclaimable, OfMemoryCurrent)
+					c.failed[key+".amount"] = true
 				}
 			} else if sz, err := ParseSize(s); err == nil {
 				rc.Amount.Bytes = sz
@@ -542,7 +553,7 @@ func (c *conv) action(key string, raw *rawAction) (Action, bool) {
 		e.Command = c.strs(key+".command", raw.Command)
 		a.Exec = &e
 	}
-	return a, good && len(c.errs) == n
+	return a, true
 }
 
 func contains(list []string, s string) bool {
