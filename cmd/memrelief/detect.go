@@ -2,10 +2,49 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+
+	"github.com/memrelief/memrelief/internal/cgroupfs"
+	"github.com/memrelief/memrelief/internal/detect"
+	"github.com/memrelief/memrelief/internal/systemd"
 )
 
-func runDetect(_ context.Context, c *cli, _ []string) int {
-	fmt.Fprintln(c.stderr, "memrelief detect: not built yet")
-	return 1
+func runDetect(ctx context.Context, c *cli, args []string) int {
+	fs := newFlagSet("detect", c.stderr)
+	asJSON := fs.Bool("json", false, "print the report as JSON")
+	h := hostFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(c.stderr, "memrelief detect: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	opts := h.detectOptions()
+	r := detect.Run(ctx, opts)
+	if *asJSON {
+		enc := json.NewEncoder(c.stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(r); err != nil {
+			fmt.Fprintf(c.stderr, "memrelief detect: %v\n", err)
+			return 1
+		}
+		return 0
+	}
+	if err := r.WriteText(c.stdout); err != nil {
+		fmt.Fprintf(c.stderr, "memrelief detect: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// detectOptions turns the host flags into detect options: probes that write
+// to the kernel and D-Bus only on the live host.
+func (h *host) detectOptions() detect.Options {
+	o := detect.Options{Roots: h.roots(), StatFS: cgroupfs.SysStatFS, Live: h.live()}
+	if h.live() && !*h.noDBus {
+		o.Manager = systemd.SystemBus{}
+	}
+	return o
 }

@@ -2,10 +2,51 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+
+	"github.com/memrelief/memrelief/internal/cgroupfs"
+	"github.com/memrelief/memrelief/internal/inspect"
 )
 
-func runExplain(_ context.Context, c *cli, _ []string) int {
-	fmt.Fprintln(c.stderr, "memrelief explain: not built yet")
-	return 1
+func runExplain(_ context.Context, c *cli, args []string) int {
+	fs := newFlagSet("explain", c.stderr)
+	asJSON := fs.Bool("json", false, "print the explanation as JSON, sizes in bytes")
+	h := hostFlags(fs)
+	fs.Usage = func() {
+		fmt.Fprintln(c.stderr, "usage: memrelief explain [--json] UNIT|PATH|NAMESPACE/POD")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return 2
+	}
+	roots := h.roots()
+	layout, err := cgroupfs.DetectLayout(roots.Cgroup, cgroupfs.SysStatFS)
+	if err != nil {
+		fmt.Fprintf(c.stderr, "memrelief explain: %v\n", err)
+		return 1
+	}
+	e, err := inspect.Explain(inspect.ExplainOptions{Roots: roots, Layout: layout, Target: fs.Arg(0), Pods: podResolver(roots)})
+	if err != nil {
+		fmt.Fprintf(c.stderr, "memrelief explain: %v\n", err)
+		return 1
+	}
+	if *asJSON {
+		enc := json.NewEncoder(c.stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(e); err != nil {
+			fmt.Fprintf(c.stderr, "memrelief explain: %v\n", err)
+			return 1
+		}
+		return 0
+	}
+	if err := e.WriteText(c.stdout); err != nil {
+		fmt.Fprintf(c.stderr, "memrelief explain: %v\n", err)
+		return 1
+	}
+	return 0
 }

@@ -15,11 +15,30 @@ func newFlagSet(name string, out io.Writer) *flag.FlagSet {
 	return fs
 }
 
+// host is the view of the machine every inspecting command shares.
+type host struct {
+	roots  func() paths.Roots
+	prefix *string
+	noDBus *bool
+}
+
+// hostFlags registers --root and the per-root overrides, and --no-dbus.
+func hostFlags(fs *flag.FlagSet) *host {
+	h := &host{}
+	h.roots, h.prefix = rootFlags(fs)
+	h.noDBus = fs.Bool("no-dbus", false, "do not talk to systemd over D-Bus")
+	return h
+}
+
+// live reports whether the roots are the running host's, which is when
+// probes of the kernel and D-Bus mean something.
+func (h *host) live() bool { return *h.prefix == "/" }
+
 // rootFlags registers the flags that move memrelief's view of the host file
 // systems, and returns a function that yields the resulting roots after
 // parsing. --root moves them all (for fixture trees and chroots); the
 // individual flags override one root each.
-func rootFlags(fs *flag.FlagSet) func() paths.Roots {
+func rootFlags(fs *flag.FlagSet) (func() paths.Roots, *string) {
 	prefix := fs.String("root", "/", "directory the host's file systems are found under (for fixture trees)")
 	var r paths.Roots
 	fs.StringVar(&r.Cgroup, "path.cgroup", "", "cgroup mount point (default ROOT/sys/fs/cgroup)")
@@ -42,5 +61,5 @@ func rootFlags(fs *flag.FlagSet) func() paths.Roots {
 			}
 		}
 		return base
-	}
+	}, prefix
 }

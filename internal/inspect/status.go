@@ -1,0 +1,333 @@
+// Package inspect builds the read-only views of `memrelief status` and
+// `memrelief explain`: per-cgroup memory, slab and pressure figures, and the
+// account of where one cgroup's memory went.
+package inspect
+
+import (
+	"cmp"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/memrelief/memrelief/internal/cgroupfs"
+	"github.com/memrelief/memrelief/internal/paths"
+	"github.com/memrelief/memrelief/internal/procinfo"
+	"github.com/memrelief/memrelief/internal/psi"
+)
+
+// Limit is a memory limit in JSON: a number of bytes, "max" when unlimited,
+// null when the host has no such limit (memory.high on v1).
+type Limit struct {
+	Bytes     uint64
+	Known     bool
+	Unlimited bool
+}
+
+// MarshalJSON implements json.Marshaler.
+func (l Limit) MarshalJSON() ([]byte, error) {
+	switch {
+	case !l.Known:
+		return []byte("null"), nil
+	case l.Unlimited:
+		return []byte(`"max"`), nil
+	}
+	return json.Marshal(l.Bytes)
+}
+
+func limit(v uint64, known bool) Limit {
+	return Limit{Bytes: v, Known: known, Unlimited: v == cgroupfs.Unlimited}
+}
+
+// Row is one line of the status table. Pointer fields are null in JSON and
+// "-" in text when the host does not report them, never zero.
+type Row struct {
+	Name   string `json:"name"`   // unit name, or path for cgroups no unit owns; "node" for the node
+	Cgroup string `json:"cgroup"` // path below the hierarchy root; "" for the node
+	Depth  int    `json:"depth"`  // 0 for the node, 1 for top-level cgroups
+
+	CurrentBytes           *uint64 `json:"current_bytes"`
+	High                   Limit   `json:"high_bytes"`
+	Max                    Limit   `json:"max_bytes"`
+	AnonBytes              *uint64 `json:"anon_bytes"`
+	FileBytes              *uint64 `json:"file_bytes"`
+	InactiveFileBytes      *uint64 `json:"inactive_file_bytes"`
+	SlabReclaimableBytes   *uint64 `json:"slab_reclaimable_bytes"`
+	SlabUnreclaimableBytes *uint64 `json:"slab_unreclaimable_bytes"`
+	// OtherKernelBytes is kernel memory that is not slab: stacks, page
+	// tables, per-cpu, sockets, vmalloc (v1: kmem usage, which includes slab
+	// since v1 cannot tell them apart).
+	OtherKernelBytes *uint64 `json:"other_kernel_bytes"`
+
+	PSISomeAvg10 *float64 `json:"psi_some_avg10"`
+	PSISomeAvg60 *float64 `json:"psi_some_avg60"`
+	PSIFullAvg10 *float64 `json:"psi_full_avg10"`
+	PSIFullAvg60 *float64 `json:"psi_full_avg60"`
+
+	// Node only.
+	Dentries         *uint64 `json:"dentries,omitempty"`
+	NegativeDentries *uint64 `json:"negative_dentries,omitempty"`
+
+	// Errors says what could not be read for this row.
+	Errors []string `json:"errors,omitempty"`
+}
+
+// Status is the whole table.
+type Status struct {
+	Mode string `json:"mode"`
+	Rows []Row  `json:"rows"`
+}
+
+// StatusOptions selects the rows.
+type StatusOptions struct {
+	Roots  paths.Roots
+	Layout cgroupfs.Layout
+	// Targets are unit names or cgroup paths; empty means the top-level
+	// cgroups of the hierarchy.
+	Targets []string
+	// Depth is how many levels below each target (or below the root) to
+	// show; 1 shows only the targets (or top-level cgroups).
+	Depth int
+	// Sort is a column key (see SortKeys); "" keeps tree order.
+	Sort string
+}
+
+// SortKeys are the accepted values of StatusOptions.Sort, each sorting
+// descending except name.
+var SortKeys = []string{"name", "current", "anon", "file", "slab", "slab_reclaimable", "kernel", "psi"}
+
+// BuildStatus reads the node and the selected cgroups. It fails only on
+// bad options (unknown sort key, a target that names nothing); figures that
+// cannot be read become row errors.
+func BuildStatus(o StatusOptions) (Status, error) {
+	if o.Sort != "" && !slices.Contains(SortKeys, o.Sort) {
+		return Status{}, fmt.Errorf("unknown sort key %q (want one of %s)", o.Sort, strings.Join(SortKeys, ", "))
+	}
+	if o.Depth < 1 {
+		o.Depth = 1
+	}
+	st := Status{Mode: string(o.Layout.Mode), Rows: []Row{NodeRow(o.Roots.Proc)}}
+	rd := cgroupfs.NewReader(o.Layout)
+	var cgroups []string
+	if len(o.Targets) == 0 {
+		all, err := rd.Walk("", o.Depth)
+		if err != nil {
+			return Status{}, fmt.Errorf("list cgroups: %w", err)
+		}
+		cgroups = all
+	} else {
+		for _, t := range o.Targets {
+			cg, err := Resolve(rd, t)
+			if err != nil {
+				return Status{}, err
+			}
+			cgroups = append(cgroups, cg)
+			below, err := rd.Walk(cg, o.Depth-1)
+			if err != nil && !errors.Is(err, cgroupfs.ErrGone) {
+				return Status{}, fmt.Errorf("list cgroups below %s: %w", cg, err)
+			}
+			cgroups = append(cgroups, below...)
+		}
+	}
+	var m cgroupfs.Memory
+	for _, cg := range cgroups {
+		row, err := CgroupRow(rd, cg, &m)
+		if errors.Is(err, cgroupfs.ErrGone) {
+			continue // vanished since the listing: not worth a row
+		}
+		st.Rows = append(st.Rows, row)
+	}
+	sortRows(st.Rows[1:], o.Sort)
+	return st, nil
+}
+
+// Resolve turns a unit name or a cgroup path (with or without the leading
+// slash, or as an absolute path below the hierarchy root) into a cgroup
+// path relative to the root.
+func Resolve(rd *cgroupfs.Reader, target string) (string, error) {
+	if cgroupfs.IsUnitName(target) {
+		cg, err := rd.FindUnit(target, 8)
+		if err != nil {
+			return "", err
+		}
+		return cg, nil
+	}
+	for _, base := range []string{rd.L.MemoryDir, rd.L.UnifiedDir, rd.L.Root} {
+		if base != "" && strings.HasPrefix(target, base+"/") {
+			target = strings.TrimPrefix(target, base+"/")
+			break
+		}
+	}
+	cg := strings.Trim(filepath.Clean("/"+target), "/")
+	if _, err := cgroupfs.Dir(rd.L.MemoryDir, cg); err != nil {
+		return "", err
+	}
+	if _, err := rd.Children(cg); err != nil {
+		return "", fmt.Errorf("no cgroup %q in %s: %w", target, rd.L.MemoryDir, err)
+	}
+	return cg, nil
+}
+
+func u64(v uint64) *uint64   { return &v }
+func f64(v float64) *float64 { return &v }
+func get(s *cgroupfs.Stat, f cgroupfs.Field) *uint64 {
+	if v, ok := s.Get(f); ok {
+		return u64(v)
+	}
+	return nil
+}
+
+// NodeRow reads the node's figures from procfs.
+func NodeRow(procRoot string) Row {
+	r := Row{Name: "node"}
+	mi, err := procinfo.ReadMeminfo(procRoot)
+	if err != nil {
+		r.Errors = append(r.Errors, err.Error())
+	} else {
+		r.CurrentBytes = u64(mi.MemTotal - mi.MemAvailable)
+		r.Max = limit(mi.MemTotal, true)
+		r.AnonBytes = u64(mi.AnonPages)
+		r.FileBytes = u64(mi.Cached + mi.Buffers)
+		r.InactiveFileBytes = u64(mi.InactiveFile)
+		r.SlabReclaimableBytes = u64(mi.SReclaimable)
+		r.SlabUnreclaimableBytes = u64(mi.SUnreclaim)
+		r.OtherKernelBytes = u64(mi.KernelStack + mi.PageTables)
+	}
+	path := filepath.Join(procRoot, "pressure", "memory")
+	if p, err := readPressure(path); err != nil {
+		r.Errors = append(r.Errors, err.Error())
+	} else {
+		setPSI(&r, p)
+	}
+	if d, err := procinfo.ReadDentryState(procRoot); err != nil {
+		r.Errors = append(r.Errors, err.Error())
+	} else {
+		r.Dentries = u64(d.NrDentry)
+		if d.HasNegative {
+			r.NegativeDentries = u64(d.NrNegative)
+		}
+	}
+	return r
+}
+
+func setPSI(r *Row, p psi.Pressure) {
+	r.PSISomeAvg10, r.PSISomeAvg60 = f64(p.Some.Avg10), f64(p.Some.Avg60)
+	if p.HasFull {
+		r.PSIFullAvg10, r.PSIFullAvg60 = f64(p.Full.Avg10), f64(p.Full.Avg60)
+	}
+}
+
+// CgroupRow reads one cgroup; m is scratch space reused across calls. It
+// returns ErrGone (wrapped) when the cgroup vanished; other problems are
+// recorded in the row.
+func CgroupRow(rd *cgroupfs.Reader, cg string, m *cgroupfs.Memory) (Row, error) {
+	r := Row{Name: cgroupfs.UnitOf(cg), Cgroup: cg, Depth: strings.Count(cg, "/") + 1}
+	if r.Name == "" {
+		r.Name = cg
+	}
+	err := rd.Memory(cg, m)
+	switch {
+	case errors.Is(err, cgroupfs.ErrGone):
+		return r, err
+	case err != nil:
+		r.Errors = append(r.Errors, err.Error())
+	default:
+		r.CurrentBytes = u64(m.Current)
+		r.High = limit(m.High, m.HasHigh)
+		r.Max = limit(m.Max, true)
+		s := &m.Stat
+		r.AnonBytes, r.FileBytes, r.InactiveFileBytes = get(s, cgroupfs.Anon), get(s, cgroupfs.File), get(s, cgroupfs.InactiveFile)
+		r.SlabReclaimableBytes, r.SlabUnreclaimableBytes = get(s, cgroupfs.SlabReclaimable), get(s, cgroupfs.SlabUnreclaimable)
+		r.OtherKernelBytes = otherKernel(s)
+	}
+	p, err := rd.Pressure(cg)
+	switch {
+	case err == nil:
+		setPSI(&r, p)
+	case errors.Is(err, cgroupfs.ErrNoPSI), errors.Is(err, cgroupfs.ErrGone):
+		// Legacy hosts have no per-cgroup PSI; on hybrid hosts a cgroup may
+		// exist in the v1 memory tree only. Both show as unavailable.
+	default:
+		r.Errors = append(r.Errors, err.Error())
+	}
+	return r, nil
+}
+
+// otherKernel is kernel memory outside slab. v2 kernels >= 5.18 report
+// "kernel" (all of it); older ones only its parts.
+func otherKernel(s *cgroupfs.Stat) *uint64 {
+	sr, okR := s.Get(cgroupfs.SlabReclaimable)
+	su, okU := s.Get(cgroupfs.SlabUnreclaimable)
+	if k, ok := s.Get(cgroupfs.Kernel); ok {
+		if okR && okU && k >= sr+su {
+			return u64(k - sr - su)
+		}
+		if !okR && !okU {
+			return u64(k) // v1 kmem: slab included, cannot be split
+		}
+	}
+	var sum uint64
+	var any bool
+	for _, f := range []cgroupfs.Field{cgroupfs.KernelStack, cgroupfs.PageTables, cgroupfs.Percpu, cgroupfs.Sock, cgroupfs.Vmalloc} {
+		if v, ok := s.Get(f); ok {
+			sum += v
+			any = true
+		}
+	}
+	if !any {
+		return nil
+	}
+	return u64(sum)
+}
+
+func readPressure(path string) (psi.Pressure, error) {
+	data, err := readSmall(path)
+	if err != nil {
+		return psi.Pressure{}, err
+	}
+	p, err := psi.Parse(data)
+	if err != nil {
+		return psi.Pressure{}, fmt.Errorf("parse %s: %w", path, err)
+	}
+	return p, nil
+}
+
+func sortRows(rows []Row, key string) {
+	if key == "" {
+		return
+	}
+	val := func(r Row) float64 {
+		pick := map[string]*uint64{
+			"current": r.CurrentBytes, "anon": r.AnonBytes, "file": r.FileBytes,
+			"slab_reclaimable": r.SlabReclaimableBytes, "kernel": r.OtherKernelBytes,
+		}
+		switch key {
+		case "slab":
+			var s float64
+			if r.SlabReclaimableBytes != nil {
+				s += float64(*r.SlabReclaimableBytes)
+			}
+			if r.SlabUnreclaimableBytes != nil {
+				s += float64(*r.SlabUnreclaimableBytes)
+			}
+			return s
+		case "psi":
+			if r.PSISomeAvg10 != nil {
+				return *r.PSISomeAvg10
+			}
+			return -1
+		}
+		if p := pick[key]; p != nil {
+			return float64(*p)
+		}
+		return -1
+	}
+	slices.SortStableFunc(rows, func(a, b Row) int {
+		if key == "name" {
+			return cmp.Compare(a.Name, b.Name)
+		}
+		return cmp.Compare(val(b), val(a))
+	})
+}
