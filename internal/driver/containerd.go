@@ -251,7 +251,7 @@ func detectContainerd(roots paths.Roots, procs procTable) Component {
 
 	// Merge in load order: a later file's setting overrides an earlier one.
 	runtime, runtimeFrom := "runc", ""
-	var last *setting
+	var last []setting
 	for i, f := range parsed {
 		if f.defaultRuntime != "" {
 			runtime = f.defaultRuntime
@@ -264,15 +264,12 @@ func detectContainerd(roots paths.Roots, procs procTable) Component {
 			if b.value {
 				d = Systemd
 			}
-			last = &setting{d, files[i], fmt.Sprintf("SystemdCgroup = %t in %s%s ([%s.runtimes.%s.options], config version %d)",
-				b.value, files[i], atLine(b.line), criRuntimeTable[f.version].display, runtime, f.version)}
+			last = []setting{{driver: d, source: files[i], evidence: fmt.Sprintf("SystemdCgroup = %t in %s%s ([%s.runtimes.%s.options], config version %d)",
+				b.value, files[i], atLine(b.line), criRuntimeTable[f.version].display, runtime, f.version)}}
 		}
 	}
 	switch {
-	case last != nil:
-		c.Driver, c.Source, c.Evidence = last.driver, last.source, last.evidence
-	case c.Err != nil:
-		c.Evidence = "the configuration that sets the driver could not be read"
+	case decide(&c, last):
 	case len(files) == 0:
 		c.Driver, c.Defaulted = containerdDefault, true
 		c.Evidence = fmt.Sprintf("no %s; containerd default is SystemdCgroup = false (%s)", cfgPath, containerdDefault)

@@ -133,14 +133,14 @@ func detectCRIO(roots paths.Roots, procs procTable) Component {
 		}
 		if f.manager != Unknown {
 			sets = append(sets, setting{f.manager, hp,
-				fmt.Sprintf("cgroup_manager = %q in %s%s", f.manager, hp, atLine(f.line))})
+				fmt.Sprintf("cgroup_manager = %q in %s%s", f.manager, hp, atLine(f.line)), false})
 		}
 	}
 	if flagManager != "" {
 		switch Driver(flagManager) {
 		case Systemd, Cgroupfs:
 			sets = append(sets, setting{Driver(flagManager), fmt.Sprintf("pid %d cmdline", p.pid),
-				fmt.Sprintf("--cgroup-manager=%s on the command line of pid %d (overrides config files)", flagManager, p.pid)})
+				fmt.Sprintf("--cgroup-manager=%s on the command line of pid %d (overrides config files)", flagManager, p.pid), true})
 		default:
 			errs = append(errs, fmt.Errorf("crio pid %d: flag --cgroup-manager: %q is neither systemd nor cgroupfs", p.pid, flagManager))
 		}
@@ -163,16 +163,11 @@ func detectCRIO(roots paths.Roots, procs procTable) Component {
 			return c
 		}
 	}
+	if n := len(sets); n > 1 {
+		sets[n-1].evidence += fmt.Sprintf(" (overrides %s)", sets[n-2].source)
+	}
 	switch {
-	case len(sets) > 0:
-		s := sets[len(sets)-1]
-		c.Driver, c.Source, c.Evidence = s.driver, s.source, s.evidence
-		if len(sets) > 1 {
-			prev := sets[len(sets)-2]
-			c.Evidence += fmt.Sprintf(" (overrides %s)", prev.source)
-		}
-	case c.Err != nil:
-		c.Evidence = "the configuration that sets the driver could not be read"
+	case decide(&c, sets):
 	case len(read) == 0:
 		c.Driver, c.Defaulted = crioDefault, true
 		c.Evidence = fmt.Sprintf("no %s and no drop-ins in %s; CRI-O default cgroup_manager is %s", cfgPath, dropDir, crioDefault)

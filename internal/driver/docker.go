@@ -102,26 +102,27 @@ func execOptLines(data []byte) optLines {
 		}
 		key, _ := kt.(string)
 		keyEnd := dec.InputOffset()
+		var raw json.RawMessage
+		if dec.Decode(&raw) != nil {
+			return out
+		}
 		if key != "exec-opts" {
-			var skip json.RawMessage
-			if dec.Decode(&skip) != nil {
-				return out
-			}
 			continue
 		}
+		// Duplicate keys: the last one is what encoding/json (and dockerd)
+		// keeps, so it replaces what an earlier one found.
 		out = optLines{key: lineAt(data, keyEnd-1)}
-		if t, err := dec.Token(); err != nil || t != json.Delim('[') {
-			return out
+		base := dec.InputOffset() - int64(len(raw))
+		sub := json.NewDecoder(bytes.NewReader(raw))
+		if t, err := sub.Token(); err != nil || t != json.Delim('[') {
+			continue
 		}
-		for dec.More() {
-			var skip json.RawMessage
-			if dec.Decode(&skip) != nil {
-				return out
+		for sub.More() {
+			var elem json.RawMessage
+			if sub.Decode(&elem) != nil {
+				break
 			}
-			out.elems = append(out.elems, lineAt(data, dec.InputOffset()-1))
-		}
-		if _, err := dec.Token(); err != nil { // ']'
-			return out
+			out.elems = append(out.elems, lineAt(data, base+sub.InputOffset()-1))
 		}
 	}
 	return out
@@ -184,7 +185,7 @@ func detectDocker(roots paths.Roots, procs procTable, host Host) Component {
 	var sets []setting
 	if file.driver != Unknown {
 		sets = append(sets, setting{file.driver, cfgPath,
-			fmt.Sprintf("exec-opts %q in %s%s", file.option, cfgPath, atLine(file.line))})
+			fmt.Sprintf("exec-opts %q in %s%s", file.option, cfgPath, atLine(file.line)), false})
 	}
 	if len(flagOpts) > 0 {
 		if file.hasExecOpts {
@@ -198,7 +199,7 @@ func detectDocker(roots paths.Roots, procs procTable, host Host) Component {
 			switch d := Driver(strings.TrimSpace(v)); d {
 			case Systemd, Cgroupfs:
 				sets = append(sets, setting{d, fmt.Sprintf("pid %d cmdline", p.pid),
-					fmt.Sprintf("--exec-opt %s on the command line of pid %d", o, p.pid)})
+					fmt.Sprintf("--exec-opt %s on the command line of pid %d", o, p.pid), true})
 			case Unknown:
 			default:
 				errs = append(errs, fmt.Errorf("dockerd pid %d: flag --exec-opt: native.cgroupdriver %q is neither systemd nor cgroupfs", p.pid, v))
@@ -224,11 +225,7 @@ func detectDocker(roots paths.Roots, procs procTable, host Host) Component {
 	def := dockerDefault(host)
 	why := fmt.Sprintf("dockerd default is %s on this host (cgroup v2: %t, systemd is PID 1: %t)", def, host.CgroupV2, host.SystemdPID1)
 	switch {
-	case len(sets) > 0:
-		s := sets[len(sets)-1]
-		c.Driver, c.Source, c.Evidence = s.driver, s.source, s.evidence
-	case c.Err != nil:
-		c.Evidence = "the configuration that sets the driver could not be read"
+	case decide(&c, sets):
 	case present:
 		c.Driver, c.Defaulted, c.Source = def, true, cfgPath
 		c.Evidence = fmt.Sprintf("native.cgroupdriver not set in %s; %s", cfgPath, why)

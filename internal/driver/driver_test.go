@@ -100,6 +100,24 @@ func TestDetectFixtures(t *testing.T) {
 			findings: []string{CodeTreeBothDrivers, CodeKubeletRuntimeMismatch, CodeCgroupfsOnSystemd},
 		},
 		{
+			name: "containerd2-systemd", host: v2systemd, memory: "",
+			kubelet: notInstalled, crio: notInstalled, docker: notInstalled,
+			ctrd: want{installed: true, pid: 1501, driver: Systemd, source: "/etc/containerd/config.toml",
+				evidence: "SystemdCgroup = true in /etc/containerd/config.toml line 111 ([plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options], config version 3)"},
+			tree: want{installed: true, driver: Systemd},
+		},
+		{
+			// containerd 2.1's own default file: kubeadm's systemd kubelet
+			// next to a runc left at cgroupfs, the classic mismatch.
+			name: "containerd2-default", host: v2systemd, memory: "",
+			kubelet: want{installed: true, driver: Systemd, source: "/var/lib/kubelet/config.yaml", evidence: "line 18"},
+			crio:    notInstalled, docker: notInstalled,
+			ctrd: want{installed: true, pid: 1501, driver: Cgroupfs, defaulted: true, source: "/etc/containerd/config.toml",
+				evidence: `SystemdCgroup not set for runtime "runc" in /etc/containerd/config.toml; containerd default is false (cgroupfs); default_runtime_name = "runc" in /etc/containerd/config.toml line 82`},
+			tree:     want{err: "cgroup tree", why: "unreadable"},
+			findings: []string{CodeConfigError, CodeKubeletRuntimeMismatch, CodeCgroupfsOnSystemd},
+		},
+		{
 			name: "kubelet-flags", host: v2systemd, memory: "",
 			// The flag beats the drop-in, which beats the file.
 			kubelet: want{installed: true, pid: 4242, driver: Systemd, source: "pid 4242 cmdline",

@@ -158,6 +158,32 @@ type setting struct {
 	driver   Driver
 	source   string
 	evidence string
+	fromFlag bool // a command-line flag, which overrides every file
+}
+
+// decide sets c's driver from the last of sets and reports whether it did.
+// When a configuration file could not be read (c.Err), the driver is known
+// only if a command-line flag set it: otherwise the unreadable file might set
+// it, so Driver stays Unknown and the evidence says what the readable sources
+// say. It returns false when nothing decided, and the caller applies the
+// component's default.
+func decide(c *Component, sets []setting) bool {
+	var last *setting
+	if len(sets) > 0 {
+		last = &sets[len(sets)-1]
+	}
+	switch {
+	case last != nil && (c.Err == nil || last.fromFlag):
+		c.Driver, c.Source, c.Evidence = last.driver, last.source, last.evidence
+		return true
+	case c.Err != nil:
+		c.Evidence = "a configuration file that may set the driver could not be read"
+		if last != nil {
+			c.Evidence += "; the readable ones say: " + last.evidence
+		}
+		return true
+	}
+	return false
 }
 
 // atLine formats " line N" when the line is known.
@@ -221,7 +247,7 @@ func detectKubelet(roots paths.Roots, procs procTable) Component {
 		}
 		if cfg.driver != Unknown {
 			sets = append(sets, setting{cfg.driver, hostPath,
-				fmt.Sprintf("cgroupDriver: %s in %s%s", cfg.driver, hostPath, atLine(cfg.driverLine))})
+				fmt.Sprintf("cgroupDriver: %s in %s%s", cfg.driver, hostPath, atLine(cfg.driverLine)), false})
 		}
 	}
 	var files []string // the config files consulted, for the "not set" evidence
@@ -252,7 +278,7 @@ func detectKubelet(roots paths.Roots, procs procTable) Component {
 			switch Driver(v) {
 			case Systemd, Cgroupfs:
 				sets = append(sets, setting{Driver(v), fmt.Sprintf("pid %d cmdline", p.pid),
-					fmt.Sprintf("--cgroup-driver=%s on the command line of pid %d (overrides config files)", v, p.pid)})
+					fmt.Sprintf("--cgroup-driver=%s on the command line of pid %d (overrides config files)", v, p.pid), true})
 			default:
 				errs = append(errs, fmt.Errorf("kubelet pid %d: flag --cgroup-driver: %q is neither systemd nor cgroupfs", p.pid, v))
 			}
@@ -279,11 +305,7 @@ func detectKubelet(roots paths.Roots, procs procTable) Component {
 
 	c.Err = errors.Join(errs...)
 	switch {
-	case len(sets) > 0:
-		s := sets[len(sets)-1]
-		c.Driver, c.Source, c.Evidence = s.driver, s.source, s.evidence
-	case c.Err != nil:
-		c.Evidence = "the configuration that sets the driver could not be read"
+	case decide(&c, sets):
 	case len(files) == 0:
 		c.Driver, c.Defaulted = kubeletDefault, true
 		c.Evidence = fmt.Sprintf("kubelet pid %d runs without --config or --cgroup-driver; kubelet default is %s", p.pid, kubeletDefault)
