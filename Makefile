@@ -6,7 +6,7 @@ COMMIT   ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS  := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 BIN      := bin/memrelief
 
-.PHONY: all build test lint unit fuzz clean
+.PHONY: all build test lint unit fuzz e2e clean
 
 all: build
 
@@ -34,6 +34,13 @@ fuzz:
 	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
 	  done; \
 	done
+
+# End-to-end tests in a Debian guest under QEMU, one boot per cgroup mode
+# (packaging/e2e). Needs root; installs qemu-system-x86 and debootstrap when
+# missing and caches the guest image under /var/cache/memrelief-e2e.
+# MEMRELIEF_E2E_MODES="unified" limits the boots.
+e2e:
+	MEMRELIEF_E2E=1 $(GO) test -count=1 -v -timeout 45m ./packaging/e2e/
 
 clean:
 	rm -rf bin

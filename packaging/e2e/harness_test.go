@@ -1,0 +1,165 @@
+package e2e
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestParseResult(t *testing.T) {
+	tests := []struct {
+		name    string
+		in      string
+		want    Result
+		wantErr string
+	}{
+		{
+			name: "pass with figures",
+			in:   "figure.peak_with_bytes=1048576\nfigure.levels=high \nstatus=pass\nmessage=bounded at 1 MB\nseconds=52\n",
+			want: Result{Status: Pass, Message: "bounded at 1 MB", Seconds: 52,
+				Figures: map[string]string{"peak_with_bytes": "1048576", "levels": "high "}},
+		},
+		{
+			name: "runner status after the scenario's is ignored",
+			in:   "status=skip\nmessage=memrelief run not available yet (issue 4: engine/run)\nstatus=fail\nmessage=exited 1 without a result\nseconds=0\n",
+			want: Result{Status: Skip, Message: "memrelief run not available yet (issue 4: engine/run)", Figures: map[string]string{}},
+		},
+		{
+			name: "message may hold equals signs",
+			in:   "status=fail\nmessage=want a=b got a=c\n",
+			want: Result{Status: Fail, Message: "want a=b got a=c", Figures: map[string]string{}},
+		},
+		{name: "no status", in: "message=hello\n", wantErr: "r.result: no status line"},
+		{name: "bad status", in: "status=ok\n", wantErr: `r.result:1: status: "ok" is not pass, fail or skip`},
+		{name: "not key=value", in: "status=pass\nhello\n", wantErr: `r.result:2: want key=value, got "hello"`},
+		{name: "unknown key", in: "status=pass\nfigures.x=1\n", wantErr: `r.result:2: unknown key "figures.x"`},
+		{name: "empty figure name", in: "status=pass\nfigure.=1\n", wantErr: `r.result:2: unknown key "figure."`},
+		{name: "bad seconds", in: "status=pass\nseconds=-3\n", wantErr: `r.result:2: seconds: "-3" is not a whole number of seconds`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := ParseResult("r.result", []byte(tt.in))
+			if tt.wantErr != "" {
+				if err == nil || err.Error() != tt.wantErr {
+					t.Fatalf("error = %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Status != tt.want.Status || got.Message != tt.want.Message || got.Seconds != tt.want.Seconds ||
+				got.FigureText() != tt.want.FigureText() {
+				t.Errorf("got %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseScenarioHeader(t *testing.T) {
+	tests := []struct {
+		name      string
+		in        string
+		wantModes string
+		wantSec   int
+		wantErr   string
+	}{
+		{name: "ok", in: "# what\n# modes: hybrid legacy\n# timeout: 150\n. lib.sh\n", wantModes: "hybrid legacy", wantSec: 150},
+		{name: "unknown mode", in: "# modes: unified v1\n# timeout: 9\n", wantErr: `s.sh:1: modes: unknown mode "v1" (want unified, hybrid or legacy)`},
+		{name: "empty modes", in: "# modes:\n# timeout: 9\n", wantErr: "s.sh:1: modes: empty"},
+		{name: "no modes", in: "# timeout: 9\n", wantErr: `s.sh: no "# modes:" line`},
+		{name: "no timeout", in: "# modes: unified\n", wantErr: `s.sh: no "# timeout:" line`},
+		{name: "bad timeout", in: "# modes: unified\n# timeout: 2m\n", wantErr: `s.sh:2: timeout: "2m" is not a number of seconds in 1..1800`},
+		{name: "twice", in: "# modes: unified\n# modes: hybrid\n# timeout: 1\n", wantErr: "s.sh:2: modes: given twice"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := ParseScenarioHeader("s.sh", []byte(tt.in))
+			if tt.wantErr != "" {
+				if err == nil || err.Error() != tt.wantErr {
+					t.Fatalf("error = %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.Join(got.Modes, " ") != tt.wantModes || got.TimeoutSec != tt.wantSec || got.Name != "s" {
+				t.Errorf("got %+v", got)
+			}
+		})
+	}
+}
+
+// TestScenarios checks the real scenario set: every script parses, every
+// mode has scenarios, and the unified boot fits the 20-minute stage budget.
+func TestScenarios(t *testing.T) {
+	ss, err := LoadScenarios("scenarios")
+	if err != nil {
+		t.Fatal(err)
+	}
+	totalSec := 0
+	for _, m := range Modes() {
+		n := 0
+		sec := bootOverheadSec
+		for _, s := range ss {
+			if s.In(m.Name) {
+				n++
+				sec += s.TimeoutSec + 15
+			}
+		}
+		if n == 0 {
+			t.Errorf("no scenario runs in mode %s", m.Name)
+		}
+		totalSec += sec
+	}
+	// The worst case (every scenario hits its timeout) is the harness's hard
+	// bound; keep it inside the test timeout `make e2e` sets (45m).
+	if totalSec > 45*60 {
+		t.Errorf("worst-case e2e time %ds exceeds the 45 min test timeout", totalSec)
+	}
+	for _, s := range ss {
+		data, err := os.ReadFile(s.Path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(data), `. "$SHARE/scenarios/lib.sh"`) {
+			t.Errorf("%s does not source lib.sh", s.Path)
+		}
+	}
+}
+
+func TestImageKeyFollowsRecipe(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("image", "build.sh"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := ImageKey(data)
+	b := ImageKey(append(data, '\n'))
+	if len(a) != 16 || a == b {
+		t.Errorf("ImageKey = %q and %q for different recipes", a, b)
+	}
+}
+
+func FuzzParseResult(f *testing.F) {
+	f.Add([]byte("status=pass\nmessage=ok\nfigure.x=1\nseconds=3\n"))
+	f.Add([]byte("status=maybe\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r, err := ParseResult("f", data)
+		if err == nil && r.Status != Pass && r.Status != Fail && r.Status != Skip {
+			t.Fatalf("accepted status %q", r.Status)
+		}
+	})
+}
+
+func FuzzParseScenarioHeader(f *testing.F) {
+	f.Add([]byte("# modes: unified\n# timeout: 10\n"))
+	f.Add([]byte("# modes: hybrid bogus\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		s, err := ParseScenarioHeader("f.sh", data)
+		if err == nil && (len(s.Modes) == 0 || s.TimeoutSec <= 0) {
+			t.Fatalf("accepted %+v", s)
+		}
+	})
+}

@@ -1,0 +1,44 @@
+# Scenario 3: the same growth under a cgroupfs-driver layout made with mkdir
+# (kubepods/burstable/pod<uid>), a process moved in by hand. memrelief must
+# detect the cgroupfs driver and use stateless actions only (no unit
+# properties, no runtime drop-ins: no unit owns these cgroups).
+# modes: unified
+# timeout: 120
+. "$SHARE/scenarios/lib.sh"
+need_detect
+need_run
+POD=$CG/kubepods/burstable/pod3003-0000-4000-8000-000000003003
+cleanup() {
+	[ -n "${lpid:-}" ] && kill -9 "$lpid" 2>/dev/null
+	sleep 1
+	stop_memrelief
+	rmdir "$POD" "$CG/kubepods/burstable" "$CG/kubepods" 2>/dev/null
+	true
+}
+trap cleanup EXIT
+mkdir -p "$POD" || fail "mkdir $POD"
+echo +memory >"$CG/kubepods/cgroup.subtree_control"
+echo +memory >"$CG/kubepods/burstable/cgroup.subtree_control"
+
+memrelief detect --json >/run/e2e/detect3.json 2>&1 || fail "detect failed with a cgroupfs tree present"
+if jq -r '.. | strings' /run/e2e/detect3.json | grep -qi cgroupfs; then figure tree_driver cgroupfs; else
+	fail "detect does not report the cgroupfs driver for $CG/kubepods"; fi
+
+since=$(date +%s)
+drop_ins_before=$(ls /run/systemd/system.control 2>/dev/null | wc -l)
+start_memrelief
+sleep 5
+/usr/local/bin/loadgen dentries -dir /var/tmp/neg-s3 -rate 20000 -duration 45s -hold >/run/e2e/loadgen-s3.out 2>&1 &
+lpid=$!
+echo "$lpid" >"$POD/cgroup.procs" || fail "move $lpid into $POD"
+peak=$(peak_while "$POD" 45)
+figure peak_bytes "$peak"
+journal_since "$since" >/run/e2e/s3.json
+acts=$(jq -r 'select(.ACTION != null and (.CGROUP // "" | test("kubepods/burstable/pod3003"))) | .ACTION' /run/e2e/s3.json | sort -u | tr '\n' ' ')
+figure actions "$acts"
+drop_ins_after=$(ls /run/systemd/system.control 2>/dev/null | wc -l)
+[ -n "$acts" ] || fail "no action on the cgroupfs pod in the journal (peak $(mb "$peak") MB)"
+case " $acts " in *unit-property* | *unit_property*) fail "a unit property action on a cgroup no unit owns: $acts" ;; esac
+[ "$drop_ins_after" -eq "$drop_ins_before" ] || fail "runtime drop-ins appeared under /run/systemd/system.control"
+[ -e "$POD" ] || fail "memrelief removed $POD"
+pass "cgroupfs pod remediated with: $acts; peak $(mb "$peak") MB"

@@ -1,0 +1,12 @@
+# Scenario 8 (detect part): hybrid and legacy boots are detected as such.
+# modes: hybrid legacy
+# timeout: 60
+. "$SHARE/scenarios/lib.sh"
+need_detect
+mode=$(jq -r '.cgroup.mode' /run/e2e/detect.json)
+pid1=$(jq -r '.systemd.pid1' /run/e2e/detect.json)
+figure cgroup_mode "$mode"
+figure systemd_pid1 "$pid1"
+[ "$mode" = "$MODE" ] || fail "detect says cgroup mode $mode on a $MODE boot"
+[ "$pid1" = true ] || fail "detect says systemd is not PID 1 (.systemd.pid1=$pid1)"
+pass "detect: cgroup $mode, systemd PID 1"
