@@ -244,7 +244,7 @@ func detectContainerd(roots paths.Roots, procs procTable) Component {
 			c.Installed = true
 			c.Why = fmt.Sprintf("%s; %s exists but cannot be read", procs.notRunning("containerd"), cfgPath)
 		default:
-			c.Why = fmt.Sprintf("%s, no %s, no containerd binary in /usr/bin or /usr/local/bin", procs.notRunning("containerd"), cfgPath)
+			c.Why = fmt.Sprintf("%s, no %s, no containerd binary in /usr/bin, /usr/local/bin or /usr/sbin", procs.notRunning("containerd"), cfgPath)
 			return c
 		}
 	}

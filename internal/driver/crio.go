@@ -159,7 +159,7 @@ func detectCRIO(roots paths.Roots, procs procTable) Component {
 			c.Installed = true
 			c.Why = fmt.Sprintf("%s; its configuration exists but cannot be read", procs.notRunning("crio"))
 		default:
-			c.Why = fmt.Sprintf("%s, no %s, no %s, no crio binary in /usr/bin or /usr/local/bin", procs.notRunning("crio"), cfgPath, dropDir)
+			c.Why = fmt.Sprintf("%s, no %s, no %s, no crio binary in /usr/bin, /usr/local/bin or /usr/sbin", procs.notRunning("crio"), cfgPath, dropDir)
 			return c
 		}
 	}

@@ -218,7 +218,7 @@ func detectDocker(roots paths.Roots, procs procTable, host Host) Component {
 			c.Installed = true
 			c.Why = fmt.Sprintf("binary %s present; %s", bin, procs.notRunning("dockerd"))
 		default:
-			c.Why = fmt.Sprintf("%s, no %s, no dockerd binary in /usr/bin or /usr/local/bin", procs.notRunning("dockerd"), cfgPath)
+			c.Why = fmt.Sprintf("%s, no %s, no dockerd binary in /usr/bin, /usr/local/bin or /usr/sbin", procs.notRunning("dockerd"), cfgPath)
 			return c
 		}
 	}

@@ -298,7 +298,7 @@ func detectKubelet(roots paths.Roots, procs procTable) Component {
 			c.Evidence = "not running and no kubeadm config: the driver it would start with is unknown"
 			return c
 		default:
-			c.Why = fmt.Sprintf("%s, no %s, no kubelet binary in /usr/bin or /usr/local/bin", procs.notRunning("kubelet"), kubeadmConfig)
+			c.Why = fmt.Sprintf("%s, no %s, no kubelet binary in /usr/bin, /usr/local/bin or /usr/sbin", procs.notRunning("kubelet"), kubeadmConfig)
 			return c
 		}
 	}

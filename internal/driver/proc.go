@@ -133,7 +133,7 @@ func flagValue(argv []string, names ...string) (string, bool) {
 	return v[len(v)-1], true
 }
 
-// binaryPath returns the host path of name in /usr/bin or /usr/local/bin
+// binaryPath returns the host path of name in /usr/bin, /usr/local/bin or /usr/sbin
 // under roots.Usr, or "".
 func binaryPath(usr, name string) string {
 	for _, d := range []string{"bin", "local/bin", "sbin"} {
