@@ -274,32 +274,48 @@ func applyAll(base *Rule, ovs []applied) (*Rule, map[string]Origin, []int) {
 	return r, from, failed
 }
 
-// blame picks the override to drop for a problem at key: the most recent
-// one that touched the same level and metric, else the most recent that
-// touched that metric or setting anywhere in the rule.
+// blame picks the override to drop for a problem at key: the one that
+// changed that very value, else one on the same metric in the same level,
+// else on the same metric and side (enter/exit) in another level (level
+// order), else any on that metric, else a reclaim override for an action
+// problem. Among equals the most recent loses. -1 when none is involved.
 func blame(r *Rule, ovs []applied, key string) int {
 	lk := key
 	if i := strings.Index(key, "]"); i >= 0 {
 		lk = key[:i+1]
 	}
+	side := ""
+	switch {
+	case strings.Contains(key, ".enter."):
+		side = "enter"
+	case strings.Contains(key, ".exit."):
+		side = "exit"
+	}
 	metric := conditionMetric(r, key)
-	for pass := 0; pass < 2; pass++ {
-		for i := len(ovs) - 1; i >= 0; i-- {
-			o := ovs[i]
-			for _, t := range o.touched {
-				if t == key {
-					return i
-				}
-				if o.threshold != nil && o.threshold.Metric == metric && (pass == 1 || strings.HasPrefix(t, lk+".")) {
-					return i
-				}
-				if o.threshold == nil && pass == 1 && strings.HasPrefix(key, lk+".action") {
-					return i
-				}
+	best, bestScore := -1, 0
+	for i, o := range ovs {
+		score := 0
+		for _, t := range o.touched {
+			s := 0
+			switch {
+			case t == key:
+				s = 5
+			case o.threshold != nil && o.threshold.Metric == metric && strings.HasPrefix(t, lk+"."):
+				s = 4
+			case o.threshold != nil && o.threshold.Metric == metric && strings.Contains(t, "."+side+"."):
+				s = 3
+			case o.threshold != nil && o.threshold.Metric == metric:
+				s = 2
+			case o.threshold == nil && strings.Contains(key, ".action["):
+				s = 1
 			}
+			score = max(score, s)
+		}
+		if score > 0 && score >= bestScore {
+			best, bestScore = i, score
 		}
 	}
-	return -1
+	return best
 }
 
 // conditionMetric returns the metric of the condition at a key such as
