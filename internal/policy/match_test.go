@@ -55,14 +55,14 @@ func TestRuleFor(t *testing.T) {
 		want       string // "" for no rule
 	}{
 		{"fluent-bit.service", "/system.slice/fluent-bit.service", "agents"}, // first match wins over "services"
-		{"", "/kubepods/burstable/pod123", "agents"},                        // cgroupfs driver: no unit
-		{"", "kubepods/burstable/pod123", "agents"},                         // leading slash optional
-		{"", "/kubepods/burstable/pod-critical", "pods"},                    // excluded by agents, falls through
-		{"", "/kubepods/burstable/pod-excluded", ""},                        // policy-wide exclusion wins
-		{"", "/kubepods/burstable/pod123/ctr", ""},                          // * does not cross /
+		{"", "/kubepods/burstable/pod123", "agents"},                         // cgroupfs driver: no unit
+		{"", "kubepods/burstable/pod123", "agents"},                          // leading slash optional
+		{"", "/kubepods/burstable/pod-critical", "pods"},                     // excluded by agents, falls through
+		{"", "/kubepods/burstable/pod-excluded", ""},                         // policy-wide exclusion wins
+		{"", "/kubepods/burstable/pod123/ctr", ""},                           // * does not cross /
 		{"kubepods-besteffort.slice", "/kubepods.slice/kubepods-besteffort.slice", "pods"},
 		{"nginx.service", "/system.slice/nginx.service", "services"},
-		{"sshd.service", "/system.slice/sshd.service", ""},         // excluded by services, nothing later
+		{"sshd.service", "/system.slice/sshd.service", ""},           // excluded by services, nothing later
 		{"memrelief.service", "/system.slice/memrelief.service", ""}, // never ourselves
 		{"user.slice", "/user.slice", ""},                            // profiles never match
 	} {
