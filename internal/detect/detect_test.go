@@ -48,6 +48,12 @@ var flavours = []flavour{
 		findings: []string{detect.CodeCgroupV1, detect.CodeKubeletOnV1Deadline},
 	},
 	{
+		name: "hybrid-systemd", magic: map[string]int64{"sys/fs/cgroup": cgroupfs.TmpfsMagic, "sys/fs/cgroup/unified": cgroupfs.Cgroup2Magic},
+		mode: "hybrid", memoryDir: "memory", unifiedDir: "unified",
+		// kubelet and CRI-O agree on systemd; v1 is the only problem.
+		findings: []string{detect.CodeCgroupV1, detect.CodeKubeletOnV1Deadline},
+	},
+	{
 		name: "hybrid-dev", magic: map[string]int64{"sys/fs/cgroup": cgroupfs.TmpfsMagic, "sys/fs/cgroup/unified": cgroupfs.Cgroup2Magic},
 		mode: "hybrid", memoryDir: "memory", unifiedDir: "unified",
 		// PID 1 is process_api on the development VM; no Kubernetes.
@@ -398,6 +404,19 @@ func TestMissingPieces(t *testing.T) {
 				}
 				if _, ok := findingOf(r.Findings, driver.CodeCgroupfsOnSystemd); !ok {
 					t.Errorf("findings %+v: containerd on cgroupfs under systemd PID 1 is two managers", r.Findings)
+				}
+			},
+		},
+		{
+			name: "CRI-O drop-in switches to cgroupfs under a systemd kubelet", base: "hybrid-systemd",
+			edit: func(t *testing.T, dir string) {
+				writeFile(t, filepath.Join(dir, "etc/crio/crio.conf.d/20-cgroupfs.conf"), "[crio.runtime]\ncgroup_manager = \"cgroupfs\"\n")
+			},
+			check: func(t *testing.T, r detect.Report) {
+				// The kubelet's runtime endpoint names CRI-O, so CRI-O is the one compared.
+				f, ok := findingOf(r.Findings, driver.CodeKubeletRuntimeMismatch)
+				if !ok || !strings.Contains(f.Message, "crio uses cgroupfs") || !strings.Contains(f.Message, "20-cgroupfs.conf") {
+					t.Errorf("mismatch finding %+v (present %v)", f, ok)
 				}
 			},
 		},
