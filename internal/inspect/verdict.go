@@ -33,6 +33,11 @@ func verdict(e *Explanation, m *cgroupfs.Memory) string {
 	file, _ := m.Stat.Get(cgroupfs.File)
 	inact, _ := m.Stat.Get(cgroupfs.InactiveFile)
 
+	kmem, hasKmem := m.Stat.Get(cgroupfs.Kernel)
+	// On v1 there is no slab figure, only kmem (slab, stacks, page tables
+	// together); when it dominates, that is the answer, not "nothing does".
+	kmemDominant := !hasSlab && hasKmem && share(kmem, cur) >= slabDominantShare
+
 	watcher := topWatcher(e.Processes)
 	switch {
 	case hasSlab && share(sr, cur) >= slabDominantShare:
@@ -42,15 +47,26 @@ func verdict(e *Explanation, m *cgroupfs.Memory) string {
 			s += fmt.Sprintf("; its processes' RSS is only %s", human.IBytes(e.RSSBytes))
 		}
 		says = append(says, s+".")
-		if watcher != nil {
-			says = append(says, fmt.Sprintf("A file watcher lives here: %s (pid %d) holds %d inotify watches, the pattern of a log agent walking a deep tree such as /var/log/pods.",
-				watcher.Comm, watcher.PID, *watcher.InotifyWatches))
-		}
+		says = append(says, watcherSays(watcher, true)...)
+		watcher = nil
 		if e.WorkingSetBytes != nil {
 			says = append(says, fmt.Sprintf("kubelet's working set (usage - inactive_file) is %s and counts this slab as used, so dashboards show a leak that is not one.",
 				human.IBytes(*e.WorkingSetBytes)))
 		}
 		says = append(says, "The kernel frees it under pressure; memory.reclaim or a higher vm.vfs_cache_pressure frees it sooner.")
+	case kmemDominant:
+		s := fmt.Sprintf("%s of this cgroup's memory (%s of %s) is kernel memory, not process memory",
+			human.Percent(kmem, cur), human.IBytes(kmem), human.IBytes(cur))
+		if e.RSSBytes > 0 {
+			s += fmt.Sprintf("; its processes' RSS is only %s", human.IBytes(e.RSSBytes))
+		}
+		says = append(says, s+". cgroup v1 does not split kernel memory (kmem holds slab, stacks and page tables together); dentries and inodes are its usual bulk, and node-wide reclaimable slab is SReclaimable in /proc/meminfo.")
+		says = append(says, watcherSays(watcher, true)...)
+		watcher = nil
+		if e.WorkingSetBytes != nil {
+			says = append(says, fmt.Sprintf("kubelet's working set (usage - inactive_file) is %s and counts this kernel memory as used.",
+				human.IBytes(*e.WorkingSetBytes)))
+		}
 	case share(anon, cur) >= anonDominantShare:
 		says = append(says, fmt.Sprintf("%s of this cgroup's memory (%s) is anonymous process memory (heaps, stacks): if it keeps growing, a process leaks; the process list shows which.",
 			human.Percent(anon, cur), human.IBytes(anon)))
@@ -64,15 +80,26 @@ func verdict(e *Explanation, m *cgroupfs.Memory) string {
 	if hasSlab && share(su, cur) >= kernelLargeShare {
 		says = append(says, fmt.Sprintf("%s is unreclaimable kernel slab, which memrelief cannot free.", human.IBytes(su)))
 	}
-	if !hasSlab {
-		if k, ok := m.Stat.Get(cgroupfs.Kernel); ok {
-			says = append(says, fmt.Sprintf("cgroup v1 does not split kernel memory: %s of kmem includes any slab (node-wide slab is in /proc/meminfo SReclaimable).", human.IBytes(k)))
-		}
-		if watcher != nil {
-			says = append(says, fmt.Sprintf("%s (pid %d) holds %d inotify watches.", watcher.Comm, watcher.PID, *watcher.InotifyWatches))
-		}
+	if !hasSlab && !kmemDominant && hasKmem {
+		says = append(says, fmt.Sprintf("cgroup v1 does not split kernel memory: %s of kmem includes any slab (node-wide slab is in /proc/meminfo SReclaimable).", human.IBytes(kmem)))
 	}
+	// A watcher not yet named (kernel memory does not dominate) is still
+	// worth a sentence: its watches pin inodes wherever the memory went.
+	says = append(says, watcherSays(watcher, false)...)
 	return strings.Join(says, " ")
+}
+
+// watcherSays names the process holding the most inotify watches, if any
+// holds many; long explains why that matters where slab dominates.
+func watcherSays(w *Process, long bool) []string {
+	if w == nil {
+		return nil
+	}
+	if long {
+		return []string{fmt.Sprintf("A file watcher lives here: %s (pid %d) holds %d inotify watches, the pattern of a log agent walking a deep tree such as /var/log/pods.",
+			w.Comm, w.PID, *w.InotifyWatches)}
+	}
+	return []string{fmt.Sprintf("%s (pid %d) holds %d inotify watches.", w.Comm, w.PID, *w.InotifyWatches)}
 }
 
 func orDash(v uint64, ok bool) string {
