@@ -191,6 +191,20 @@ func metricList() string {
 	return strings.Join(names, ", ")
 }
 
+// ParseThreshold reads a threshold for m spelled the way m's kind wants:
+// "25%", "256M", "1M/s" or a whole number.
+func ParseThreshold(m Metric, s string) (float64, error) {
+	info, ok := m.Info()
+	if !ok {
+		return 0, fmt.Errorf("unknown metric %q (known: %s)", m, metricList())
+	}
+	v, err := parseThreshold(info.Kind, s)
+	if err != nil {
+		return 0, fmt.Errorf("%s %w", m, err)
+	}
+	return v, nil
+}
+
 // parseThreshold reads a threshold spelled the way the metric's kind wants.
 // The error completes "METRIC ...".
 func parseThreshold(k Kind, s string) (float64, error) {
