@@ -141,6 +141,9 @@ func stripOrigins(p *Policy) *Policy {
 			}
 			for j := range l.Actions {
 				l.Actions[j].At = Origin{}
+				if rc := l.Actions[j].Reclaim; rc != nil {
+					rc.BatchAt, rc.BudgetAt = Origin{}, Origin{}
+				}
 			}
 		}
 		return r

@@ -532,6 +532,12 @@ func (c *conv) action(key string, raw *rawAction) (Action, bool) {
 		}
 		rc.Batch = c.size(key+".batch", raw.Batch, rc.Batch)
 		rc.BudgetPerMinute = c.size(key+".budget_per_minute", raw.BudgetPerMinute, rc.BudgetPerMinute)
+		if raw.Batch.set {
+			rc.BatchAt = c.origin(key + ".batch")
+		}
+		if raw.BudgetPerMinute.set {
+			rc.BudgetAt = c.origin(key + ".budget_per_minute")
+		}
 		if raw.Swappiness.set {
 			sw := c.integer(key+".swappiness", raw.Swappiness, 0)
 			rc.Swappiness = &sw

@@ -115,8 +115,8 @@ exit.all = ["slab_reclaimable < 32M"]
 			{"rule", "pods", at("/etc/memrelief/policy.toml", 1)},
 			{"level elevated enter.all", "slab_reclaimable >= 256M", at("/etc/memrelief/policy.toml", 7)},
 			{"level elevated exit.all", "slab_reclaimable < 192M", at("/etc/memrelief/policy.toml", 8)},
-			{"level elevated reclaim budget_per_minute", "256M", at("/etc/memrelief/policy.toml", 10)},
-			{"level elevated reclaim batch", "16M", at("/etc/memrelief/policy.toml", 10)},
+			{"level elevated reclaim budget_per_minute", "256M", Origin{}},
+			{"level elevated reclaim batch", "16M", Origin{}},
 			{"level high enter.all", "slab_reclaimable >= 1G", at("/etc/memrelief/policy.toml", 16)},
 			{"level high exit.all", "slab_reclaimable < 768M", at("/etc/memrelief/policy.toml", 17)},
 		}

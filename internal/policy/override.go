@@ -143,10 +143,9 @@ func (p *Policy) Effective(unit, cgroupPath string, chain []Override) (Effective
 		}
 	}
 	var r *Rule
-	var from map[string]Origin
 	for {
 		var failed []int
-		r, from, failed = applyAll(base, ovs)
+		r, failed = applyAll(base, ovs)
 		for _, i := range failed {
 			t := ovs[i].threshold
 			side := "enter"
@@ -171,14 +170,14 @@ func (p *Policy) Effective(unit, cgroupPath string, chain []Override) (Effective
 			for _, o := range ovs {
 				bad(o.at, o.key, "%s", probs[0].msg)
 			}
-			r, from, _ = applyAll(base, nil)
+			r, _ = applyAll(base, nil)
 			break
 		}
 		bad(ovs[i].at, ovs[i].key, "%s", probs[0].msg)
 		ovs = without(ovs, []int{i})
 	}
 	e.Rule = r
-	e.Settings = append(e.Settings, ruleSettings(r, from)...)
+	e.Settings = append(e.Settings, ruleSettings(r)...)
 	return e, errs.sorted()
 }
 
@@ -208,12 +207,11 @@ func without(ovs []applied, drop []int) []applied {
 	return out
 }
 
-// applyAll returns a copy of base with ovs applied in order, the origin of
-// every overridden value by setting key, and the overrides that matched
-// nothing. It records in ovs which keys each override touched.
-func applyAll(base *Rule, ovs []applied) (*Rule, map[string]Origin, []int) {
+// applyAll returns a copy of base with ovs applied in order, and the
+// overrides that matched nothing. It records in ovs which keys each
+// override touched.
+func applyAll(base *Rule, ovs []applied) (*Rule, []int) {
 	r := cloneRule(base)
-	from := map[string]Origin{}
 	var failed []int
 	for i := range ovs {
 		o := &ovs[i]
@@ -259,19 +257,17 @@ func applyAll(base *Rule, ovs []applied) (*Rule, map[string]Origin, []int) {
 					}
 					k := "level[" + strconv.Itoa(li) + "].action[" + strconv.Itoa(ai) + "]"
 					if o.budget != nil {
-						a.Reclaim.BudgetPerMinute = *o.budget
-						from[k+".budget_per_minute"] = o.at
+						a.Reclaim.BudgetPerMinute, a.Reclaim.BudgetAt = *o.budget, o.at
 						o.touched = append(o.touched, k+".budget_per_minute")
 					} else {
-						a.Reclaim.Batch = *o.batch
-						from[k+".batch"] = o.at
+						a.Reclaim.Batch, a.Reclaim.BatchAt = *o.batch, o.at
 						o.touched = append(o.touched, k+".batch")
 					}
 				}
 			}
 		}
 	}
-	return r, from, failed
+	return r, failed
 }
 
 // blame picks the override to drop for a problem at key: the one that
@@ -367,9 +363,9 @@ func cloneRule(r *Rule) *Rule {
 	return &c
 }
 
-func ruleSettings(r *Rule, from map[string]Origin) []Setting {
+func ruleSettings(r *Rule) []Setting {
 	var out []Setting
-	for li, l := range r.Levels {
+	for _, l := range r.Levels {
 		for _, side := range []struct {
 			name string
 			cs   Conditions
@@ -383,20 +379,13 @@ func ruleSettings(r *Rule, from map[string]Origin) []Setting {
 				}
 			}
 		}
-		for ai, a := range l.Actions {
+		for _, a := range l.Actions {
 			if a.Reclaim == nil {
 				continue
 			}
-			k := "level[" + strconv.Itoa(li) + "].action[" + strconv.Itoa(ai) + "]"
-			for _, f := range []struct {
-				name, value string
-			}{{"budget_per_minute", a.Reclaim.BudgetPerMinute.String()}, {"batch", a.Reclaim.Batch.String()}} {
-				o, ok := from[k+"."+f.name]
-				if !ok {
-					o = a.At
-				}
-				out = append(out, Setting{"level " + l.Name + " reclaim " + f.name, f.value, o})
-			}
+			out = append(out,
+				Setting{"level " + l.Name + " reclaim budget_per_minute", a.Reclaim.BudgetPerMinute.String(), a.Reclaim.BudgetAt},
+				Setting{"level " + l.Name + " reclaim batch", a.Reclaim.Batch.String(), a.Reclaim.BatchAt})
 		}
 	}
 	return out

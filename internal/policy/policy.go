@@ -143,6 +143,9 @@ type Reclaim struct {
 	// where the kernel supports it (0 asks not to swap).
 	Swappiness *int
 	Timeout    Duration // bound on one memory.reclaim write
+	// BatchAt and BudgetAt say where Batch and BudgetPerMinute were set;
+	// the zero Origin means the built-in default.
+	BatchAt, BudgetAt Origin
 }
 
 // VFSCachePressure raises vm.vfs_cache_pressure toward Target in steps of
