@@ -15,7 +15,7 @@ import (
 
 func runCheck(ctx context.Context, c *cli, args []string) int {
 	fs := newFlagSet("check", c.stderr)
-	print := fs.Bool("print", false, "print the effective policy as TOML (with --unit: the unit's effective rule)")
+	printTOML := fs.Bool("print", false, "print the effective policy as TOML (with --unit: the unit's effective rule)")
 	unitName := fs.String("unit", "", "show the effective settings of this unit and where each came from")
 	cgroupPath := fs.String("cgroup", "", "with --unit: the unit's cgroup path, for path globs and parent slices' drop-ins")
 	h := hostFlags(fs)
@@ -60,7 +60,7 @@ func runCheck(ctx context.Context, c *cli, args []string) int {
 	}
 
 	if *unitName == "" {
-		if *print {
+		if *printTOML {
 			if err := policy.Encode(c.stdout, p); err != nil {
 				fmt.Fprintf(c.stderr, "memrelief check: %v\n", err)
 				return 1
@@ -99,7 +99,7 @@ func runCheck(ctx context.Context, c *cli, args []string) int {
 	for _, e := range derrs {
 		fmt.Fprintf(c.stderr, "%s (override ignored)\n", e.Error())
 	}
-	if *print {
+	if *printTOML {
 		if eff.Rule == nil {
 			fmt.Fprintf(c.stderr, "memrelief check: no rule applies to %s\n", *unitName)
 		} else if err := policy.EncodeRule(c.stdout, p, eff.Rule); err != nil {
