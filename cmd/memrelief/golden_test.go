@@ -1,0 +1,140 @@
+package main
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/memrelief/memrelief/internal/cgroupfs"
+	"github.com/memrelief/memrelief/internal/fixtures"
+)
+
+// update rewrites the golden files: go test ./cmd/memrelief -update. A
+// test flag is the one package-level variable the standard library's flag
+// handling leaves room for.
+var update = flag.Bool("update", false, "rewrite testdata/golden from the current output")
+
+// goldenCase is one command run against one host tree.
+type goldenCase struct {
+	file string   // below testdata/golden/<flavour>/
+	args []string // after the subcommand's --root
+}
+
+// goldenCases lists, per flavour, the commands whose output is pinned.
+// Every flavour gets detect and status; flavours with a pod get explain by
+// unit (or path, under cgroupfs) and by namespace/pod.
+func goldenCases(flavour string) []goldenCase {
+	cs := []goldenCase{
+		{"detect.txt", []string{"detect"}},
+		{"status.txt", []string{"status", "--depth", "4"}},
+	}
+	switch flavour {
+	case "v2-systemd", "hybrid-systemd", "legacy":
+		cs = append(cs,
+			goldenCase{"explain-unit.txt", []string{"explain", "kubepods-burstable-pod1234_5678.slice"}},
+			goldenCase{"explain-pod.txt", []string{"explain", "logging/log-agent"}})
+	case "v2-cgroupfs":
+		cs = append(cs,
+			goldenCase{"explain-path.txt", []string{"explain", "kubepods/burstable/pod1234-5678"}},
+			goldenCase{"explain-pod.txt", []string{"explain", "logging/log-agent"}})
+	case "hybrid-dev":
+		cs = append(cs, goldenCase{"explain-path.txt", []string{"explain", "process_api"}})
+	}
+	if flavour == "v2-systemd" || flavour == "legacy" {
+		cs = append(cs,
+			goldenCase{"detect.json", []string{"detect", "--json"}},
+			goldenCase{"status.json", []string{"status", "--json", "--depth", "4"}},
+			goldenCase{"explain-pod.json", []string{"explain", "--json", "logging/log-agent"}})
+	}
+	return cs
+}
+
+var goldenFlavours = []string{"v2-systemd", "v2-cgroupfs", "hybrid-systemd", "legacy", "hybrid-dev"}
+
+// statfsMagic is the one figure that depends on the file system the
+// checkout lives on.
+var statfsMagic = regexp.MustCompile(`= 0x[0-9a-f]+ is neither cgroup2 nor tmpfs`)
+
+// normalise makes output independent of where the checkout is.
+func normalise(out, dir string) string {
+	out = strings.ReplaceAll(out, dir, "$FIXTURE")
+	return statfsMagic.ReplaceAllString(out, "= 0x<checkout fs> is neither cgroup2 nor tmpfs")
+}
+
+// skipIfCheckoutPosesAsCgroup: a fixture tree on tmpfs (or cgroup2) would
+// pass memrelief's statfs test for a real hierarchy, so its layout would
+// come out differently than from the files.
+func skipIfCheckoutPosesAsCgroup(t *testing.T, dir string) {
+	t.Helper()
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Type == cgroupfs.TmpfsMagic || st.Type == cgroupfs.Cgroup2Magic {
+		t.Skipf("SKIP: the checkout at %s is on tmpfs or cgroup2 (magic 0x%x): --root fixture trees there are read as a live hierarchy; run from a checkout on a disk file system", dir, st.Type)
+	}
+}
+
+func TestGolden(t *testing.T) {
+	for _, flavour := range goldenFlavours {
+		dir := fixtures.Dir(flavour)
+		for _, gc := range goldenCases(flavour) {
+			t.Run(flavour+"/"+gc.file, func(t *testing.T) {
+				skipIfCheckoutPosesAsCgroup(t, dir)
+				args := append([]string{gc.args[0], "--root", dir}, gc.args[1:]...)
+				out, errOut, code := runCLI(t, args...)
+				if code != 0 {
+					t.Fatalf("memrelief %q: exit %d, stderr %s", args, code, errOut)
+				}
+				if errOut != "" {
+					t.Errorf("stderr: %s", errOut)
+				}
+				got := normalise(out, dir)
+				path := filepath.Join("testdata", "golden", flavour, gc.file)
+				if *update {
+					if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+						t.Fatal(err)
+					}
+					if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+						t.Fatal(err)
+					}
+					return
+				}
+				want, err := os.ReadFile(path)
+				if err != nil {
+					t.Fatalf("%v (run go test ./cmd/memrelief -update to create it)", err)
+				}
+				if got != string(want) {
+					t.Errorf("memrelief %s differs from %s (go test ./cmd/memrelief -update rewrites it; check the diff):\n%s",
+						strings.Join(gc.args, " "), path, lineDiff(string(want), got))
+				}
+			})
+		}
+	}
+}
+
+// lineDiff shows the first lines that differ, enough to see what changed.
+func lineDiff(want, got string) string {
+	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
+	var b strings.Builder
+	shown := 0
+	for i := 0; i < max(len(w), len(g)) && shown < 10; i++ {
+		var wl, gl string
+		if i < len(w) {
+			wl = w[i]
+		}
+		if i < len(g) {
+			gl = g[i]
+		}
+		if wl != gl {
+			b.WriteString("line " + strconv.Itoa(i+1) + ":\n  want: " + wl + "\n  got:  " + gl + "\n")
+			shown++
+		}
+	}
+	return b.String()
+}
