@@ -9,6 +9,7 @@ MODE=$(cat $SHARE/mode)
 E2E=/run/e2e
 export SHARE MODE E2E
 mkdir -p $SHARE/results $E2E
+echo "e2e: runner started at $(date +%T), $(cut -d" " -f1 /proc/uptime) s after boot"
 echo "e2e: mode $MODE, kernel $(uname -r), $(systemctl --version | head -1)"
 
 install -m 0755 $SHARE/loadgen /usr/local/bin/loadgen
@@ -25,7 +26,7 @@ if [ -n "$deb" ]; then
 else
 	echo "e2e: no .deb, copying the staged tree to /"
 	cp -a $SHARE/stage/. /
-	systemctl daemon-reload
+	ls $SHARE/stage/usr/lib/systemd/system/* >/dev/null 2>&1 && systemctl daemon-reload
 	ls /usr/lib/systemd/catalog/*memrelief* >/dev/null 2>&1 && journalctl --update-catalog
 	ls /usr/share/dbus-1/system.d/*memrelief* >/dev/null 2>&1 && systemctl reload dbus
 	echo stage >$E2E/installed-by
@@ -54,4 +55,4 @@ for s in $SHARE/scenarios/[0-9]*.sh; do
 	echo "e2e: $name $(sed -n 's/^status=//p' "$res") in $((end - start))s"
 	sync
 done
-echo "e2e: done"
+echo "e2e: done at $(date +%T)"
