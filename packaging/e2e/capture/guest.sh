@@ -42,9 +42,18 @@ acct="-p MemoryAccounting=yes"
 systemd-run --quiet --scope --unit="$SCOPE" --slice="$POD" $acct \
 	/usr/local/bin/loadgen dentries -dir /var/tmp/neg -count 400000 -hold \
 	-watch /var/log/pods -open /etc/os-release >/run/loadgen.out 2>&1 &
-# Pressure in the same pod: anonymous memory above a tight MemoryHigh.
-systemd-run --quiet --unit="$SVC" --slice="$POD" $acct -p MemoryHigh=48M \
-	stress-ng --vm 1 --vm-bytes 160M --vm-keep --timeout 60s >/dev/null 2>&1
+# Pressure in the same pod: anonymous memory above a tight MemoryHigh. v1
+# has no memory.high (systemd ignores MemoryHigh= there), so on v1 the stall
+# comes from file cache churn against a hard limit the anon part nearly fills.
+if [ "$MODE" = unified ]; then
+	STRESS="MemoryHigh=48M: stress-ng --vm 1 --vm-bytes 160M --vm-keep"
+	systemd-run --quiet --unit="$SVC" --slice="$POD" $acct -p MemoryHigh=48M \
+		stress-ng --vm 1 --vm-bytes 160M --vm-keep --timeout 300s >/dev/null 2>&1
+else
+	STRESS="MemoryMax=96M: stress-ng --vm 1 --vm-bytes 72M --vm-keep --hdd 1 --hdd-bytes 64M"
+	systemd-run --quiet --unit="$SVC" --slice="$POD" $acct -p MemoryMax=96M \
+		stress-ng --vm 1 --vm-bytes 72M --vm-keep --hdd 1 --hdd-bytes 64M --temp-path /var/tmp --timeout 300s >/dev/null 2>&1
+fi
 
 for _ in $(seq 1 240); do
 	grep -q work=done /run/loadgen.out 2>/dev/null && break
@@ -57,7 +66,7 @@ FFD=$(sed -n 's/^file_fd=//p' /run/loadgen.out | head -1)
 # Let the PSI averages (2 s period) catch the stress.
 sleep 12
 note "load process: pid $PID, $SCOPE in $PODPATH"
-note "stress: $SVC (stress-ng --vm 1 --vm-bytes 160M, MemoryHigh=48M) in $PODPATH"
+note "stress: $SVC ($STRESS) in $PODPATH"
 
 # copydir SRC: every readable regular file of one cgroup directory (not its
 # children), write-only files listed in README.
@@ -139,7 +148,7 @@ unified)
 hybrid | legacy)
 	M=/sys/fs/cgroup/memory
 	copydir $M
-	for d in kubepods.slice $PODPATH $PODPATH/$SCOPE; do
+	for d in kubepods.slice $PODPATH $PODPATH/$SCOPE $PODPATH/$SVC; do
 		copydir $M/$d
 	done
 	note "memory.pressure_level in pod dir: $(ls -l $M/$PODPATH/memory.pressure_level 2>&1)"
@@ -147,7 +156,7 @@ hybrid | legacy)
 	if [ "$MODE" = hybrid ]; then
 		U=/sys/fs/cgroup/unified
 		copydir $U
-		for d in $PODPATH $PODPATH/$SCOPE; do copydir $U/$d; done
+		for d in $PODPATH $PODPATH/$SCOPE $PODPATH/$SVC; do copydir $U/$d; done
 		note ""
 		note "psi-probe on $U/$PODPATH/memory.pressure (stress running):"
 		loadgen psi-probe -file $U/$PODPATH/memory.pressure -timeout 8s >>"$README" 2>&1

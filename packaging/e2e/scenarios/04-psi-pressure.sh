@@ -40,6 +40,7 @@ sleep 30
 journal_since "$since" >/run/e2e/s4.json
 act=$(jq -r 'select(.ACTION != null and (.UNIT // "" | test("e2e-pressure"))) | .__REALTIME_TIMESTAMP' /run/e2e/s4.json | head -n 1)
 [ -n "$act" ] || fail "no memrelief action on $UNIT within 30 s of pressure"
-ms=$(((act * 1000 - first / 1000) / 1000000))
+# act is µs since the epoch (journal), first ns (date +%s%N).
+ms=$(((act * 1000 - first) / 1000000))
 figure pressure_to_action_ms "$ms"
 pass "first action $ms ms after the first pressure sample above 0"

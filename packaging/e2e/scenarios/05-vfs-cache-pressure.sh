@@ -26,7 +26,7 @@ dentry_load 5001 e2e-s5a 20000 90
 raised=$(wait_value 60 "-ne $ORIG") || fail "vfs_cache_pressure not raised within 60 s of dentry growth (still $raised)"
 figure raised "$raised"
 n0=$(systemctl show -P NRestarts memrelief.service)
-systemctl kill --signal=SIGKILL --kill-whom=main memrelief.service
+kill -9 "$(systemctl show -P MainPID memrelief.service)"
 stop_load e2e-s5a
 echo 512M >"$CG/$(pod_path 5001)/memory.reclaim" 2>/dev/null
 for _ in $(seq 1 30); do
