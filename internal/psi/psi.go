@@ -43,29 +43,33 @@ func Parse(data []byte) (Pressure, error) {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return p, ErrEmpty
 	}
+	// Lines and fields are cut in place: the engine parses one of these per
+	// watched cgroup per tick, so this path allocates nothing.
 	var haveSome bool
-	for lineNo, line := range bytes.Split(data, []byte{'\n'}) {
-		if len(bytes.TrimSpace(line)) == 0 {
+	for lineNo := 1; len(data) > 0; lineNo++ {
+		var line []byte
+		line, data, _ = bytes.Cut(data, []byte{'\n'})
+		kind, rest := nextField(line)
+		if kind == nil {
 			continue
 		}
-		fields := bytes.Fields(line)
 		var dst *Record
-		switch string(fields[0]) {
+		switch string(kind) {
 		case "some":
 			if haveSome {
-				return Pressure{}, fmt.Errorf("line %d: second \"some\" line", lineNo+1)
+				return Pressure{}, fmt.Errorf("line %d: second \"some\" line", lineNo)
 			}
 			dst, haveSome = &p.Some, true
 		case "full":
 			if p.HasFull {
-				return Pressure{}, fmt.Errorf("line %d: second \"full\" line", lineNo+1)
+				return Pressure{}, fmt.Errorf("line %d: second \"full\" line", lineNo)
 			}
 			dst, p.HasFull = &p.Full, true
 		default:
-			return Pressure{}, fmt.Errorf("line %d: unknown kind %q, want some or full", lineNo+1, fields[0])
+			return Pressure{}, fmt.Errorf("line %d: unknown kind %q, want some or full", lineNo, kind)
 		}
-		if err := parseRecord(fields[1:], dst); err != nil {
-			return Pressure{}, fmt.Errorf("line %d (%s): %w", lineNo+1, fields[0], err)
+		if err := parseRecord(rest, dst); err != nil {
+			return Pressure{}, fmt.Errorf("line %d (%s): %w", lineNo, kind, err)
 		}
 	}
 	if !haveSome {
@@ -74,7 +78,22 @@ func Parse(data []byte) (Pressure, error) {
 	return p, nil
 }
 
-func parseRecord(fields [][]byte, r *Record) error {
+// nextField returns the first space-separated field of b and the rest, or
+// nil when b holds only white space.
+func nextField(b []byte) (field, rest []byte) {
+	b = bytes.TrimLeft(b, " \t\r")
+	if len(b) == 0 {
+		return nil, nil
+	}
+	end := bytes.IndexAny(b, " \t\r")
+	if end < 0 {
+		return b, nil
+	}
+	return b[:end], b[end:]
+}
+
+func parseRecord(rest []byte, r *Record) error {
+	all := rest
 	const (
 		has10 = 1 << iota
 		has60
@@ -83,7 +102,11 @@ func parseRecord(fields [][]byte, r *Record) error {
 		hasAll = has10 | has60 | has300 | hasTotal
 	)
 	var seen int
-	for _, f := range fields {
+	for {
+		var f []byte
+		if f, rest = nextField(rest); f == nil {
+			break
+		}
 		k, v, ok := bytes.Cut(f, []byte{'='})
 		if !ok {
 			return fmt.Errorf("field %q is not key=value", f)
@@ -115,7 +138,7 @@ func parseRecord(fields [][]byte, r *Record) error {
 		seen |= bit
 	}
 	if seen != hasAll {
-		return fmt.Errorf("want avg10, avg60, avg300 and total, got %q", bytes.Join(fields, []byte{' '}))
+		return fmt.Errorf("want avg10, avg60, avg300 and total, got %q", bytes.TrimSpace(all))
 	}
 	return nil
 }
