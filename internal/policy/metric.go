@@ -335,3 +335,31 @@ func (cs Conditions) Metrics() []Metric {
 	}
 	return out
 }
+
+// Met reports whether the conditions hold, exactly as Holds does, without
+// building reasons: the engine evaluates every cgroup on every tick and
+// asks for reasons only when something changes.
+func (cs Conditions) Met(v Values) bool {
+	if cs.Empty() {
+		return false
+	}
+	for _, c := range cs.All {
+		if !c.met(v) {
+			return false
+		}
+	}
+	if len(cs.Any) == 0 {
+		return true
+	}
+	for _, c := range cs.Any {
+		if c.met(v) {
+			return true
+		}
+	}
+	return false
+}
+
+func (c Condition) met(v Values) bool {
+	x, ok := v.Value(c.Metric)
+	return ok && c.Op.holds(x, c.Threshold)
+}
