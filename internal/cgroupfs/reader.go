@@ -37,6 +37,11 @@ type Memory struct {
 type Reader struct {
 	L   Layout
 	buf []byte
+	// MaxOpenFDs caps the descriptors Handles keep open; 0 means half of
+	// RLIMIT_NOFILE.
+	MaxOpenFDs int
+	openFDs    int // held by Handles of this Reader
+	fdLimit    int // computed maxOpen
 }
 
 // NewReader returns a Reader for l.

@@ -1,0 +1,140 @@
+package cgroupfs
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+)
+
+func TestHandleRereadsOpenFiles(t *testing.T) {
+	r := unifiedReader(t, map[string]string{
+		"a.slice/memory.current":  "1000\n",
+		"a.slice/memory.high":     "max\n",
+		"a.slice/memory.max":      "4096\n",
+		"a.slice/memory.stat":     "anon 10\nfile 20\nslab_reclaimable 600\n",
+		"a.slice/memory.pressure": "some avg10=1.00 avg60=2.00 avg300=3.00 total=4\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n",
+	})
+	h, err := r.Open("a.slice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	var m Memory
+	if err := h.Memory(&m, true); err != nil {
+		t.Fatal(err)
+	}
+	if m.Current != 1000 || m.Max != 4096 || m.High != Unlimited {
+		t.Fatalf("first read %+v", m)
+	}
+	// Rewrite in place (same inode, as the kernel's files behave): the
+	// open descriptor must see the new figures.
+	dir := filepath.Join(r.L.MemoryDir, "a.slice")
+	if err := os.WriteFile(filepath.Join(dir, "memory.current"), []byte("2000\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "memory.max"), []byte("8192\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Memory(&m, false); err != nil {
+		t.Fatal(err)
+	}
+	if m.Current != 2000 || m.Max != 4096 {
+		t.Fatalf("without limits: current %d (want 2000), max %d (want the old 4096)", m.Current, m.Max)
+	}
+	if err := h.Memory(&m, true); err != nil || m.Max != 8192 {
+		t.Fatalf("with limits: max %d, %v", m.Max, err)
+	}
+	p, err := h.Pressure()
+	if err != nil || p.Some.Avg60 != 2 {
+		t.Fatalf("Pressure = %+v, %v", p, err)
+	}
+	// A stat file larger than the buffer is read whole.
+	big := make([]byte, 0, 20000)
+	big = append(big, "anon 1\nfile 2\n"...)
+	for len(big) < 19000 {
+		big = append(big, "pgfault 123456789\n"...)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "memory.stat"), big, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Memory(&m, false); err != nil {
+		t.Fatalf("large memory.stat: %v", err)
+	}
+}
+
+func TestHandleGone(t *testing.T) {
+	r := unifiedReader(t, map[string]string{"a.slice/memory.current": "1\n"})
+	h, err := r.Open("b.slice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	if err := h.Memory(&Memory{}, false); !errors.Is(err, ErrGone) {
+		t.Fatalf("missing cgroup: %v", err)
+	}
+	if _, err := r.Open("../x"); err == nil {
+		t.Fatal("Open accepted a path leaving the hierarchy")
+	}
+}
+
+func BenchmarkHandleMemory(b *testing.B) {
+	root := b.TempDir()
+	for name, body := range map[string]string{
+		"cgroup.controllers":     "memory\n",
+		"a.slice/memory.current": "1000\n",
+		"a.slice/memory.stat":    "anon 10\nfile 20\nslab_reclaimable 600\n",
+	} {
+		p := filepath.Join(root, name)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		os.WriteFile(p, []byte(body), 0o644)
+	}
+	l, _ := DetectLayout(root, func(string) (int64, error) { return Cgroup2Magic, nil })
+	h, _ := NewReader(l).Open("a.slice")
+	defer h.Close()
+	var m Memory
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := h.Memory(&m, false); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func TestHandleDescriptorBudget(t *testing.T) {
+	r := unifiedReader(t, map[string]string{
+		"a.slice/memory.current": "1\n", "a.slice/memory.stat": "anon 1\nfile 1\n",
+		"b.slice/memory.current": "2\n", "b.slice/memory.stat": "anon 1\nfile 1\n",
+	})
+	r.MaxOpenFDs = 2
+	a, _ := r.Open("a.slice")
+	b, _ := r.Open("b.slice")
+	var m Memory
+	if err := a.Memory(&m, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Memory(&m, false); err != nil || m.Current != 2 {
+		t.Fatalf("over the budget, reads must still work by path: %d, %v", m.Current, err)
+	}
+	if r.openFDs != 2 || b.fds[hotCurrent] != -1 {
+		t.Fatalf("open descriptors %d (b holds %d), want the budget of 2 held by a", r.openFDs, b.fds[hotCurrent])
+	}
+	a.Close()
+	b.Close()
+	if r.openFDs != 0 {
+		t.Fatalf("%d descriptors counted after Close", r.openFDs)
+	}
+}
+
+func TestGoneMapsENODEV(t *testing.T) {
+	// Reading an open file of a removed cgroup fails with ENODEV on the
+	// kernel; a plain file system cannot show that, so check the mapping.
+	if err := gone(fmt.Errorf("read x: %w", syscall.ENODEV)); !errors.Is(err, ErrGone) {
+		t.Fatalf("ENODEV not mapped to ErrGone: %v", err)
+	}
+	if err := gone(fmt.Errorf("read x: %w", syscall.EIO)); errors.Is(err, ErrGone) {
+		t.Fatal("EIO mapped to ErrGone")
+	}
+}
