@@ -35,6 +35,7 @@ type cli struct {
 
 func commands() map[string]command {
 	return map[string]command{
+		"run":     {"run the daemon: watch, decide, act, report (the main job)", runRun},
 		"version": {"print version, commit and Go version", runVersion},
 		"detect":  {"report cgroup mode, kernel features, systemd and cgroup drivers", runDetect},
 		"status":  {"show memory, slab and pressure of the node and its slices", runStatus},

@@ -81,11 +81,10 @@ func Step(rule *policy.Rule, st State, v policy.Values, now time.Time) (State, D
 	d := Decision{From: st.Level, To: st.Level}
 
 	// Track how long each level's enter conditions have held.
+	// Met, not Holds: reasons are built only when something happens.
 	target := st.Level
-	var targetReasons []string
 	for i := range n {
-		held, reasons := rule.Levels[i].Enter.Holds(v)
-		if !held {
+		if !rule.Levels[i].Enter.Met(v) {
 			st.enterSince[i] = time.Time{}
 			continue
 		}
@@ -93,19 +92,19 @@ func Step(rule *policy.Rule, st State, v policy.Values, now time.Time) (State, D
 			st.enterSince[i] = now
 		}
 		if i > target && now.Sub(st.enterSince[i]) >= rule.Levels[i].Dwell.Std() {
-			target, targetReasons = i, reasons
+			target = i
 		}
 	}
 	if target > st.Level {
-		return st.enter(rule, target, now, targetReasons, d)
+		_, reasons := rule.Levels[target].Enter.Holds(v)
+		return st.enter(rule, target, now, reasons, d)
 	}
 
 	if st.Level == Normal {
 		return st, d
 	}
 	cur := &rule.Levels[st.Level]
-	held, reasons := cur.Exit.Holds(v)
-	if !held {
+	if !cur.Exit.Met(v) {
 		st.exitSince = time.Time{}
 	} else {
 		if st.exitSince.IsZero() {
@@ -114,7 +113,7 @@ func Step(rule *policy.Rule, st State, v policy.Values, now time.Time) (State, D
 		if now.Sub(st.exitSince) >= cur.Dwell.Std() {
 			to := Normal
 			for j := st.Level - 1; j >= 0; j-- {
-				if h, _ := rule.Levels[j].Exit.Holds(v); !h {
+				if !rule.Levels[j].Exit.Met(v) {
 					to = j
 					break
 				}
@@ -123,7 +122,8 @@ func Step(rule *policy.Rule, st State, v policy.Values, now time.Time) (State, D
 			// higher level did is still taking effect.
 			st.Level, st.EnteredAt, st.exitSince = to, now, time.Time{}
 			st.LastAction, st.Ineffective, st.Backoff = now, 0, 1
-			d.To, d.Reasons = to, reasons
+			_, d.Reasons = cur.Exit.Holds(v)
+			d.To = to
 			return st, d
 		}
 	}

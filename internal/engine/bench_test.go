@@ -1,0 +1,113 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/memrelief/memrelief/internal/cgroupfs"
+	"github.com/memrelief/memrelief/internal/paths"
+	"github.com/memrelief/memrelief/internal/policy"
+	"github.com/memrelief/memrelief/internal/report"
+)
+
+// syntheticHost builds a v2 tree of n pod slices under
+// kubepods.slice/kubepods-burstable.slice, each with the memory files the
+// engine reads, copied from the v2-systemd fixture's real pod slice.
+func syntheticHost(b *testing.B, n int) paths.Roots {
+	b.Helper()
+	src := filepath.Join("..", "fixtures", "hosts", "v2-systemd")
+	roots := paths.Under(b.TempDir())
+	for _, dir := range []string{roots.Cgroup, filepath.Join(roots.Proc, "pressure"), filepath.Join(roots.Proc, "sys/fs"), filepath.Join(roots.Proc, "sys/vm")} {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for _, f := range []string{"meminfo", "pressure/memory", "sys/fs/dentry-state", "sys/vm/vfs_cache_pressure"} {
+		copyFile(b, filepath.Join(src, "proc", f), filepath.Join(roots.Proc, f))
+	}
+	copyFile(b, filepath.Join(src, "sys/fs/cgroup/cgroup.controllers"), filepath.Join(roots.Cgroup, "cgroup.controllers"))
+	pod := filepath.Join(src, "sys/fs/cgroup", podSlice)
+	parent := filepath.Join(roots.Cgroup, "kubepods.slice/kubepods-burstable.slice")
+	for i := range n {
+		dir := filepath.Join(parent, fmt.Sprintf("kubepods-burstable-pod%08d.slice", i))
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			b.Fatal(err)
+		}
+		for _, f := range []string{"memory.current", "memory.high", "memory.max", "memory.stat", "memory.pressure"} {
+			copyFile(b, filepath.Join(pod, f), filepath.Join(dir, f))
+		}
+	}
+	return roots
+}
+
+func copyFile(b *testing.B, from, to string) {
+	data, err := os.ReadFile(from)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := os.WriteFile(to, data, 0o644); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// benchPolicy matches every pod; its thresholds are not met by the fixture
+// figures, so a tick samples, assesses and plans without acting, which is
+// the steady state the daemon spends its life in.
+const benchPolicy = `
+[[rule]]
+name = "pods"
+units = ["kubepods-burstable-pod*.slice"]
+[[rule.level]]
+name = "elevated"
+enter.all = ["slab_reclaimable >= 1G", "slab_reclaimable_share >= 50%"]
+exit.any = ["slab_reclaimable < 512M"]
+dwell = "1m"
+cooldown = "2m"
+[[rule.level.action]]
+type = "event"
+[[rule.level]]
+name = "pressure"
+enter.any = ["psi_some_avg60 >= 90%"]
+exit.all = ["psi_some_avg60 < 50%"]
+dwell = "30s"
+cooldown = "5m"
+[[rule.level.action]]
+type = "event"
+`
+
+func benchmarkTick(b *testing.B, n int) {
+	roots := syntheticHost(b, n)
+	pol, err := policy.Parse("bench.toml", []byte(benchPolicy))
+	if err != nil {
+		b.Fatal(err)
+	}
+	layout, err := cgroupfs.DetectLayout(roots.Cgroup, func(string) (int64, error) { return cgroupfs.Cgroup2Magic, nil })
+	if err != nil {
+		b.Fatal(err)
+	}
+	now := time.Date(2026, 11, 24, 6, 0, 0, 0, time.UTC)
+	e := New(Config{Roots: roots, Layout: layout, Policy: pol, Sink: &report.Recorder{},
+		Now: func() time.Time { return now }, RescanEvery: time.Hour})
+	ctx := context.Background()
+	e.Tick(ctx) // the first tick scans; measure the steady state
+	if len(e.watched) != n {
+		b.Fatalf("watching %d cgroups, want %d", len(e.watched), n)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		now = now.Add(2 * time.Second)
+		e.Tick(ctx)
+	}
+	b.StopTimer()
+	perCgroup := float64(b.Elapsed().Nanoseconds()) / float64(b.N) / float64(n)
+	b.ReportMetric(perCgroup, "ns/cgroup")
+}
+
+func BenchmarkTick100(b *testing.B)   { benchmarkTick(b, 100) }
+func BenchmarkTick1000(b *testing.B)  { benchmarkTick(b, 1000) }
+func BenchmarkTick10000(b *testing.B) { benchmarkTick(b, 10000) }

@@ -1,0 +1,634 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/memrelief/memrelief/internal/action"
+	"github.com/memrelief/memrelief/internal/cgroupfs"
+	"github.com/memrelief/memrelief/internal/dropin"
+	"github.com/memrelief/memrelief/internal/kube"
+	"github.com/memrelief/memrelief/internal/paths"
+	"github.com/memrelief/memrelief/internal/policy"
+	"github.com/memrelief/memrelief/internal/procinfo"
+	"github.com/memrelief/memrelief/internal/psi"
+	"github.com/memrelief/memrelief/internal/report"
+	"github.com/memrelief/memrelief/internal/state"
+)
+
+// Config wires an Engine to its host.
+type Config struct {
+	Roots  paths.Roots
+	Layout cgroupfs.Layout
+	Policy *policy.Policy
+	// LoadPolicy reads the policy again on reload. A policy it returns with
+	// an error is never used.
+	LoadPolicy func() (*policy.Policy, error)
+	// DryRun forces dry run whatever the policy says.
+	DryRun bool
+	Sink   report.Sink
+	// Units is systemd's unit API; nil without systemd on D-Bus.
+	Units action.Units
+	// DropIns finds [X-MemRelief] overrides; nil disables them.
+	DropIns *dropin.Finder
+	// Notify sends sd_notify states (READY=1, STATUS=..., WATCHDOG=1); nil
+	// when not run by systemd.
+	Notify func(state string)
+	// Triggers enables kernel PSI triggers (live hosts only).
+	Triggers bool
+	// SelfCgroup is memrelief's own cgroup, never acted on.
+	SelfCgroup string
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+	// MaxDepth bounds discovery below the root (containers of pods sit at
+	// depth 4 under the systemd driver).
+	MaxDepth int
+	// RescanEvery is how often the tree is walked for new and removed
+	// cgroups.
+	RescanEvery time.Duration
+}
+
+// watched is everything the engine keeps about one cgroup.
+type watched struct {
+	cg, unit string
+	pod      string // "namespace/name[/container]", "" when not a pod
+	rule     *policy.Rule
+	st       State
+	cur      sample
+	// h keeps the cgroup's hot files open between ticks; limitsAt is when
+	// memory.high and memory.max were last read (they change rarely).
+	h        *cgroupfs.Handle
+	limitsAt time.Time
+	prevSlab uint64
+	prevAt   time.Time
+	hasPrev  bool
+	// vfs is true while this cgroup's level asks for vfs_cache_pressure.
+	vfs bool
+	// psi caches rule.HasPSI(): whether pressure must be read each tick.
+	psi bool
+	// seen is the scan generation that last found the cgroup.
+	seen int
+}
+
+// Engine runs the loop. Create with New; not safe for concurrent use except
+// where noted.
+type Engine struct {
+	cfg       Config
+	pol       *policy.Policy
+	rd        *cgroupfs.Reader
+	sys       action.System
+	reclaimer *action.Reclaimer
+	vfs       *action.VFS
+	units     *action.UnitProps
+
+	watched  map[string]*watched
+	node     *watched
+	nodeNow  nodeSample
+	scanGen  int
+	lastScan time.Time
+	pods     *kube.Index
+
+	overrides map[string]dropinResult // by unit; cleared on reload
+	reported  map[string]bool         // one-time problems already reported
+
+	triggers *triggerWatcher
+	wake     chan string
+	// rejected is set while the last reload failed, so the status says the
+	// daemon runs on the previous policy.
+	rejected bool
+}
+
+type dropinResult struct {
+	o    policy.Override
+	errs policy.Errors
+}
+
+// New builds an engine. It touches nothing yet: Run does.
+func New(cfg Config) *Engine {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.MaxDepth == 0 {
+		cfg.MaxDepth = 6
+	}
+	if cfg.RescanEvery == 0 {
+		cfg.RescanEvery = 30 * time.Second
+	}
+	e := &Engine{cfg: cfg, pol: cfg.Policy, watched: map[string]*watched{}, overrides: map[string]dropinResult{}, reported: map[string]bool{}, wake: make(chan string, 1)}
+	e.rd = cgroupfs.NewReader(cfg.Layout)
+	live := &action.Live{Cgroups: cgroupfs.NewReader(cfg.Layout), Proc: cfg.Roots.Proc, UnitAPI: cfg.Units}
+	e.sys = live
+	if e.dryRun() {
+		e.sys = action.DryRun{System: live}
+	}
+	store := state.Store{Dir: stateDir(cfg.Roots, cfg.Policy.Daemon.StateDir)}
+	e.reclaimer = &action.Reclaimer{Sys: e.sys, NodeBudget: uint64(cfg.Policy.Daemon.ReclaimBudget)}
+	e.vfs = &action.VFS{Sys: e.sys, Store: store}
+	e.units = &action.UnitProps{Sys: e.sys, Store: store}
+	return e
+}
+
+// stateDir maps the policy's host path under the injected roots, so tests
+// and chroots keep their state inside their tree.
+func stateDir(r paths.Roots, dir string) string {
+	if dir == "" {
+		dir = "/run/memrelief"
+	}
+	if rest, ok := strings.CutPrefix(dir, "/run/"); ok {
+		return filepath.Join(r.Run, rest)
+	}
+	return dir
+}
+
+func (e *Engine) dryRun() bool { return e.cfg.DryRun || e.pol.Daemon.DryRun }
+
+func (e *Engine) emit(ev report.Event) {
+	if ev.Time.IsZero() {
+		ev.Time = e.cfg.Now()
+	}
+	if e.dryRun() {
+		if ev.Fields == nil {
+			ev.Fields = map[string]string{}
+		}
+		ev.Fields[report.FieldDryRun] = "1"
+	}
+	e.cfg.Sink.Emit(ev)
+}
+
+func (e *Engine) emitAll(evs []report.Event) {
+	for _, ev := range evs {
+		e.emit(ev)
+	}
+}
+
+func (e *Engine) notify(s string) {
+	if e.cfg.Notify != nil {
+		e.cfg.Notify(s)
+	}
+}
+
+// Run recovers what a previous run left changed, takes the first sample,
+// reports READY, and loops until ctx is done, re-reading the policy on
+// each receive from reload. On the way out it undoes every change it made.
+func (e *Engine) Run(ctx context.Context, reload <-chan struct{}) error {
+	e.emitAll(e.vfs.Recover())
+	e.emitAll(e.units.Recover(ctx))
+	if e.cfg.Triggers {
+		e.triggers = newTriggerWatcher(e.wake)
+		go e.triggers.run(ctx)
+	}
+	e.Tick(ctx)
+	e.emit(e.startedEvent())
+	e.notify("READY=1\nSTATUS=" + e.Status())
+
+	interval := e.pol.Daemon.Interval.Std()
+	ticker := time.NewTicker(interval)
+	defer ticker.Stop()
+	var lastEarly time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			e.shutdown()
+			return nil
+		case <-ticker.C:
+			e.Tick(ctx)
+		case <-e.wake:
+			// A PSI trigger fired: look now rather than at the next tick,
+			// but not more than once a second.
+			if e.cfg.Now().Sub(lastEarly) >= time.Second {
+				lastEarly = e.cfg.Now()
+				e.Tick(ctx)
+			}
+		case <-reload:
+			e.notify("RELOADING=1")
+			e.Reload(ctx)
+			if d := e.pol.Daemon.Interval.Std(); d != interval {
+				interval = d
+				ticker.Reset(d)
+			}
+			e.notify("READY=1\nSTATUS=" + e.Status())
+		}
+	}
+}
+
+func (e *Engine) shutdown() {
+	e.notify("STOPPING=1")
+	// The run's context is done; undoing must still finish.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	e.emitAll(e.units.RevertAll(ctx, "memrelief is stopping"))
+	e.emitAll(e.vfs.RestoreAll())
+	e.emit(report.Event{Kind: report.Stopped, Priority: report.Notice, Message: "memrelief stopped; its changes are undone"})
+}
+
+// Tick samples, decides and acts once.
+func (e *Engine) Tick(ctx context.Context) {
+	now := e.cfg.Now()
+	if e.scanGen == 0 || now.Sub(e.lastScan) >= e.cfg.RescanEvery {
+		e.scan(ctx, now)
+	}
+	e.sampleNode(now)
+	if e.node != nil {
+		e.node.cur = sample{at: now, isNode: true, node: &e.nodeNow}
+		e.step(ctx, e.node, now)
+	}
+	for _, cg := range e.order() {
+		w := e.watched[cg]
+		if !e.sampleCgroup(w, now) {
+			e.drop(ctx, w, "cgroup removed")
+			continue
+		}
+		e.step(ctx, w, now)
+	}
+	e.emitAll(e.vfs.Apply())
+	if e.triggers != nil {
+		for path, err := range e.triggers.Failed() {
+			e.once("trigger:"+path, fmt.Sprintf("no PSI trigger on %s, polling it every %s instead: %v", path, e.pol.Daemon.Interval, err))
+		}
+	}
+	e.notify("STATUS=" + e.Status() + "\nWATCHDOG=1")
+}
+
+// order is the watched cgroups sorted by path, so ticks are reproducible.
+func (e *Engine) order() []string {
+	out := make([]string, 0, len(e.watched))
+	for cg := range e.watched {
+		out = append(out, cg)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func (e *Engine) sampleNode(now time.Time) {
+	n := &e.nodeNow
+	*n = nodeSample{at: now}
+	var err error
+	if n.mem, err = procinfo.ReadMeminfo(e.cfg.Roots.Proc); err == nil {
+		n.hasMem = true
+	} else {
+		e.once("meminfo", err.Error())
+	}
+	path := filepath.Join(e.cfg.Roots.Proc, "pressure", "memory")
+	if data, err := os.ReadFile(path); err == nil {
+		if n.psi, err = psi.Parse(data); err == nil {
+			n.hasPSI = true
+		} else {
+			e.once("node-psi", fmt.Sprintf("parse %s: %v", path, err))
+		}
+	}
+	if n.dentry, err = procinfo.ReadDentryState(e.cfg.Roots.Proc); err == nil {
+		n.hasDentry = true
+	}
+}
+
+// sampleCgroup reads one cgroup; false means it is gone.
+func (e *Engine) sampleCgroup(w *watched, now time.Time) bool {
+	s := &w.cur
+	s.at, s.node, s.hasPSI, s.hasRate = now, &e.nodeNow, false, false
+	if w.h == nil {
+		h, err := e.rd.Open(w.cg)
+		if err != nil {
+			e.once("open:"+w.cg, err.Error())
+			return true
+		}
+		w.h = h
+	}
+	limits := w.limitsAt.IsZero() || now.Sub(w.limitsAt) >= e.cfg.RescanEvery
+	if err := w.h.Memory(&s.mem, limits); err != nil {
+		if errors.Is(err, cgroupfs.ErrGone) {
+			return false
+		}
+		s.hasMem = false
+		e.once("mem:"+w.cg, err.Error())
+	} else {
+		s.hasMem = true
+		if limits {
+			w.limitsAt = now
+		}
+	}
+	if w.psi {
+		p, err := w.h.Pressure()
+		switch {
+		case err == nil:
+			s.psi, s.hasPSI = p, true
+		case errors.Is(err, cgroupfs.ErrGone), errors.Is(err, cgroupfs.ErrNoPSI), errors.Is(err, psi.ErrEmpty):
+		default:
+			e.once("psi:"+w.cg, err.Error())
+		}
+	}
+	if slab, ok := s.slab(); ok {
+		if w.hasPrev {
+			if dt := now.Sub(w.prevAt).Seconds(); dt > 0 {
+				s.rate, s.hasRate = (float64(slab)-float64(w.prevSlab))/dt, true
+			}
+		}
+		w.prevSlab, w.prevAt, w.hasPrev = slab, now, true
+	}
+	return true
+}
+
+// once reports a problem the first time it happens.
+func (e *Engine) once(key, msg string) {
+	if e.reported[key] {
+		return
+	}
+	e.reported[key] = true
+	e.emit(report.Event{Kind: report.Problem, Priority: report.Warning, Message: msg, Fields: map[string]string{report.FieldError: msg}})
+}
+
+func (e *Engine) step(ctx context.Context, w *watched, now time.Time) {
+	st, d := Step(w.rule, w.st, &w.cur, now)
+	w.st = st
+	e.handle(ctx, w, d, now)
+}
+
+// handle reports a decision and carries out its actions.
+func (e *Engine) handle(ctx context.Context, w *watched, d Decision, now time.Time) {
+	if d.Changed() {
+		e.emit(e.levelEvent(w, d))
+		e.leaveLevelActions(ctx, w, d.To)
+	}
+	for i := range d.Run {
+		a := &d.Run[i]
+		switch a.Type {
+		case policy.ActEvent:
+			if !d.Changed() { // the level change itself was the event
+				ev := e.levelEvent(w, d)
+				ev.Kind, ev.Priority = report.ActionTaken, report.Notice
+				ev.Message = fmt.Sprintf("%s still at level %s: %s", e.name(w), e.levelName(w, d.To), strings.Join(d.Reasons, ", "))
+				ev.Fields[report.FieldAction], ev.Fields[report.FieldResult] = string(policy.ActEvent), report.ResultOK
+				e.emit(ev)
+			}
+		case policy.ActReclaim:
+			o := e.reclaimer.Run(ctx, w.cg, a.Reclaim, now)
+			e.emit(e.reclaimEvent(w, o))
+			if o.Result == report.ResultOK || o.Result == report.ResultPartial || o.Result == report.ResultIneffective {
+				st, fd := Feedback(w.rule, w.st, o.Effective(), now)
+				w.st = st
+				if fd.Changed() {
+					// Escalated: the rest of this level's actions no longer
+					// apply; the new level's run instead.
+					e.handle(ctx, w, fd, now)
+					return
+				}
+			}
+		case policy.ActVFSCachePressure:
+			e.vfs.Want(w.cg, *a.VFSCachePressure)
+			w.vfs = true
+		case policy.ActUnitProperty:
+			e.emit(e.withCgroup(w, e.units.Apply(ctx, w.unit, a.UnitProperty)))
+		case policy.ActExec:
+			ev := e.levelEvent(w, d)
+			o := action.Exec(ctx, e.sys, a.Exec, ev)
+			f := e.fields(w)
+			f[report.FieldAction], f[report.FieldResult] = string(policy.ActExec), o.Result
+			msg := fmt.Sprintf("hook %s for %s: %s", a.Exec.Command[0], e.name(w), o.Result)
+			if o.Err != nil {
+				f[report.FieldError] = o.Err.Error()
+				msg += ": " + o.Err.Error()
+			}
+			if o.Output != "" {
+				msg += "; output: " + strings.TrimSpace(o.Output)
+			}
+			e.emit(report.Event{Kind: report.ActionTaken, Priority: report.Notice, Message: msg, Fields: f})
+		case policy.ActDropCaches:
+			f := e.fields(w)
+			f[report.FieldAction] = string(policy.ActDropCaches)
+			err := e.sys.SetSysctl("sys/vm/drop_caches", 2)
+			switch {
+			case errors.Is(err, action.ErrDryRun):
+				f[report.FieldResult] = report.ResultDryRun
+			case err != nil:
+				f[report.FieldResult], f[report.FieldError] = report.ResultFailed, err.Error()
+			default:
+				f[report.FieldResult] = report.ResultOK
+			}
+			e.emit(report.Event{Kind: report.ActionTaken, Priority: report.Notice, Message: "drop_caches=2 (reclaimable slab, node-wide): " + f[report.FieldResult], Fields: f})
+		}
+	}
+}
+
+// leaveLevelActions undoes the stateful actions of levels a cgroup left.
+func (e *Engine) leaveLevelActions(ctx context.Context, w *watched, to int) {
+	keepVFS, keepProps := false, map[string]bool{}
+	if to != Normal {
+		for _, a := range w.rule.Levels[to].Actions {
+			switch a.Type {
+			case policy.ActVFSCachePressure:
+				keepVFS = true
+			case policy.ActUnitProperty:
+				keepProps[a.UnitProperty.Name] = true
+			}
+		}
+	}
+	if w.vfs && !keepVFS {
+		e.vfs.Release(w.cg)
+		w.vfs = false
+	}
+	if w.unit != "" && len(keepProps) == 0 {
+		for _, ev := range e.units.Revert(ctx, w.unit, "level "+e.levelName(w, to)+" does not ask for it") {
+			e.emit(e.withCgroup(w, ev))
+		}
+	}
+}
+
+// drop forgets a cgroup and undoes what memrelief changed for it.
+func (e *Engine) drop(ctx context.Context, w *watched, why string) {
+	if w.vfs {
+		e.vfs.Release(w.cg)
+	}
+	if w.unit != "" {
+		for _, ev := range e.units.Revert(ctx, w.unit, why) {
+			e.emit(e.withCgroup(w, ev))
+		}
+	}
+	if w.st.Level != Normal {
+		e.emit(report.Event{Kind: report.LevelChanged, Priority: report.Info,
+			Message: fmt.Sprintf("%s left level %s: %s", e.name(w), e.levelName(w, w.st.Level), why),
+			Fields:  e.merge(e.fields(w), map[string]string{report.FieldPreviousLevel: e.levelName(w, w.st.Level), report.FieldLevel: "normal"})})
+	}
+	e.reclaimer.Forget(w.cg)
+	if w.h != nil {
+		w.h.Close()
+	}
+	delete(e.watched, w.cg)
+}
+
+func (e *Engine) name(w *watched) string {
+	switch {
+	case w == e.node:
+		return "node"
+	case w.pod != "":
+		return "pod " + w.pod
+	case w.unit != "":
+		return w.unit
+	}
+	return w.cg
+}
+
+func (e *Engine) levelName(w *watched, i int) string {
+	if i == Normal || i >= len(w.rule.Levels) {
+		return "normal"
+	}
+	return w.rule.Levels[i].Name
+}
+
+func (e *Engine) fields(w *watched) map[string]string {
+	f := map[string]string{report.FieldRule: w.rule.Name, report.FieldLevel: e.levelName(w, w.st.Level)}
+	if w == e.node {
+		f[report.FieldCgroup] = "/"
+	} else {
+		f[report.FieldCgroup] = "/" + w.cg
+	}
+	if w.unit != "" {
+		f[report.FieldUnit] = w.unit
+	}
+	if w.pod != "" {
+		ns, name, _ := strings.Cut(w.pod, "/")
+		name, _, _ = strings.Cut(name, "/")
+		f[report.FieldPodNamespace], f[report.FieldPodName] = ns, name
+	}
+	s := &w.cur
+	if slab, ok := s.slab(); ok {
+		f[report.FieldSlabReclaimable] = strconv.FormatUint(slab, 10)
+	}
+	if s.hasMem && !s.isNode {
+		f[report.FieldMemoryCurrent] = strconv.FormatUint(s.mem.Current, 10)
+	}
+	if v, ok := s.Value(policy.PSISomeAvg10); ok {
+		f[report.FieldPSISomeAvg10] = strconv.FormatFloat(v, 'f', 2, 64)
+	}
+	if v, ok := s.Value(policy.PSIFullAvg10); ok {
+		f[report.FieldPSIFullAvg10] = strconv.FormatFloat(v, 'f', 2, 64)
+	}
+	return f
+}
+
+func (e *Engine) merge(a, b map[string]string) map[string]string {
+	for k, v := range b {
+		a[k] = v
+	}
+	return a
+}
+
+func (e *Engine) withCgroup(w *watched, ev report.Event) report.Event {
+	for k, v := range e.fields(w) {
+		if _, set := ev.Fields[k]; !set {
+			ev.Fields[k] = v
+		}
+	}
+	return ev
+}
+
+func (e *Engine) levelEvent(w *watched, d Decision) report.Event {
+	f := e.fields(w)
+	f[report.FieldLevel] = e.levelName(w, d.To)
+	f[report.FieldPreviousLevel] = e.levelName(w, d.From)
+	f[report.FieldReasons] = strings.Join(d.Reasons, "; ")
+	verb := "entered"
+	prio := report.Notice
+	if d.To < d.From {
+		verb, prio = "left level "+e.levelName(w, d.From)+" for", report.Info
+	}
+	msg := fmt.Sprintf("%s %s level %s: %s", e.name(w), verb, e.levelName(w, d.To), strings.Join(d.Reasons, ", "))
+	if d.Escalated {
+		msg = fmt.Sprintf("%s escalated to level %s: %s", e.name(w), e.levelName(w, d.To), strings.Join(d.Reasons, ", "))
+	}
+	return report.Event{Kind: report.LevelChanged, Priority: prio, Message: msg, Fields: f}
+}
+
+func (e *Engine) reclaimEvent(w *watched, o action.ReclaimOutcome) report.Event {
+	f := e.fields(w)
+	f[report.FieldAction] = string(policy.ActReclaim)
+	f[report.FieldResult] = o.Result
+	f[report.FieldRequestedBytes] = strconv.FormatUint(o.Requested, 10)
+	f[report.FieldReclaimedBytes] = strconv.FormatUint(max(o.Freed(), o.SlabFreed()), 10)
+	f[report.FieldMemoryCurrent] = strconv.FormatUint(o.CurrentBefore, 10)
+	f[report.FieldMemoryCurrentAfter] = strconv.FormatUint(o.CurrentAfter, 10)
+	if o.HasSlab {
+		f[report.FieldSlabReclaimable] = strconv.FormatUint(o.SlabBefore, 10)
+		f[report.FieldSlabReclaimableAfter] = strconv.FormatUint(o.SlabAfter, 10)
+	}
+	f[report.FieldDurationMs] = strconv.FormatInt(o.Duration.Milliseconds(), 10)
+	prio := report.Notice
+	msg := fmt.Sprintf("reclaim %s: %s; asked %s in %d batches, memory.current %s -> %s",
+		e.name(w), o.Result, policy.Size(o.Requested), o.Batches, policy.Size(o.CurrentBefore), policy.Size(o.CurrentAfter))
+	if o.HasSlab {
+		msg += fmt.Sprintf(", slab_reclaimable %s -> %s", policy.Size(o.SlabBefore), policy.Size(o.SlabAfter))
+	}
+	if o.Stop != "" {
+		msg += " (" + o.Stop + ")"
+	}
+	if o.Err != nil {
+		f[report.FieldError] = o.Err.Error()
+		msg += ": " + o.Err.Error()
+		prio = report.Warning
+	}
+	if o.Result == report.ResultSkipped || o.Result == report.ResultUnsupported {
+		prio = report.Info
+	}
+	return report.Event{Kind: report.ActionTaken, Priority: prio, Message: msg, Fields: f}
+}
+
+// Status is the one-line summary for sd_notify STATUS= and logs.
+func (e *Engine) Status() string {
+	counts := map[string]int{}
+	var names []string
+	for _, w := range e.watched {
+		if w.st.Level != Normal {
+			n := e.levelName(w, w.st.Level)
+			if counts[n] == 0 {
+				names = append(names, n)
+			}
+			counts[n]++
+		}
+	}
+	sort.Strings(names)
+	s := fmt.Sprintf("watching %d cgroups", len(e.watched))
+	for _, n := range names {
+		s += fmt.Sprintf("; %d at level %s", counts[n], n)
+	}
+	if e.node != nil && e.node.st.Level != Normal {
+		s += "; node at level " + e.levelName(e.node, e.node.st.Level)
+	}
+	if orig, set, ok := e.vfs.Managed(); ok {
+		s += fmt.Sprintf("; vfs_cache_pressure %d (was %d)", set, orig)
+	}
+	if e.dryRun() {
+		s += "; dry run"
+	}
+	if e.rejected {
+		s += "; last reload rejected, running on the previous policy"
+	}
+	return s
+}
+
+func (e *Engine) startedEvent() report.Event {
+	caps := []string{"cgroup " + string(e.cfg.Layout.Mode)}
+	if e.cfg.Layout.Mode == cgroupfs.Unified {
+		caps = append(caps, "memory.reclaim")
+	} else {
+		caps = append(caps, "no memory.reclaim (cgroup v1): reclaim actions report unsupported")
+	}
+	if e.cfg.Layout.UnifiedDir == "" {
+		caps = append(caps, "no per-cgroup PSI")
+	}
+	if e.cfg.Triggers {
+		caps = append(caps, "PSI triggers")
+	} else {
+		caps = append(caps, "PSI polled")
+	}
+	if e.cfg.Units == nil {
+		caps = append(caps, "no systemd unit API: unit_property unavailable")
+	}
+	msg := fmt.Sprintf("memrelief started with %s: %s; %s", e.pol.Source, e.Status(), strings.Join(caps, ", "))
+	return report.Event{Kind: report.Started, Priority: report.Notice, Message: msg,
+		Fields: map[string]string{report.FieldPolicy: e.pol.Source}}
+}

@@ -1,0 +1,131 @@
+package engine
+
+import (
+	"time"
+
+	"github.com/memrelief/memrelief/internal/cgroupfs"
+	"github.com/memrelief/memrelief/internal/policy"
+	"github.com/memrelief/memrelief/internal/procinfo"
+	"github.com/memrelief/memrelief/internal/psi"
+)
+
+// nodeSample is the node's figures at one tick.
+type nodeSample struct {
+	at        time.Time
+	mem       procinfo.Meminfo
+	hasMem    bool
+	psi       psi.Pressure
+	hasPSI    bool
+	dentry    procinfo.DentryState
+	hasDentry bool
+}
+
+// sample is one cgroup's figures at one tick, and the Values its rule's
+// conditions read. The node rule's sample has isNode set and takes its
+// figures from node.
+type sample struct {
+	at      time.Time
+	isNode  bool
+	mem     cgroupfs.Memory
+	hasMem  bool
+	psi     psi.Pressure
+	hasPSI  bool
+	rate    float64 // slab_reclaimable growth, bytes/s
+	hasRate bool
+	node    *nodeSample
+}
+
+var _ policy.Values = (*sample)(nil)
+
+// Value implements policy.Values. Figures the host did not give are
+// unknown, never 0, so no condition holds on them.
+func (s *sample) Value(m policy.Metric) (float64, bool) {
+	switch m {
+	case policy.PSISomeAvg10, policy.PSISomeAvg60, policy.PSIFullAvg10, policy.PSIFullAvg60:
+		p, ok := s.psi, s.hasPSI
+		if s.isNode {
+			p, ok = s.node.psi, s.node.hasPSI
+		}
+		if !ok {
+			return 0, false
+		}
+		switch m {
+		case policy.PSISomeAvg10:
+			return p.Some.Avg10, true
+		case policy.PSISomeAvg60:
+			return p.Some.Avg60, true
+		case policy.PSIFullAvg10:
+			return p.Full.Avg10, p.HasFull
+		default:
+			return p.Full.Avg60, p.HasFull
+		}
+	case policy.NodeSReclaimable:
+		return float64(s.node.mem.SReclaimable), s.node.hasMem
+	case policy.NegativeDentries:
+		return float64(s.node.dentry.NrNegative), s.node.hasDentry && s.node.dentry.HasNegative
+	}
+	if s.isNode {
+		return s.nodeCgroupMetric(m)
+	}
+	if !s.hasMem {
+		return 0, false
+	}
+	slab, hasSlab := s.mem.Stat.Get(cgroupfs.SlabReclaimable)
+	switch m {
+	case policy.SlabReclaimable:
+		return float64(slab), hasSlab
+	case policy.SlabReclaimableShare:
+		if !hasSlab || s.mem.Current == 0 {
+			return 0, false
+		}
+		return 100 * float64(slab) / float64(s.mem.Current), true
+	case policy.SlabGrowthRate:
+		return s.rate, s.hasRate
+	case policy.CurrentShareOfHigh:
+		if !s.mem.HasHigh || s.mem.High == cgroupfs.Unlimited || s.mem.High == 0 {
+			return 0, false
+		}
+		return 100 * float64(s.mem.Current) / float64(s.mem.High), true
+	case policy.CurrentShareOfMax:
+		if s.mem.Max == cgroupfs.Unlimited || s.mem.Max == 0 {
+			return 0, false
+		}
+		return 100 * float64(s.mem.Current) / float64(s.mem.Max), true
+	}
+	return 0, false
+}
+
+// nodeCgroupMetric answers cgroup metrics for the node rule from
+// /proc/meminfo, so a node rule may watch slab as a whole.
+func (s *sample) nodeCgroupMetric(m policy.Metric) (float64, bool) {
+	n := s.node
+	if !n.hasMem {
+		return 0, false
+	}
+	used := float64(n.mem.MemTotal - n.mem.MemAvailable)
+	switch m {
+	case policy.SlabReclaimable:
+		return float64(n.mem.SReclaimable), true
+	case policy.SlabReclaimableShare:
+		if used <= 0 {
+			return 0, false
+		}
+		return 100 * float64(n.mem.SReclaimable) / used, true
+	case policy.SlabGrowthRate:
+		return s.rate, s.hasRate
+	case policy.CurrentShareOfMax:
+		return 100 * used / float64(n.mem.MemTotal), n.mem.MemTotal > 0
+	}
+	return 0, false
+}
+
+// slab returns the figure the growth rate follows.
+func (s *sample) slab() (uint64, bool) {
+	if s.isNode {
+		return s.node.mem.SReclaimable, s.node.hasMem
+	}
+	if !s.hasMem {
+		return 0, false
+	}
+	return s.mem.Stat.Get(cgroupfs.SlabReclaimable)
+}

@@ -1,0 +1,184 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/memrelief/memrelief/internal/cgroupfs"
+	"github.com/memrelief/memrelief/internal/dropin"
+	"github.com/memrelief/memrelief/internal/kube"
+	"github.com/memrelief/memrelief/internal/policy"
+	"github.com/memrelief/memrelief/internal/report"
+)
+
+// scan walks the memory hierarchy, starts watching cgroups a rule now
+// matches, and stops watching (undoing their changes) those that left or
+// that no rule matches any more. Vanished cgroups are normal.
+func (e *Engine) scan(ctx context.Context, now time.Time) {
+	e.scanGen++
+	e.lastScan = now
+	if ix, err := kube.LoadIndex(e.cfg.Roots); err == nil {
+		e.pods = ix
+	} else {
+		e.once("pods", fmt.Sprintf("pod names unavailable: %v", err))
+	}
+	if e.pol.Node != nil {
+		if e.node == nil || e.node.rule.Name != e.pol.Node.Name {
+			e.node = &watched{rule: e.pol.Node, st: NewState()}
+		} else {
+			e.node.rule = e.pol.Node
+		}
+	} else {
+		e.node = nil
+	}
+	all, err := e.rd.Walk("", e.cfg.MaxDepth)
+	if err != nil && !errors.Is(err, cgroupfs.ErrGone) {
+		e.once("walk", fmt.Sprintf("list cgroups: %v", err))
+		return
+	}
+	for _, cg := range all {
+		if cg == e.cfg.SelfCgroup {
+			continue
+		}
+		rule := e.ruleFor(ctx, cg)
+		w := e.watched[cg]
+		switch {
+		case rule == nil && w != nil:
+			e.drop(ctx, w, "no rule matches it any more")
+		case rule == nil:
+		case w == nil:
+			w = &watched{cg: cg, unit: cgroupfs.UnitOf(cg), rule: rule, st: NewState(), pod: e.podName(cg)}
+			e.watched[cg] = w
+		case w.rule.Name != rule.Name:
+			e.drop(ctx, w, "rule changed to "+rule.Name)
+			w = &watched{cg: cg, unit: cgroupfs.UnitOf(cg), rule: rule, st: NewState(), pod: e.podName(cg)}
+			e.watched[cg] = w
+		default:
+			w.rule = rule // same rule, maybe new thresholds after a reload
+		}
+		if w != nil && rule != nil {
+			w.seen = e.scanGen
+			w.psi = w.rule.HasPSI()
+		}
+	}
+	for _, w := range e.watched {
+		if w.seen != e.scanGen {
+			e.drop(ctx, w, "cgroup removed")
+		}
+	}
+	if e.triggers != nil {
+		e.triggers.set(e.triggerSpecs())
+	}
+}
+
+// ruleFor applies the policy and the [X-MemRelief] drop-ins of the units on
+// the cgroup's path. Drop-in problems are reported once with file and line,
+// and only the bad override is ignored.
+func (e *Engine) ruleFor(ctx context.Context, cg string) *policy.Rule {
+	unit := cgroupfs.UnitOf(cg)
+	if e.cfg.DropIns == nil {
+		r, _ := e.pol.RuleFor(unit, cg)
+		return r
+	}
+	var chain []policy.Override
+	for _, u := range dropin.UnitsOnPath(cg) {
+		res, ok := e.overrides[u]
+		if !ok {
+			o, _, _, errs, err := dropin.Load(ctx, *e.cfg.DropIns, u)
+			if err != nil {
+				errs = append(errs, policy.Error{Key: u, Msg: err.Error()})
+			}
+			res = dropinResult{o: o, errs: errs}
+			e.overrides[u] = res
+			for _, perr := range errs {
+				e.once("dropin:"+perr.Error(), "ignoring a drop-in override: "+perr.Error())
+			}
+		}
+		if !res.o.Empty() {
+			chain = append(chain, res.o)
+		}
+	}
+	eff, errs := e.pol.Effective(unit, cg, chain)
+	for _, perr := range errs {
+		e.once("effective:"+perr.Error(), "ignoring a drop-in override: "+perr.Error())
+	}
+	if eff.Excluded {
+		return nil
+	}
+	return eff.Rule
+}
+
+func (e *Engine) podName(cg string) string {
+	if e.pods == nil {
+		return ""
+	}
+	ref, err := kube.ParsePath(cg)
+	if err != nil {
+		return ""
+	}
+	pod, container, ok := e.pods.Identify(ref)
+	if !ok {
+		return ""
+	}
+	name := pod.Namespace + "/" + pod.Name
+	if container != "" {
+		name += "/" + container
+	}
+	return name
+}
+
+// Reload reads the policy again. A policy that fails validation is
+// rejected as a whole and the old one stays in force; a good one replaces
+// it, and whatever a dropped rule changed is undone by the rescan.
+func (e *Engine) Reload(ctx context.Context) {
+	if e.cfg.LoadPolicy == nil {
+		return
+	}
+	p, err := e.cfg.LoadPolicy()
+	if err != nil {
+		msg := "new policy rejected, still running on " + e.pol.Source + ":\n" + err.Error()
+		f := map[string]string{report.FieldPolicy: e.pol.Source, report.FieldError: err.Error()}
+		var perrs policy.Errors
+		if errors.As(err, &perrs) && len(perrs) > 0 {
+			f[report.FieldPolicy] = perrs[0].File
+			msg = fmt.Sprintf("new policy rejected (%d problems, first %s); still running on %s", len(perrs), perrs[0].Error(), e.pol.Source)
+		}
+		e.emit(report.Event{Kind: report.PolicyRejected, Priority: report.Err, Message: msg, Fields: f})
+		e.rejected = true
+		return
+	}
+	e.pol = p
+	e.rejected = false
+	e.overrides = map[string]dropinResult{}
+	e.reclaimer.NodeBudget = uint64(p.Daemon.ReclaimBudget)
+	for _, w := range e.watched {
+		if _, ok := p.Rule(w.rule.Name); !ok {
+			e.drop(ctx, w, "rule "+w.rule.Name+" removed from the policy")
+		}
+	}
+	e.scan(ctx, e.cfg.Now())
+	e.emit(report.Event{Kind: report.PolicyLoaded, Priority: report.Notice,
+		Message: "policy reloaded from " + p.Source + ": " + e.Status(), Fields: map[string]string{report.FieldPolicy: p.Source}})
+}
+
+// triggerSpecs lists the pressure files to put kernel triggers on.
+func (e *Engine) triggerSpecs() map[string]policy.PSITrigger {
+	out := map[string]policy.PSITrigger{}
+	if e.node != nil && e.node.rule.PSITrigger != nil {
+		out[nodePressure(e.cfg.Roots.Proc)] = *e.node.rule.PSITrigger
+	}
+	for _, w := range e.watched {
+		if w.rule.PSITrigger == nil {
+			continue
+		}
+		if p, err := e.rd.PressurePath(w.cg); err == nil {
+			out[p] = *w.rule.PSITrigger
+		}
+	}
+	return out
+}
+
+func nodePressure(proc string) string { return strings.TrimSuffix(proc, "/") + "/pressure/memory" }
