@@ -28,9 +28,14 @@ need_service() {
 need_check() { has_command check && memrelief check >/dev/null 2>&1 || skip "memrelief check of the default policy not working yet (issue 3: policy)"; }
 need_deb() { ls "$SHARE"/artifacts/*.deb >/dev/null 2>&1 || skip "no .deb built: make package absent (issue 5: packages)"; }
 
-# start_memrelief runs the daemon as the service when the unit is installed,
-# otherwise as a transient unit with the same name so journal queries match.
+# start_memrelief installs the scenarios' policy (small thresholds, short dwell)
+# and runs the daemon as the service when the unit is installed, otherwise as
+# a transient unit with the same name so journal queries match.
 start_memrelief() {
+	mkdir -p /etc/memrelief
+	cp "$SHARE/scenarios/policy-e2e.toml" /etc/memrelief/policy.toml
+	memrelief check /etc/memrelief/policy.toml >/run/e2e/check.out 2>&1 ||
+		fail "the e2e policy does not validate: $(cat /run/e2e/check.out)"
 	if [ -f /usr/lib/systemd/system/memrelief.service ]; then
 		systemctl start memrelief.service
 	else
