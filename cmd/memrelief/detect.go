@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 
-	"github.com/memrelief/memrelief/internal/cgroupfs"
 	"github.com/memrelief/memrelief/internal/detect"
 	"github.com/memrelief/memrelief/internal/systemd"
 )
@@ -42,7 +41,7 @@ func runDetect(ctx context.Context, c *cli, args []string) int {
 // detectOptions turns the host flags into detect options: probes that write
 // to the kernel and D-Bus only on the live host.
 func (h *host) detectOptions() detect.Options {
-	o := detect.Options{Roots: h.roots(), StatFS: cgroupfs.SysStatFS, Live: h.live()}
+	o := detect.Options{Roots: h.roots(), StatFS: h.statFS(), Live: h.live()}
 	if h.live() && !*h.noDBus {
 		o.Manager = systemd.SystemBus{}
 	}

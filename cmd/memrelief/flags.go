@@ -4,6 +4,7 @@ import (
 	"flag"
 	"io"
 
+	"github.com/memrelief/memrelief/internal/cgroupfs"
 	"github.com/memrelief/memrelief/internal/paths"
 )
 
@@ -33,6 +34,15 @@ func hostFlags(fs *flag.FlagSet) *host {
 // live reports whether the roots are the running host's, which is when
 // probes of the kernel and D-Bus mean something.
 func (h *host) live() bool { return *h.prefix == "/" }
+
+// statFS is statfs(2) on the live host and file-based inference for any
+// other root: a fixture tree on tmpfs must not pass for a v1 host.
+func (h *host) statFS() cgroupfs.StatFS {
+	if h.live() {
+		return cgroupfs.SysStatFS
+	}
+	return cgroupfs.FromFiles
+}
 
 // rootFlags registers the flags that move memrelief's view of the host file
 // systems, and returns a function that yields the resulting roots after

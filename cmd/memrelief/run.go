@@ -66,7 +66,7 @@ func runRun(ctx context.Context, c *cli, args []string) int {
 		fmt.Fprintf(c.stderr, "memrelief run: %v\n", err)
 		return 2
 	}
-	layout, err := cgroupfs.DetectLayout(roots.Cgroup, cgroupfs.SysStatFS)
+	layout, err := cgroupfs.DetectLayout(roots.Cgroup, h.statFS())
 	if err != nil {
 		fmt.Fprintf(c.stderr, "memrelief run: %v\n", err)
 		return 1

@@ -28,7 +28,7 @@ func runStatus(_ context.Context, c *cli, args []string) int {
 		return 2
 	}
 	roots := h.roots()
-	layout, err := cgroupfs.DetectLayout(roots.Cgroup, cgroupfs.SysStatFS)
+	layout, err := cgroupfs.DetectLayout(roots.Cgroup, h.statFS())
 	if err != nil {
 		fmt.Fprintf(c.stderr, "memrelief status: %v\n", err)
 		return 1

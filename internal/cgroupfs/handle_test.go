@@ -138,3 +138,36 @@ func TestGoneMapsENODEV(t *testing.T) {
 		t.Fatal("EIO mapped to ErrGone")
 	}
 }
+
+// BenchmarkHandleMemoryLive reads the running host's own cgroup files
+// through a Handle: the kernel's cost of generating memory.current and
+// memory.stat, which fixture files on disk do not show.
+func BenchmarkHandleMemoryLive(b *testing.B) {
+	l, err := DetectLayout("/sys/fs/cgroup", SysStatFS)
+	if err != nil || l.MemoryDir == "" {
+		b.Skipf("SKIP: no memory controller on this host: %v", err)
+	}
+	r := NewReader(l)
+	cg := ""
+	if l.Mode == Unified {
+		// The v2 root has no memory.current; take the first child.
+		kids, _ := r.Children("")
+		if len(kids) == 0 {
+			b.Skip("SKIP: no child cgroup to read on this v2 host")
+		}
+		cg = kids[0]
+	}
+	h, err := r.Open(cg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer h.Close()
+	var m Memory
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := h.Memory(&m, false); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.Logf("cgroup mode %s, cgroup %q", l.Mode, cg)
+}

@@ -35,6 +35,11 @@ const (
 // tests pass a fake so fixture trees on any file system can pose as a host.
 type StatFS func(path string) (int64, error)
 
+// FromFiles is a StatFS for trees that are not the live host (fixtures,
+// copies): it reports no magic, so DetectLayout infers the layout from the
+// files present whatever file system holds them.
+func FromFiles(string) (int64, error) { return 0, nil }
+
 // SysStatFS calls statfs(2).
 func SysStatFS(path string) (int64, error) {
 	var st syscall.Statfs_t
@@ -94,7 +99,11 @@ func DetectLayout(root string, statfs StatFS) (Layout, error) {
 		}
 		return l, nil
 	}
-	l.Evidence = append(l.Evidence, fmt.Sprintf("statfs(%s) = 0x%x is neither cgroup2 nor tmpfs: layout inferred from the files present", root, magic))
+	if magic == 0 {
+		l.Evidence = append(l.Evidence, fmt.Sprintf("%s is not the live host's: layout inferred from the files present", root))
+	} else {
+		l.Evidence = append(l.Evidence, fmt.Sprintf("statfs(%s) = 0x%x is neither cgroup2 nor tmpfs: layout inferred from the files present", root, magic))
+	}
 	switch {
 	case exists(filepath.Join(root, "cgroup.controllers")):
 		l.Evidence = append(l.Evidence, "cgroup.controllers at the root: unified")

@@ -92,6 +92,7 @@ func benchmarkTick(b *testing.B, n int) {
 	now := time.Date(2026, 11, 24, 6, 0, 0, 0, time.UTC)
 	e := New(Config{Roots: roots, Layout: layout, Policy: pol, Sink: &report.Recorder{},
 		Now: func() time.Time { return now }, RescanEvery: time.Hour})
+	b.Cleanup(e.Close)
 	ctx := context.Background()
 	e.Tick(ctx) // the first tick scans; measure the steady state
 	if len(e.watched) != n {

@@ -218,7 +218,18 @@ func (e *Engine) Run(ctx context.Context, reload <-chan struct{}) error {
 	}
 }
 
+// Close releases the descriptors the engine holds; Run does it on exit.
+func (e *Engine) Close() {
+	for _, w := range e.watched {
+		if w.h != nil {
+			w.h.Close()
+			w.h = nil
+		}
+	}
+}
+
 func (e *Engine) shutdown() {
+	defer e.Close()
 	e.notify("STOPPING=1")
 	// The run's context is done; undoing must still finish.
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -89,6 +89,7 @@ func newHarness(t *testing.T, policyText string, dryRun bool) *harness {
 		t.Fatal(err)
 	}
 	h := &harness{t: t, roots: roots, rec: &report.Recorder{}, now: time.Date(2026, 11, 24, 6, 0, 0, 0, time.UTC)}
+	t.Cleanup(func() { h.eng.Close() })
 	h.eng = New(Config{
 		Roots: roots, Layout: layout, Policy: pol, DryRun: dryRun, Sink: h.rec,
 		Now: func() time.Time { return h.now },

@@ -1,0 +1,49 @@
+#!/bin/sh
+# idle.sh [N] [SECONDS]: runs memrelief against a synthetic host tree of N pod
+# slices (copied from the real v2-systemd fixture's pod slice) with a 1 s
+# interval for SECONDS, and prints the daemon's CPU time per wall second and
+# its peak and final RSS. Results go into BENCHMARKS.md with this command.
+set -eu
+n=${1:-1000}
+secs=${2:-60}
+top=$(cd "$(dirname "$0")/../.." && pwd)
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+fx=$top/internal/fixtures/hosts/v2-systemd
+pod=kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod1234_5678.slice
+root=$work/host
+mkdir -p "$root/sys/fs/cgroup" "$root/proc/pressure" "$root/proc/sys/fs" "$root/proc/sys/vm" "$root/etc/memrelief"
+cp "$fx/sys/fs/cgroup/cgroup.controllers" "$root/sys/fs/cgroup/"
+for f in meminfo pressure/memory sys/fs/dentry-state sys/vm/vfs_cache_pressure; do cp "$fx/proc/$f" "$root/proc/$f"; done
+parent=$root/sys/fs/cgroup/kubepods.slice/kubepods-burstable.slice
+i=0
+while [ "$i" -lt "$n" ]; do
+	d=$parent/kubepods-burstable-pod$(printf %08d "$i").slice
+	mkdir -p "$d"
+	for f in memory.current memory.high memory.max memory.stat memory.pressure; do cp "$fx/sys/fs/cgroup/$pod/$f" "$d/$f"; done
+	i=$((i + 1))
+done
+# The default policy at a 1 s interval: the figures stay below its
+# thresholds, so this measures the steady state of watching.
+sed 's/^interval = "2s".*/interval = "1s"/' "$top/configs/default.toml" >"$root/etc/memrelief/policy.toml"
+(cd "$top" && CGO_ENABLED=0 go build -o "$work/memrelief" ./cmd/memrelief)
+"$work/memrelief" run --root "$root" --log stderr --duration "${secs}s" 2>"$work/log" &
+pid=$!
+sleep 3 # discovery and the first ticks
+t0=$(awk '{print $14 + $15}' /proc/$pid/stat)
+peak=0
+s=0
+while [ "$s" -lt "$((secs - 5))" ]; do
+	rss=$(awk '/^VmRSS/ {print $2}' /proc/$pid/status)
+	[ "$rss" -gt "$peak" ] && peak=$rss
+	sleep 1
+	s=$((s + 1))
+done
+t1=$(awk '{print $14 + $15}' /proc/$pid/stat)
+hz=$(getconf CLK_TCK)
+rss=$(awk '/^VmRSS/ {print $2}' /proc/$pid/status)
+wait $pid || true
+watching=$(grep -o 'watching [0-9]* cgroups' "$work/log" | head -1)
+echo "cgroups=$n interval=1s measured=${s}s $watching"
+awk -v t0="$t0" -v t1="$t1" -v hz="$hz" -v s="$s" 'BEGIN { printf "cpu=%.2f%% of one core (%.1f ms per second)\n", 100*(t1-t0)/hz/s, 1000*(t1-t0)/hz/s }'
+echo "rss_peak=$((peak / 1024)) MiB rss_end=$((rss / 1024)) MiB"
