@@ -12,7 +12,7 @@ const Normal = -1
 
 // MaxLevels is how many levels of a rule the engine tracks; the policy
 // refuses rules with more.
-const MaxLevels = 8
+const MaxLevels = policy.MaxLevels
 
 // State is what the decision layer remembers about one cgroup between
 // ticks. The zero value is not ready: use NewState.

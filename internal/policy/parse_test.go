@@ -2,6 +2,7 @@ package policy
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -74,6 +75,9 @@ func TestParseErrors(t *testing.T) {
 		}},
 		{"missing exit", strings.Replace(ruleHead, "exit.all = [\"slab_reclaimable < 192M\"]\n", "", 1), []string{
 			`p.toml:5:1: rule[0].level[0].exit: missing; a level needs exit conditions so it can be left (hysteresis)`,
+		}},
+		{"too many levels", tooManyLevels(), []string{
+			`p.toml:4:1: rule[0].level: 9 levels; a rule has at most 8`,
 		}},
 		{"no levels", "[[rule]]\nname = \"pods\"\n", []string{
 			`p.toml:1:1: rule[0].level: missing; a rule needs at least one level`,
@@ -265,4 +269,13 @@ func TestErrorFormat(t *testing.T) {
 	if got := es.Error(); got != "a:1: x\na:2: y" {
 		t.Errorf("Errors.Error() = %q", got)
 	}
+}
+
+// tooManyLevels is a rule with nine well-ordered levels.
+func tooManyLevels() string {
+	s := "[[rule]]\nname = \"pods\"\nunits = [\"*.slice\"]\n"
+	for i := 1; i <= 9; i++ {
+		s += fmt.Sprintf("[[rule.level]]\nname = \"l%d\"\nenter.all = [\"slab_reclaimable >= %dM\"]\nexit.all = [\"slab_reclaimable < %dM\"]\n", i, 100*i, 100*i-50)
+	}
+	return s
 }

@@ -70,6 +70,11 @@ type PSITrigger struct {
 	Window Duration
 }
 
+// MaxLevels is how many levels a rule may have. Escalation in more steps
+// than this is not graduated any more, and the engine keeps per-level state
+// in fixed arrays of this size.
+const MaxLevels = 8
+
 // Level is one step of escalation. It is entered when Enter has held for
 // Dwell and left when Exit has held for Dwell; its actions repeat at most
 // once per Cooldown.

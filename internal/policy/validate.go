@@ -89,6 +89,9 @@ func validateRule(r *Rule, node bool) []problem {
 	if len(r.Levels) == 0 {
 		add("level", "missing; a rule needs at least one level")
 	}
+	if len(r.Levels) > MaxLevels {
+		add("level", "%d levels; a rule has at most %d", len(r.Levels), MaxLevels)
+	}
 	names := map[string]bool{}
 	for i := range r.Levels {
 		l := &r.Levels[i]
