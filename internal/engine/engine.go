@@ -103,6 +103,10 @@ type Engine struct {
 	// rejected is set while the last reload failed, so the status says the
 	// daemon runs on the previous policy.
 	rejected bool
+	// queries are snapshot requests from other goroutines, served by the
+	// loop between ticks.
+	queries  chan chan Snapshot
+	lastTick time.Duration
 }
 
 type dropinResult struct {
@@ -121,7 +125,7 @@ func New(cfg Config) *Engine {
 	if cfg.RescanEvery == 0 {
 		cfg.RescanEvery = 30 * time.Second
 	}
-	e := &Engine{cfg: cfg, pol: cfg.Policy, watched: map[string]*watched{}, overrides: map[string]dropinResult{}, reported: map[string]bool{}, wake: make(chan string, 1)}
+	e := &Engine{cfg: cfg, pol: cfg.Policy, watched: map[string]*watched{}, overrides: map[string]dropinResult{}, reported: map[string]bool{}, wake: make(chan string, 1), queries: make(chan chan Snapshot)}
 	e.rd = cgroupfs.NewReader(cfg.Layout)
 	live := &action.Live{Cgroups: cgroupfs.NewReader(cfg.Layout), Proc: cfg.Roots.Proc, UnitAPI: cfg.Units}
 	e.sys = live
@@ -206,6 +210,8 @@ func (e *Engine) Run(ctx context.Context, reload <-chan struct{}) error {
 				lastEarly = e.cfg.Now()
 				e.Tick(ctx)
 			}
+		case reply := <-e.queries:
+			reply <- e.snapshot()
 		case <-reload:
 			e.notify("RELOADING=1")
 			e.Reload(ctx)
@@ -241,6 +247,8 @@ func (e *Engine) shutdown() {
 
 // Tick samples, decides and acts once.
 func (e *Engine) Tick(ctx context.Context) {
+	start := time.Now()
+	defer func() { e.lastTick = time.Since(start) }()
 	now := e.cfg.Now()
 	if e.scanGen == 0 || now.Sub(e.lastScan) >= e.cfg.RescanEvery {
 		e.scan(ctx, now)

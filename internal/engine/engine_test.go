@@ -352,3 +352,29 @@ func diffLines(a, b string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+func TestEngineQueryWhileRunning(t *testing.T) {
+	h := newHarness(t, testPolicy, true)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- h.eng.Run(ctx, nil) }()
+	qctx, qcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer qcancel()
+	s, err := h.eng.Query(qctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Cgroups) != 1 || s.Cgroups[0].Cgroup != "/"+podSlice || s.Cgroups[0].Rule != "pods" || !s.Cgroups[0].HasSlab ||
+		s.Cgroups[0].SlabReclaimableBytes != 80066928 || !s.DryRun || s.Mode != "unified" || s.LastTick <= 0 {
+		t.Fatalf("snapshot %+v", s)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	qctx2, qcancel2 := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer qcancel2()
+	if _, err := h.eng.Query(qctx2); err == nil {
+		t.Fatal("Query answered after the engine stopped")
+	}
+}
