@@ -53,6 +53,10 @@ type Config struct {
 	// RescanEvery is how often the tree is walked for new and removed
 	// cgroups.
 	RescanEvery time.Duration
+	// Rescan, when a unit appears or goes (systemd's UnitNew/UnitRemoved),
+	// makes the next tick walk the tree instead of waiting for RescanEvery.
+	// Cgroups no unit owns (cgroupfs-driver pods) still wait for it.
+	Rescan <-chan struct{}
 }
 
 // watched is everything the engine keeps about one cgroup.
@@ -212,6 +216,8 @@ func (e *Engine) Run(ctx context.Context, reload <-chan struct{}) error {
 			}
 		case reply := <-e.queries:
 			reply <- e.snapshot()
+		case <-e.cfg.Rescan:
+			e.lastScan = time.Time{}
 		case <-reload:
 			e.notify("RELOADING=1")
 			e.Reload(ctx)
@@ -250,7 +256,7 @@ func (e *Engine) Tick(ctx context.Context) {
 	start := time.Now()
 	defer func() { e.lastTick = time.Since(start) }()
 	now := e.cfg.Now()
-	if e.scanGen == 0 || now.Sub(e.lastScan) >= e.cfg.RescanEvery {
+	if e.scanGen == 0 || e.lastScan.IsZero() || now.Sub(e.lastScan) >= e.cfg.RescanEvery {
 		e.scan(ctx, now)
 	}
 	e.sampleNode(now)
@@ -311,6 +317,7 @@ func (e *Engine) sampleNode(now time.Time) {
 func (e *Engine) sampleCgroup(w *watched, now time.Time) bool {
 	s := &w.cur
 	s.at, s.node, s.hasPSI, s.hasRate = now, &e.nodeNow, false, false
+	s.kmemAsSlab = e.cfg.Layout.Mode != cgroupfs.Unified
 	if w.h == nil {
 		h, err := e.rd.Open(w.cg)
 		if err != nil {
@@ -634,7 +641,8 @@ func (e *Engine) startedEvent() report.Event {
 	if e.cfg.Layout.Mode == cgroupfs.Unified {
 		caps = append(caps, "memory.reclaim")
 	} else {
-		caps = append(caps, "no memory.reclaim (cgroup v1): reclaim actions report unsupported")
+		caps = append(caps, "no memory.reclaim (cgroup v1): reclaim actions report unsupported",
+			"slab_reclaimable per cgroup read from kmem usage (all kernel memory: an upper bound)")
 	}
 	if e.cfg.Layout.UnifiedDir == "" {
 		caps = append(caps, "no per-cgroup PSI")

@@ -378,3 +378,46 @@ func TestEngineQueryWhileRunning(t *testing.T) {
 		t.Fatal("Query answered after the engine stopped")
 	}
 }
+
+func TestEngineRescanOnUnitSignal(t *testing.T) {
+	h := newHarness(t, testPolicy, true)
+	rescan := make(chan struct{}, 1)
+	h.eng.cfg.Rescan = rescan
+	h.eng.cfg.RescanEvery = time.Hour
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- h.eng.Run(ctx, nil) }()
+	defer func() { cancel(); <-done }() // Run's shutdown finishes before the harness cleans up
+	query := func() Snapshot {
+		qctx, qcancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer qcancel()
+		s, err := h.eng.Query(qctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	if n := len(query().Cgroups); n != 1 {
+		t.Fatalf("watching %d cgroups, want 1", n)
+	}
+	// A new pod slice appears and systemd says so.
+	newPod := filepath.Join(h.roots.Cgroup, "kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod9999.slice")
+	if err := os.MkdirAll(newPod, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"memory.current", "memory.high", "memory.max", "memory.stat", "memory.pressure"} {
+		data, _ := os.ReadFile(filepath.Join(h.roots.Cgroup, podSlice, f))
+		os.WriteFile(filepath.Join(newPod, f), data, 0o644)
+	}
+	rescan <- struct{}{}
+	// The loop's next tick (2 s interval) walks the tree though the
+	// periodic rescan is an hour away.
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if len(query().Cgroups) == 2 {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatal("the new pod was not picked up after the rescan signal")
+}

@@ -33,6 +33,10 @@ type sample struct {
 	rate    float64 // slab_reclaimable growth, bytes/s
 	hasRate bool
 	node    *nodeSample
+	// kmemAsSlab is set on v1 hosts, whose memory controller reports no slab
+	// per cgroup: slab_reclaimable is then read from kmem usage, all of the
+	// cgroup's kernel memory, an upper bound of its reclaimable slab.
+	kmemAsSlab bool
 }
 
 var _ policy.Values = (*sample)(nil)
@@ -70,7 +74,7 @@ func (s *sample) Value(m policy.Metric) (float64, bool) {
 	if !s.hasMem {
 		return 0, false
 	}
-	slab, hasSlab := s.mem.Stat.Get(cgroupfs.SlabReclaimable)
+	slab, hasSlab := s.cgroupSlab()
 	switch m {
 	case policy.SlabReclaimable:
 		return float64(slab), hasSlab
@@ -127,5 +131,12 @@ func (s *sample) slab() (uint64, bool) {
 	if !s.hasMem {
 		return 0, false
 	}
-	return s.mem.Stat.Get(cgroupfs.SlabReclaimable)
+	return s.cgroupSlab()
+}
+
+func (s *sample) cgroupSlab() (uint64, bool) {
+	if v, ok := s.mem.Stat.Get(cgroupfs.SlabReclaimable); ok || !s.kmemAsSlab {
+		return v, ok
+	}
+	return s.mem.Stat.Get(cgroupfs.Kernel)
 }

@@ -1,0 +1,60 @@
+package engine
+
+import (
+	"testing"
+
+	"github.com/memrelief/memrelief/internal/cgroupfs"
+	"github.com/memrelief/memrelief/internal/policy"
+	"github.com/memrelief/memrelief/internal/procinfo"
+	"github.com/memrelief/memrelief/internal/psi"
+)
+
+func TestSampleValues(t *testing.T) {
+	node := &nodeSample{hasMem: true, mem: procinfo.Meminfo{MemTotal: 1000, MemAvailable: 600, SReclaimable: 80},
+		hasPSI: true, psi: psi.Pressure{Some: psi.Record{Avg10: 3}, HasFull: true, Full: psi.Record{Avg10: 1}},
+		hasDentry: true, dentry: procinfo.DentryState{NrNegative: 42, HasNegative: true}}
+	v2 := sample{hasMem: true, node: node, mem: cgroupfs.Memory{Current: 200, High: 400, HasHigh: true, Max: cgroupfs.Unlimited}}
+	v2.mem.Stat.Set(cgroupfs.SlabReclaimable, 100)
+	v2.mem.Stat.Set(cgroupfs.Kernel, 150)
+	v1 := sample{hasMem: true, node: node, kmemAsSlab: true, mem: cgroupfs.Memory{Current: 200, Max: 1000}}
+	v1.mem.Stat.Set(cgroupfs.Kernel, 150)
+	nodeS := sample{isNode: true, node: node}
+
+	type want struct {
+		v  float64
+		ok bool
+	}
+	tests := []struct {
+		name string
+		s    *sample
+		m    policy.Metric
+		want want
+	}{
+		{"v2 slab", &v2, policy.SlabReclaimable, want{100, true}},
+		{"v2 share", &v2, policy.SlabReclaimableShare, want{50, true}},
+		{"v2 share of high", &v2, policy.CurrentShareOfHigh, want{50, true}},
+		{"v2 unlimited max is unknown", &v2, policy.CurrentShareOfMax, want{0, false}},
+		{"no cgroup PSI read", &v2, policy.PSISomeAvg10, want{0, false}},
+		{"rate unknown on first sample", &v2, policy.SlabGrowthRate, want{0, false}},
+		{"node figures in a cgroup rule", &v2, policy.NegativeDentries, want{42, true}},
+		{"v1 slab from kmem", &v1, policy.SlabReclaimable, want{150, true}},
+		{"v1 has no memory.high", &v1, policy.CurrentShareOfHigh, want{0, false}},
+		{"v1 share of max", &v1, policy.CurrentShareOfMax, want{20, true}},
+		{"node PSI", &nodeS, policy.PSIFullAvg10, want{1, true}},
+		{"node slab", &nodeS, policy.SlabReclaimable, want{80, true}},
+		{"node slab share of used", &nodeS, policy.SlabReclaimableShare, want{20, true}},
+		{"node used share", &nodeS, policy.CurrentShareOfMax, want{40, true}},
+	}
+	for _, tt := range tests {
+		v, ok := tt.s.Value(tt.m)
+		if ok != tt.want.ok || (ok && v != tt.want.v) {
+			t.Errorf("%s: Value(%s) = %v, %v; want %v, %v", tt.name, tt.m, v, ok, tt.want.v, tt.want.ok)
+		}
+	}
+	missing := sample{node: &nodeSample{}}
+	for _, m := range policy.Metrics() {
+		if _, ok := missing.Value(m); ok {
+			t.Errorf("%s known on a sample with nothing read", m)
+		}
+	}
+}
