@@ -181,3 +181,24 @@ func TestE2EPolicyValid(t *testing.T) {
 		t.Errorf("memrelief check scenarios/policy-e2e.toml: %v\n%s", err, out)
 	}
 }
+
+// TestThresholdsInStep keeps the figures scenarios judge by (lib.sh) equal
+// to the thresholds of the policy the daemon runs with in the guest.
+func TestThresholdsInStep(t *testing.T) {
+	policy, err := os.ReadFile(filepath.Join("scenarios", "policy-e2e.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lib, err := os.ReadFile(filepath.Join("scenarios", "lib.sh"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, pair := range [][2]string{
+		{`"slab_reclaimable >= 48M"`, "SLAB_THRESHOLD=$((48 * 1048576))"},
+		{`"psi_some_avg10 >= 5%"`, "PSI_THRESHOLD=5\n"},
+	} {
+		if !strings.Contains(string(policy), pair[0]) || !strings.Contains(string(lib), pair[1]) {
+			t.Errorf("policy-e2e.toml condition %s and lib.sh %q must change together", pair[0], strings.TrimSpace(pair[1]))
+		}
+	}
+}

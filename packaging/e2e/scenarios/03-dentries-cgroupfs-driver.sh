@@ -41,4 +41,5 @@ drop_ins_after=$(ls /run/systemd/system.control 2>/dev/null | wc -l)
 case " $acts " in *unit-property* | *unit_property*) fail "a unit property action on a cgroup no unit owns: $acts" ;; esac
 [ "$drop_ins_after" -eq "$drop_ins_before" ] || fail "runtime drop-ins appeared under /run/systemd/system.control"
 [ -e "$POD" ] || fail "memrelief removed $POD"
+[ "$peak" -le "$SLAB_BOUND" ] || fail "slab of the cgroupfs pod not bounded: peak $(mb "$peak") MB, policy threshold $(mb "$SLAB_THRESHOLD") MB (bound $(mb "$SLAB_BOUND") MB)"
 pass "cgroupfs pod remediated with: $acts; peak $(mb "$peak") MB"

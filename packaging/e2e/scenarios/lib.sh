@@ -79,3 +79,11 @@ peak_while() {
 journal_since() { journalctl -u memrelief.service --since "@$1" -o json --no-pager -q 2>/dev/null; }
 
 mb() { echo $(($1 / 1048576)); }
+
+# The slab threshold of policy-e2e.toml's pods rule and the peak that still
+# counts as "bounded near it": one sample interval and one cooldown of
+# generator growth (~5 MB/s under TCG) above it, with room for reclaim lag.
+SLAB_THRESHOLD=$((48 * 1048576))
+SLAB_BOUND=$((SLAB_THRESHOLD * 5 / 2))
+# The PSI threshold of its services rule, in percent.
+PSI_THRESHOLD=5
