@@ -1,0 +1,479 @@
+package history
+
+import (
+	"math"
+	"slices"
+	"time"
+)
+
+// Quality says how far a growth estimate can be trusted.
+type Quality uint8
+
+// Qualities, from none to high. They depend on how many buckets the
+// estimate rests on and how many pairs of them agree on the direction,
+// never on hours of wall clock, so a leak compressed into minutes is judged
+// like one spread over days.
+const (
+	QualityNone   Quality = iota // too few buckets: no estimate
+	QualityLow                   // an estimate, but the buckets disagree
+	QualityMedium                // >= 12 buckets, >= 75% of pairs agree
+	QualityHigh                  // >= 30 buckets, >= 90% of pairs agree
+)
+
+func (q Quality) String() string {
+	switch q {
+	case QualityNone:
+		return "none"
+	case QualityLow:
+		return "low"
+	case QualityMedium:
+		return "medium"
+	case QualityHigh:
+		return "high"
+	}
+	return "unknown"
+}
+
+// Growth is the trend of one component.
+type Growth struct {
+	// Known is false when the host does not give the component or too few
+	// buckets hold it; the other fields are then zero.
+	Known bool
+	// BytesPerSec is the Theil–Sen slope of the bucket minima; Low and High
+	// are the quartiles of the pairwise slopes, a spread in the same unit.
+	BytesPerSec, Low, High float64
+	// Agreement is the share of pairwise slopes with the sign of the
+	// estimate (0.5 is a coin toss, 1 is every pair).
+	Agreement float64
+	Quality   Quality
+	// Level is the trend of the minima at To, in bytes.
+	Level float64
+	// From and To bound the buckets used; Step is their width.
+	From, To time.Time
+	Step     time.Duration
+	Points   int
+	// Restart is set when From is where the workload restarted (the series
+	// fell to near zero), so older buckets were left out.
+	Restart bool
+}
+
+// Growing reports whether the component grows by at least minBytesPerSec
+// with at least medium quality.
+func (g Growth) Growing(minBytesPerSec float64) bool {
+	return g.Known && g.Quality >= QualityMedium && g.BytesPerSec > 0 && g.BytesPerSec >= minBytesPerSec
+}
+
+// Estimate is the trend of every component of a series.
+type Estimate struct {
+	Key string
+	At  time.Time
+	C   [NumComponents]Growth
+	// Peak is the upper envelope of Current at C[Current].To: where its
+	// highest samples are on the trend line, the level a limit is met at
+	// first when the series is a sawtooth.
+	Peak float64
+}
+
+// Estimator holds scratch space so estimates do not allocate once warm.
+// One Estimator serves any number of series, one at a time.
+type Estimator struct {
+	ts, peaks, mean0 []float64
+	mins, means      [NumComponents][]float64
+	known            []uint8
+	xs, ys, slopes   []float64
+	selY             []float64
+}
+
+const (
+	// maxEstimatePoints caps the buckets an estimate looks at; longer
+	// windows are merged (minimum of minima) down to it, which keeps the
+	// pairwise slopes to a few thousand.
+	maxEstimatePoints = 128
+	minEstimatePoints = 6
+	// A restart is a bucket whose mean falls below resetFraction of the
+	// median of the 5 before, when that median is at least minResetBytes.
+	resetFraction = 0.2
+	minResetBytes = 1 << 20
+)
+
+// Estimate computes the growth of every component of s as of now.
+//
+// Why Theil–Sen on bucket minima: the minimum of a bucket is where reclaim
+// (memrelief's own, or the kernel's) left the series, so a sawtooth of
+// grow-and-reclaim reduces to its floor, whose trend is the part reclaim
+// cannot take back. Theil–Sen (the median of pairwise slopes) ignores up to
+// ~29% of wild buckets (a spike, a reclaim that freed more than usual, the
+// ramp after a restart) where least squares would follow them. Pairs closer
+// than a quarter of the window are skipped: a sawtooth with a period longer
+// than a bucket makes near pairs follow each tooth, while far pairs see
+// the floor move.
+//
+// Each component is estimated on the finest tier since the last restart
+// and, when the coarsest tier holds a longer stretch, on that too; the
+// longer estimate wins unless the recent one disagrees with it, which means
+// the trend changed (a leak began, or was fixed).
+func (e *Estimator) Estimate(s *Series, now time.Time) Estimate {
+	out := Estimate{Key: s.key, At: now}
+	end := s.last
+	if end.IsZero() || end.After(now) {
+		end = now
+	}
+	var recent [NumComponents]Growth
+	var peakRecent float64
+	restarted := false
+	if len(s.tiers) > 0 {
+		restarted, peakRecent = e.tierEstimate(s, 0, end, &recent)
+	}
+	out.C = recent
+	out.Peak = peakRecent
+	last := len(s.tiers) - 1
+	if restarted || last == 0 {
+		return out
+	}
+	var long [NumComponents]Growth
+	_, peakLong := e.tierEstimate(s, last, end, &long)
+	for c := range NumComponents {
+		r, l := recent[c], long[c]
+		if !l.Known || l.Quality < QualityMedium {
+			continue
+		}
+		// The coarse tier must add history, not just repeat the fine one.
+		if r.Known && l.To.Sub(l.From) < r.To.Sub(r.From)*3/2 {
+			continue
+		}
+		if r.Known && r.Quality >= QualityMedium && !agrees(r, l.BytesPerSec) {
+			continue
+		}
+		out.C[c] = l
+		if c == Current {
+			out.Peak = peakLong
+		}
+	}
+	return out
+}
+
+// agrees reports whether slope lies within the spread of r's pairwise
+// slopes, widened by 10% of r's rate so rounding never makes two equal
+// trends disagree.
+func agrees(r Growth, slope float64) bool {
+	tol := 0.1*math.Abs(r.BytesPerSec) + 1e-9
+	return slope >= r.Low-tol && slope <= r.High+tol
+}
+
+// tierEstimate fills g from tier i and returns whether a restart cut the
+// window and the upper envelope of Current.
+func (e *Estimator) tierEstimate(s *Series, i int, end time.Time, g *[NumComponents]Growth) (bool, float64) {
+	t := &s.tiers[i]
+	e.gather(t, end)
+	n := len(e.ts)
+	if n == 0 {
+		return false, 0
+	}
+	start := e.restartIndex()
+	restarted := start > 0
+	e.cut(start)
+	n = len(e.ts)
+	e.thin()
+	step := time.Duration(t.step) * time.Second
+	if len(e.ts) > 1 && len(e.ts) < n {
+		step = time.Duration(float64(time.Second) * (e.ts[len(e.ts)-1] - e.ts[0]) / float64(len(e.ts)-1))
+	}
+	var peak float64
+	for c := range NumComponents {
+		xs, ys := e.xs[:0], e.ys[:0]
+		for j := range e.ts {
+			if e.known[j]&(1<<c) != 0 {
+				xs = append(xs, e.ts[j])
+				ys = append(ys, e.mins[c][j])
+			}
+		}
+		e.xs, e.ys = xs, ys
+		if len(xs) < minEstimatePoints {
+			continue
+		}
+		gr := e.floorTrend(xs, ys)
+		gr.From = end.Add(time.Duration(xs[0]*float64(time.Second)) - step/2)
+		gr.To = end
+		gr.Step = step
+		gr.Restart = restarted
+		g[c] = gr
+		if c == Current {
+			res := e.ys[:0]
+			for j := range e.ts {
+				if e.known[j]&1 != 0 {
+					res = append(res, e.means[Current][j]-gr.BytesPerSec*e.ts[j])
+				}
+			}
+			e.ys = res
+			peak = quantile(res, 0.9)
+		}
+	}
+	return restarted, peak
+}
+
+// gather loads the non-empty buckets of t up to end, times in seconds
+// relative to end (so negative), at the middle of what each bucket covers.
+func (e *Estimator) gather(t *tier, end time.Time) {
+	e.ts, e.peaks, e.known = e.ts[:0], e.peaks[:0], e.known[:0]
+	for c := range NumComponents {
+		e.mins[c], e.means[c] = e.mins[c][:0], e.means[c][:0]
+	}
+	endSec := float64(end.UnixNano()) / 1e9
+	push := func(p *point, mid float64) {
+		if p.n == 0 || mid > endSec {
+			return
+		}
+		e.ts = append(e.ts, mid-endSec)
+		e.peaks = append(e.peaks, float64(p.peak)*kib)
+		e.known = append(e.known, p.known)
+		for c := range NumComponents {
+			e.mins[c] = append(e.mins[c], float64(p.min[c])*kib)
+			e.means[c] = append(e.means[c], float64(p.mean[c])*kib)
+		}
+	}
+	for j := range t.count {
+		p, slot := t.at(j)
+		push(p, float64(slot*t.step)+float64(t.step)/2)
+	}
+	if t.open.n > 0 {
+		p := t.open.point()
+		// The open bucket covers its start up to the newest sample.
+		startSec := float64(t.openSlot * t.step)
+		mid := startSec + (min(endSec, startSec+float64(t.step))-startSec)/2
+		push(&p, min(mid, endSec))
+	}
+}
+
+// restartIndex finds the last bucket where the workload restarted: Anon
+// (Current when Anon is not known) falls to near zero. Slab and page cache
+// are left out on purpose: reclaim empties them without any restart.
+func (e *Estimator) restartIndex() int {
+	c := Current
+	anon := 0
+	for _, k := range e.known {
+		if k&(1<<Anon) != 0 {
+			anon++
+		}
+	}
+	if anon*2 >= len(e.known) {
+		c = Anon
+	}
+	last := 0
+	const look = 5
+	for j := 1; j < len(e.ts); j++ {
+		if e.known[j]&(1<<c) == 0 {
+			continue
+		}
+		ref := e.mean0[:0]
+		for k := max(last, j-look); k < j; k++ {
+			if e.known[k]&(1<<c) != 0 {
+				ref = append(ref, e.means[c][k])
+			}
+		}
+		e.mean0 = ref
+		if len(ref) == 0 {
+			continue
+		}
+		m := quantile(ref, 0.5)
+		if m >= minResetBytes && e.means[c][j] < resetFraction*m {
+			last = j
+		}
+	}
+	return last
+}
+
+// cut drops the buckets before index from.
+func (e *Estimator) cut(from int) {
+	if from == 0 {
+		return
+	}
+	e.ts = e.ts[from:]
+	e.peaks = e.peaks[from:]
+	e.known = e.known[from:]
+	for c := range NumComponents {
+		e.mins[c] = e.mins[c][from:]
+		e.means[c] = e.means[c][from:]
+	}
+}
+
+// thin merges neighbouring buckets until at most maxEstimatePoints remain,
+// keeping the minimum of minima, the mean of means and the largest peak.
+func (e *Estimator) thin() {
+	n := len(e.ts)
+	if n <= maxEstimatePoints {
+		return
+	}
+	g := (n + maxEstimatePoints - 1) / maxEstimatePoints
+	w := 0
+	for r := 0; r < n; r += g {
+		hi := min(r+g, n)
+		var ts float64
+		k := uint8(0xff)
+		pk := 0.0
+		var mn, me [NumComponents]float64
+		for c := range mn {
+			mn[c] = math.Inf(1)
+		}
+		for j := r; j < hi; j++ {
+			ts += e.ts[j]
+			k &= e.known[j]
+			pk = max(pk, e.peaks[j])
+			for c := range NumComponents {
+				mn[c] = min(mn[c], e.mins[c][j])
+				me[c] += e.means[c][j]
+			}
+		}
+		cnt := float64(hi - r)
+		e.ts[w], e.known[w], e.peaks[w] = ts/cnt, k, pk
+		for c := range NumComponents {
+			e.mins[c][w], e.means[c][w] = mn[c], me[c]/cnt
+		}
+		w++
+	}
+	e.ts, e.known, e.peaks = e.ts[:w], e.known[:w], e.peaks[:w]
+	for c := range NumComponents {
+		e.mins[c], e.means[c] = e.mins[c][:w], e.means[c][:w]
+	}
+}
+
+// floorTrend estimates the trend of the floor of ys over xs (seconds).
+// It starts with Theil–Sen on the bucket minima. When what is left after
+// that trend still has structure in time (neighbouring residuals correlate,
+// as in a sawtooth slower than a bucket, or steps), it estimates again on
+// the rolling minimum of ys across an eighth of the window: each bucket's
+// minimum then follows the tooth, while the minimum across a window as long
+// as a tooth is the floor reclaim left, whose slope is the leak. Plain
+// noise keeps the first estimate, because a rolling minimum of noise rests
+// on a few extreme samples and is less precise. Sawtooth periods up to an
+// eighth of the window are flattened this way; slower ones still tilt the
+// estimate.
+func (e *Estimator) floorTrend(xs, ys []float64) Growth {
+	g := e.theilSen(xs, ys)
+	if !g.Known || lag1Correlation(xs, ys, g.BytesPerSec) < 0.5 {
+		return g
+	}
+	n := len(xs)
+	half := (xs[n-1] - xs[0]) / 16
+	env := e.selY[:0]
+	lo, hi := 0, 0
+	for i := range n {
+		for xs[lo] < xs[i]-half {
+			lo++
+		}
+		for hi+1 < n && xs[hi+1] <= xs[i]+half {
+			hi++
+		}
+		m := ys[lo]
+		for j := lo + 1; j <= hi; j++ {
+			m = min(m, ys[j])
+		}
+		env = append(env, m)
+	}
+	e.selY = env
+	return e.theilSen(xs, env)
+}
+
+// lag1Correlation is the correlation of neighbouring residuals of ys
+// against slope: near 0 for noise, near 1 when the residuals follow a
+// shape.
+func lag1Correlation(xs, ys []float64, slope float64) float64 {
+	n := len(xs)
+	var mean float64
+	for i := range n {
+		mean += ys[i] - slope*xs[i]
+	}
+	mean /= float64(n)
+	var num, den float64
+	prev := ys[0] - slope*xs[0] - mean
+	den = prev * prev
+	for i := 1; i < n; i++ {
+		r := ys[i] - slope*xs[i] - mean
+		num += prev * r
+		den += r * r
+		prev = r
+	}
+	if den == 0 {
+		return 0
+	}
+	return num / den
+}
+
+// theilSen estimates the slope of ys over xs (seconds) from pairs at least
+// a quarter of the span apart.
+func (e *Estimator) theilSen(xs, ys []float64) Growth {
+	n := len(xs)
+	span := xs[n-1] - xs[0]
+	minLag := span / 4
+	sl := e.slopes[:0]
+	for i := range n {
+		for j := i + 1; j < n; j++ {
+			dx := xs[j] - xs[i]
+			if dx < minLag || dx <= 0 {
+				continue
+			}
+			sl = append(sl, (ys[j]-ys[i])/dx)
+		}
+	}
+	e.slopes = sl
+	if len(sl) == 0 {
+		return Growth{}
+	}
+	slices.Sort(sl)
+	med := quantileSorted(sl, 0.5)
+	g := Growth{Known: true, BytesPerSec: med, Low: quantileSorted(sl, 0.25), High: quantileSorted(sl, 0.75), Points: n}
+	// A slope within a KiB over the whole span is no slope: figures are
+	// stored to the KiB.
+	flat := kib / math.Max(span, 1)
+	agree := 0
+	for _, s := range sl {
+		switch {
+		case math.Abs(med) <= flat && math.Abs(s) <= flat,
+			med > flat && s > 0,
+			med < -flat && s < 0:
+			agree++
+		}
+	}
+	g.Agreement = float64(agree) / float64(len(sl))
+	g.Quality = quality(n, g.Agreement)
+	// The level is where the floor sits at the end of the window: the
+	// median of what is left of each minimum after taking the trend out.
+	res := sl[:0]
+	for i := range n {
+		res = append(res, ys[i]-med*xs[i])
+	}
+	g.Level = quantile(res, 0.5)
+	return g
+}
+
+func quality(points int, agreement float64) Quality {
+	switch {
+	case points >= 30 && agreement >= 0.9:
+		return QualityHigh
+	case points >= 12 && agreement >= 0.75:
+		return QualityMedium
+	}
+	return QualityLow
+}
+
+// quantile sorts v in place and returns its q-quantile (nearest rank
+// interpolated).
+func quantile(v []float64, q float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	slices.Sort(v)
+	return quantileSorted(v, q)
+}
+
+func quantileSorted(v []float64, q float64) float64 {
+	if len(v) == 1 {
+		return v[0]
+	}
+	pos := q * float64(len(v)-1)
+	lo := int(pos)
+	if lo >= len(v)-1 {
+		return v[len(v)-1]
+	}
+	f := pos - float64(lo)
+	return v[lo]*(1-f) + v[lo+1]*f
+}

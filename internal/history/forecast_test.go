@@ -1,0 +1,85 @@
+package history
+
+import (
+	"math"
+	"testing"
+	"time"
+)
+
+// The measure: time-to-limit within 10% of the truth once 6 hours
+// of a steady trend are known, on linear, stepped, sawtooth-with-reclaim
+// and restart-in-the-middle series with noise.
+func TestForecastAccuracy(t *testing.T) {
+	const perHour = 1.0 / 3600
+	linear := func(t float64) (float64, float64, float64, float64, float64) {
+		return 200*mib + 10*mib*perHour*t, 50 * mib, 20 * mib, 5 * mib, 3 * mib
+	}
+	stepped := func(t float64) (float64, float64, float64, float64, float64) {
+		return 200*mib + 10*mib*math.Floor(t/3600), 50 * mib, 20 * mib, 5 * mib, 3 * mib
+	}
+	// Slab grows 60 MiB/h and reclaim takes it back to a floor every
+	// period; the floor itself creeps up 8 MiB/h: the real leak.
+	sawtooth := func(period float64) shape {
+		return func(t float64) (float64, float64, float64, float64, float64) {
+			floor := 30*mib + 8*mib*perHour*t
+			tooth := 60 * mib * perHour * math.Mod(t, period)
+			return 150 * mib, 40 * mib, floor + tooth, 5 * mib, 3 * mib
+		}
+	}
+	// The workload grows 15 MiB/h, restarts at 8 h (anon to ~4 MiB) and
+	// then grows 10 MiB/h; page cache survives the restart.
+	restart := func(t float64) (float64, float64, float64, float64, float64) {
+		const at = 8 * 3600
+		if t < at {
+			return 100*mib + 15*mib*perHour*t, 60 * mib, 10 * mib, 5 * mib, 3 * mib
+		}
+		return 4*mib + 10*mib*perHour*(t-at), 60 * mib, 10 * mib, 5 * mib, 3 * mib
+	}
+	// A 3 MiB/day dentry leak over 12 days, the alloy case.
+	slow := func(t float64) (float64, float64, float64, float64, float64) {
+		return 40 * mib, 30 * mib, 20*mib + 3*mib*t/86400, 5 * mib, 3 * mib
+	}
+	h := time.Hour
+	for _, tc := range []struct {
+		name  string
+		f     shape
+		dur   time.Duration
+		every time.Duration
+		sigma float64
+		limit float64
+	}{
+		{"linear", linear, 6 * h, 15 * time.Second, 3 * mib, 1024 * mib},
+		{"linear near limit", linear, 6 * h, 15 * time.Second, 3 * mib, 400 * mib},
+		{"stepped", stepped, 6 * h, 15 * time.Second, 2 * mib, 1024 * mib},
+		{"sawtooth 10m", sawtooth(600), 6 * h, 15 * time.Second, 1 * mib, 1024 * mib},
+		{"sawtooth 30m", sawtooth(1800), 6 * h, 15 * time.Second, 1 * mib, 1024 * mib},
+		{"sawtooth 45m", sawtooth(2700), 6 * h, 15 * time.Second, 1 * mib, 1024 * mib},
+		{"restart", restart, 14 * h, 15 * time.Second, 1 * mib, 512 * mib},
+		{"slow 12 days", slow, 12 * 24 * h, time.Minute, 256 << 10, 160 * mib},
+	} {
+		for seed := uint64(1); seed <= 5; seed++ {
+			s := newTestSeries(t)
+			feed(t, s, tc.f, 0, tc.dur, tc.every, tc.sigma, seed)
+			end := epoch.Add(tc.dur - tc.every)
+			var est Estimator
+			e := est.Estimate(s, end)
+			f := e.TimeTo(uint64(tc.limit))
+			want, ok := trueTimeTo(tc.f, (tc.dur - tc.every).Seconds(), tc.limit)
+			if !ok {
+				t.Fatalf("%s: the shape never reaches the limit", tc.name)
+			}
+			if !f.Reachable {
+				t.Errorf("%s seed %d: not reachable (rate %.1f B/s, quality %v)", tc.name, seed, f.BytesPerSec, f.Quality)
+				continue
+			}
+			errFrac := math.Abs(f.In.Seconds()-want.Seconds()) / want.Seconds()
+			t.Logf("%s seed %d: forecast %v, true %v, error %.2f%%, rate %.0f B/s, quality %v", tc.name, seed, f.In.Round(time.Minute), want.Round(time.Minute), 100*errFrac, f.BytesPerSec, f.Quality)
+			if errFrac > 0.10 {
+				t.Errorf("%s seed %d: forecast %v, true %v: error %.1f%% > 10%%", tc.name, seed, f.In, want, 100*errFrac)
+			}
+			if f.Quality < QualityMedium {
+				t.Errorf("%s seed %d: quality %v, want at least medium", tc.name, seed, f.Quality)
+			}
+		}
+	}
+}

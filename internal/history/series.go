@@ -1,0 +1,297 @@
+package history
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"time"
+)
+
+// Tier is one resolution of a Series: Len buckets of Step each.
+type Tier struct {
+	Step time.Duration
+	Len  int
+}
+
+// DefaultTiers keeps 1-minute points for 6 hours, for fast leaks and the
+// charts of explain, and 15-minute points for 14 days, for slow leaks that
+// take weeks to hurt. About 95 KiB per series in memory.
+func DefaultTiers() []Tier {
+	return []Tier{{Step: time.Minute, Len: 360}, {Step: 15 * time.Minute, Len: 14 * 24 * 4}}
+}
+
+// maxTierLen bounds a tier so a bad configuration or file cannot make a
+// series allocate without limit.
+const maxTierLen = 1 << 16
+
+func checkTiers(tiers []Tier) error {
+	if len(tiers) == 0 || len(tiers) > 8 {
+		return fmt.Errorf("history needs 1 to 8 tiers, got %d", len(tiers))
+	}
+	for i, t := range tiers {
+		if t.Step < time.Second || t.Step%time.Second != 0 {
+			return fmt.Errorf("tier %d: step %v is not a whole number of seconds", i, t.Step)
+		}
+		if t.Len < 2 || t.Len > maxTierLen {
+			return fmt.Errorf("tier %d: length %d is outside 2..%d", i, t.Len, maxTierLen)
+		}
+		if i > 0 && t.Step <= tiers[i-1].Step {
+			return fmt.Errorf("tier %d: step %v is not coarser than tier %d's %v", i, t.Step, i-1, tiers[i-1].Step)
+		}
+	}
+	return nil
+}
+
+// kib is the unit buckets store figures in: uint32 KiB reach 4 TiB, and
+// a KiB is far below any growth worth reporting.
+const kib = 1024
+
+// point is one closed bucket. 56 bytes; n == 0 marks a gap (no sample).
+type point struct {
+	mean, min [NumComponents]uint32 // KiB
+	peak      uint32                // largest Current, KiB
+	n         uint16                // samples folded in, saturating
+	known     uint8                 // components known in every sample
+}
+
+// acc folds the samples of the bucket still open.
+type acc struct {
+	sum   [NumComponents]float64
+	min   [NumComponents]uint64
+	peak  uint64
+	n     uint32
+	known uint8
+}
+
+func (a *acc) add(v *Values) {
+	if a.n == 0 {
+		a.known = v.known
+		a.peak = 0
+		for c := range a.min {
+			a.min[c] = math.MaxUint64
+			a.sum[c] = 0
+		}
+	}
+	a.known &= v.known
+	a.n++
+	for c := range NumComponents {
+		b := v.bytes[c]
+		a.sum[c] += float64(b)
+		a.min[c] = min(a.min[c], b)
+	}
+	a.peak = max(a.peak, v.bytes[Current])
+}
+
+func toKiB(b float64) uint32 {
+	k := math.Round(b / kib)
+	if k >= math.MaxUint32 {
+		return math.MaxUint32
+	}
+	return uint32(k)
+}
+
+func (a *acc) point() point {
+	p := point{known: a.known, peak: toKiB(float64(a.peak)), n: uint16(min(a.n, math.MaxUint16))}
+	if a.n == 0 {
+		return point{}
+	}
+	for c := range NumComponents {
+		if a.known&(1<<c) == 0 {
+			continue
+		}
+		p.mean[c] = toKiB(a.sum[c] / float64(a.n))
+		p.min[c] = toKiB(float64(a.min[c]))
+	}
+	return p
+}
+
+// tier is a ring of closed buckets and the open one. Bucket k covers
+// [k*step, (k+1)*step) in Unix seconds, so a bucket's time is implied by
+// its place in the ring and no timestamps are stored.
+type tier struct {
+	step     int64 // seconds
+	pts      []point
+	newest   int   // index in pts of the newest closed bucket
+	count    int   // closed buckets held
+	lastSlot int64 // slot of pts[newest] when count > 0
+	open     acc
+	openSlot int64
+}
+
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if a%b != 0 && (a < 0) != (b < 0) {
+		q--
+	}
+	return q
+}
+
+// add folds v into the tier. A sample older than the open bucket (the
+// clock stepped back) is dropped: it reports false.
+func (t *tier) add(sec int64, v *Values) bool {
+	slot := floorDiv(sec, t.step)
+	if t.open.n > 0 {
+		if slot < t.openSlot {
+			return false
+		}
+		if slot > t.openSlot {
+			t.push(t.open.point(), t.openSlot)
+			t.open.n = 0
+		}
+	}
+	t.openSlot = slot
+	t.open.add(v)
+	return true
+}
+
+// push appends a closed bucket, with empty buckets for the slots between,
+// and forgets everything when the gap is longer than the ring.
+func (t *tier) push(p point, slot int64) {
+	if t.count > 0 {
+		gap := slot - t.lastSlot - 1
+		if gap < 0 {
+			return
+		}
+		if gap >= int64(len(t.pts)) {
+			t.count = 0
+		} else {
+			for range gap {
+				t.advance(point{})
+			}
+		}
+	}
+	t.advance(p)
+	t.lastSlot = slot
+}
+
+func (t *tier) advance(p point) {
+	t.newest++
+	if t.newest == len(t.pts) {
+		t.newest = 0
+	}
+	t.pts[t.newest] = p
+	if t.count < len(t.pts) {
+		t.count++
+	}
+}
+
+// at returns the i-th closed bucket from the oldest and its slot.
+func (t *tier) at(i int) (*point, int64) {
+	idx := t.newest - t.count + 1 + i
+	if idx < 0 {
+		idx += len(t.pts)
+	}
+	return &t.pts[idx], t.lastSlot - int64(t.count-1-i)
+}
+
+// Series is the history of one cgroup or the node. Not safe for concurrent
+// use: the engine's loop owns it.
+type Series struct {
+	key   string
+	tiers []tier
+	// last is the time of the newest sample taken, zero before any.
+	last time.Time
+}
+
+// NewSeries returns an empty series named key (the cgroup path, "/" for
+// the node) with the given tiers (DefaultTiers when nil).
+func NewSeries(key string, tiers []Tier) (*Series, error) {
+	if tiers == nil {
+		tiers = DefaultTiers()
+	}
+	if err := checkTiers(tiers); err != nil {
+		return nil, fmt.Errorf("history of %s: %w", key, err)
+	}
+	if key == "" {
+		return nil, errors.New("history: empty series key")
+	}
+	s := &Series{key: key, tiers: make([]tier, len(tiers))}
+	for i, t := range tiers {
+		s.tiers[i] = tier{step: int64(t.Step / time.Second), pts: make([]point, t.Len), newest: -1}
+	}
+	return s, nil
+}
+
+// Key is the series' name.
+func (s *Series) Key() string { return s.key }
+
+// Last is the time of the newest sample, zero before any.
+func (s *Series) Last() time.Time { return s.last }
+
+// Tiers returns the resolutions the series keeps, finest first.
+func (s *Series) Tiers() []Tier {
+	out := make([]Tier, len(s.tiers))
+	for i, t := range s.tiers {
+		out[i] = Tier{Step: time.Duration(t.step) * time.Second, Len: len(t.pts)}
+	}
+	return out
+}
+
+// Add records a sample taken at t. Samples older than the newest one are
+// dropped (the clock stepped back): Add reports false. It does not
+// allocate.
+func (s *Series) Add(t time.Time, v Values) bool {
+	if !s.last.IsZero() && t.Before(s.last) {
+		return false
+	}
+	sec := t.Unix()
+	for i := range s.tiers {
+		s.tiers[i].add(sec, &v)
+	}
+	s.last = t
+	return true
+}
+
+// Point is one bucket of a tier.
+type Point struct {
+	Start time.Time
+	Step  time.Duration
+	// Samples is how many samples the bucket holds: 0 is a gap.
+	Samples int
+	// Open is set on the newest bucket, still filling.
+	Open bool
+	// Mean and Min of each component over the bucket, to the KiB.
+	Mean, Min Values
+	// Peak is the largest Current in the bucket.
+	Peak uint64
+}
+
+func (p *point) export(slot, step int64, open bool) Point {
+	out := Point{Start: time.Unix(slot*step, 0), Step: time.Duration(step) * time.Second, Samples: int(p.n), Open: open}
+	if p.n == 0 {
+		return out
+	}
+	out.Peak = uint64(p.peak) * kib
+	for c := range NumComponents {
+		if p.known&(1<<c) != 0 {
+			out.Mean.Set(c, uint64(p.mean[c])*kib)
+			out.Min.Set(c, uint64(p.min[c])*kib)
+		}
+	}
+	return out
+}
+
+// Points appends to dst the buckets of tier i (0 is the finest) that
+// start in [from, to), oldest first, the open bucket last, gaps included,
+// and returns the extended slice. An unknown tier appends nothing.
+func (s *Series) Points(i int, from, to time.Time, dst []Point) []Point {
+	if i < 0 || i >= len(s.tiers) {
+		return dst
+	}
+	t := &s.tiers[i]
+	inRange := func(slot int64) bool {
+		st := time.Unix(slot*t.step, 0)
+		return !st.Before(from) && st.Before(to)
+	}
+	for j := range t.count {
+		p, slot := t.at(j)
+		if inRange(slot) {
+			dst = append(dst, p.export(slot, t.step, false))
+		}
+	}
+	if t.open.n > 0 && inRange(t.openSlot) {
+		p := t.open.point()
+		dst = append(dst, p.export(t.openSlot, t.step, true))
+	}
+	return dst
+}

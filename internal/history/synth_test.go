@@ -1,0 +1,66 @@
+package history
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+	"time"
+)
+
+const mib = 1 << 20
+
+// epoch is an arbitrary fixed start, not aligned to any bucket on purpose.
+var epoch = time.Date(2025, 3, 4, 5, 6, 7, 0, time.UTC)
+
+// shape gives the noise-free components at t seconds from epoch.
+type shape func(t float64) (anon, file, slabR, slabU, kern float64)
+
+func (f shape) current(t float64) float64 {
+	a, fi, sr, su, k := f(t)
+	return a + fi + sr + su + k
+}
+
+// feed adds samples every every from epoch+from to epoch+to, with
+// Gaussian noise of sigma bytes on anon and file (so Current carries it
+// too), from a fixed seed.
+func feed(t testing.TB, s *Series, f shape, from, to, every time.Duration, sigma float64, seed uint64) {
+	t.Helper()
+	r := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	for d := from; d < to; d += every {
+		sec := d.Seconds()
+		a, fi, sr, su, k := f(sec)
+		a += r.NormFloat64() * sigma
+		fi += r.NormFloat64() * sigma
+		var v Values
+		clamp := func(x float64) uint64 { return uint64(math.Max(0, x)) }
+		v.Set(Anon, clamp(a))
+		v.Set(File, clamp(fi))
+		v.Set(SlabReclaimable, clamp(sr))
+		v.Set(SlabUnreclaimable, clamp(su))
+		v.Set(OtherKernel, clamp(k))
+		v.Set(Current, clamp(a+fi+sr+su+k))
+		if !s.Add(epoch.Add(d), v) {
+			t.Fatalf("sample at %v dropped", d)
+		}
+	}
+}
+
+// trueTimeTo scans the noise-free shape forward from t0 (seconds) in
+// 10-second steps for the first moment Current reaches limit.
+func trueTimeTo(f shape, t0 float64, limit float64) (time.Duration, bool) {
+	for dt := 0.0; dt < 90*24*3600; dt += 10 {
+		if f.current(t0+dt) >= limit {
+			return time.Duration(dt * float64(time.Second)), true
+		}
+	}
+	return 0, false
+}
+
+func newTestSeries(t testing.TB) *Series {
+	t.Helper()
+	s, err := NewSeries("/test.slice", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
