@@ -1,6 +1,7 @@
 # Scenario 2: negative-dentry growth in a burstable pod slice (systemd driver
 # layout). Without memrelief the slice's slab_reclaimable grows freely; with
-# it, it stays bounded and the journal holds level changes and reclaims.
+# it, it stays within SLAB_BOUND (lib.sh) of the policy threshold and the
+# journal holds level changes and reclaims.
 # modes: unified
 # timeout: 200
 . "$SHARE/scenarios/lib.sh"
@@ -36,6 +37,6 @@ log "peaks: without $(mb "$without") MB, with $(mb "$with") MB"
 [ "$without" -gt 0 ] || fail "the generator grew no slab in the pod slice (without memrelief)"
 [ -n "$levels" ] || fail "no journal record with LEVEL for the pod slice"
 [ "$reclaims" -gt 0 ] || fail "no reclaim events (ACTION=reclaim) for the pod slice in the journal"
-[ $((with * 2)) -lt "$without" ] || fail "slab not bounded: peak with memrelief $(mb "$with") MB vs $(mb "$without") MB without"
+[ "$without" -gt "$SLAB_BOUND" ] || fail "without memrelief the slab peaked at $(mb "$without") MB, not past the bound $(mb "$SLAB_BOUND") MB: the load is too light to show anything"
 [ "$with" -le "$SLAB_BOUND" ] || fail "slab peak $(mb "$with") MB with memrelief, not near the policy threshold $(mb "$SLAB_THRESHOLD") MB (bound $(mb "$SLAB_BOUND") MB)"
 pass "peak slab_reclaimable $(mb "$with") MB with memrelief, $(mb "$without") MB without; $reclaims reclaims freed $(mb "$freed") MB"
