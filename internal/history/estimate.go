@@ -81,7 +81,7 @@ type Estimator struct {
 	mins, means      [NumComponents][]float64
 	known            []uint8
 	xs, ys, slopes   []float64
-	selY             []float64
+	selY, resid      []float64
 }
 
 const (
@@ -338,10 +338,10 @@ func (e *Estimator) thin() {
 
 // floorTrend estimates the trend of the floor of ys over xs (seconds).
 // It starts with Theil–Sen on the bucket minima. When what is left after
-// that trend still has structure in time (neighbouring residuals correlate,
-// as in a sawtooth slower than a bucket, or steps), it estimates again on
-// the rolling minimum of ys across an eighth of the window: each bucket's
-// minimum then follows the tooth, while the minimum across a window as long
+// that trend still has structure in time (the residuals correlate with
+// themselves some buckets later, as in a sawtooth slower than a bucket, or
+// steps), it estimates again on the rolling minimum of ys across an
+// eighth of the window: each bucket's minimum then follows the tooth, while the minimum across a window as long
 // as a tooth is the floor reclaim left, whose slope is the leak. Plain
 // noise keeps the first estimate, because a rolling minimum of noise rests
 // on a few extreme samples and is less precise. Sawtooth periods up to an
@@ -349,7 +349,7 @@ func (e *Estimator) thin() {
 // estimate.
 func (e *Estimator) floorTrend(xs, ys []float64) Growth {
 	g := e.theilSen(xs, ys)
-	if !g.Known || lag1Correlation(xs, ys, g.BytesPerSec) < 0.5 {
+	if !g.Known || e.shapeCorrelation(xs, ys, g.BytesPerSec) < 0.5 {
 		return g
 	}
 	n := len(xs)
@@ -373,29 +373,38 @@ func (e *Estimator) floorTrend(xs, ys []float64) Growth {
 	return e.theilSen(xs, env)
 }
 
-// lag1Correlation is the correlation of neighbouring residuals of ys
-// against slope: near 0 for noise, near 1 when the residuals follow a
-// shape.
-func lag1Correlation(xs, ys []float64, slope float64) float64 {
+// shapeCorrelation is the largest autocorrelation of the residuals of ys
+// against slope over lags of 1 to n/8 buckets: near 0 for noise, near 1
+// when the residuals repeat a shape (a sawtooth whose period is within the
+// lags, steps) or wander slowly.
+func (e *Estimator) shapeCorrelation(xs, ys []float64, slope float64) float64 {
 	n := len(xs)
+	r := e.resid[:0]
 	var mean float64
 	for i := range n {
-		mean += ys[i] - slope*xs[i]
+		v := ys[i] - slope*xs[i]
+		r = append(r, v)
+		mean += v
 	}
+	e.resid = r
 	mean /= float64(n)
-	var num, den float64
-	prev := ys[0] - slope*xs[0] - mean
-	den = prev * prev
-	for i := 1; i < n; i++ {
-		r := ys[i] - slope*xs[i] - mean
-		num += prev * r
-		den += r * r
-		prev = r
+	var den float64
+	for i := range r {
+		r[i] -= mean
+		den += r[i] * r[i]
 	}
 	if den == 0 {
 		return 0
 	}
-	return num / den
+	best := 0.0
+	for lag := 1; lag <= max(1, n/8); lag++ {
+		var num float64
+		for i := lag; i < n; i++ {
+			num += r[i-lag] * r[i]
+		}
+		best = max(best, num/den)
+	}
+	return best
 }
 
 // theilSen estimates the slope of ys over xs (seconds) from pairs at least

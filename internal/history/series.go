@@ -289,6 +289,15 @@ func (s *Series) Points(i int, from, to time.Time, dst []Point) []Point {
 			dst = append(dst, p.export(slot, t.step, false))
 		}
 	}
+	if t.open.n > 0 && t.count > 0 {
+		// Buckets between the newest closed one and the open one are gaps
+		// the ring records only when the open bucket closes.
+		for slot := max(t.lastSlot+1, t.openSlot-int64(len(t.pts))); slot < t.openSlot; slot++ {
+			if inRange(slot) {
+				dst = append(dst, Point{Start: time.Unix(slot*t.step, 0), Step: time.Duration(t.step) * time.Second})
+			}
+		}
+	}
 	if t.open.n > 0 && inRange(t.openSlot) {
 		p := t.open.point()
 		dst = append(dst, p.export(t.openSlot, t.step, true))

@@ -1,0 +1,126 @@
+package history
+
+import (
+	"math"
+	"testing"
+	"time"
+)
+
+func TestEstimateShapes(t *testing.T) {
+	const perHour = 1.0 / 3600
+	flat := func(t float64) (float64, float64, float64, float64, float64) {
+		return 300 * mib, 100 * mib, 20 * mib, 5 * mib, 3 * mib
+	}
+	// Reclaim takes slab back to the same floor every 20 minutes: nothing
+	// leaks, however steep each tooth is.
+	reclaimedToFloor := func(t float64) (float64, float64, float64, float64, float64) {
+		return 300 * mib, 100 * mib, 20*mib + 120*mib*perHour*math.Mod(t, 1200), 5 * mib, 3 * mib
+	}
+	// Flat for 10 days, then anon leaks 20 MiB/h for the last 6 hours: the
+	// recent trend must win over the long flat one.
+	lateLeak := func(t float64) (float64, float64, float64, float64, float64) {
+		const start = 10 * 86400
+		a := 300.0 * mib
+		if t > start {
+			a += 20 * mib * perHour * (t - start)
+		}
+		return a, 100 * mib, 20 * mib, 5 * mib, 3 * mib
+	}
+	// Anon falls to 2 MiB at 5 h (a restart) and leaks on from there.
+	restart := func(t float64) (float64, float64, float64, float64, float64) {
+		if t < 5*3600 {
+			return 500*mib + 30*mib*perHour*t, 100 * mib, 20 * mib, 5 * mib, 3 * mib
+		}
+		return 2*mib + 5*mib*perHour*(t-5*3600), 100 * mib, 20 * mib, 5 * mib, 3 * mib
+	}
+	tests := []struct {
+		name        string
+		f           shape
+		dur         time.Duration
+		c           Component
+		wantGrowing bool
+		wantRate    float64 // bytes/s, checked within 15% when growing
+		wantRestart bool
+		minQuality  Quality
+	}{
+		{"flat anon", flat, 6 * time.Hour, Anon, false, 0, false, QualityNone},
+		{"flat current", flat, 6 * time.Hour, Current, false, 0, false, QualityNone},
+		{"slab reclaimed to a steady floor", reclaimedToFloor, 6 * time.Hour, SlabReclaimable, false, 0, false, QualityHigh},
+		{"late leak wins over a flat fortnight", lateLeak, 10*24*time.Hour + 6*time.Hour, Anon, true, 20 * mib * perHour, false, QualityHigh},
+		{"restart", restart, 11 * time.Hour, Anon, true, 5 * mib * perHour, true, QualityHigh},
+		{"file steady across a restart", restart, 11 * time.Hour, File, false, 0, true, QualityNone},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newTestSeries(t)
+			feed(t, s, tc.f, 0, tc.dur, 30*time.Second, 512<<10, 7)
+			var est Estimator
+			e := est.Estimate(s, epoch.Add(tc.dur))
+			g := e.C[tc.c]
+			t.Logf("%+v", g)
+			// 1 MiB/day: below that nothing is called growth.
+			if got := g.Growing(mib / 86400.0); got != tc.wantGrowing {
+				t.Errorf("growing = %v (%.1f B/s, quality %v), want %v", got, g.BytesPerSec, g.Quality, tc.wantGrowing)
+			}
+			if tc.wantGrowing && math.Abs(g.BytesPerSec-tc.wantRate) > 0.15*tc.wantRate {
+				t.Errorf("rate %.1f B/s, want %.1f", g.BytesPerSec, tc.wantRate)
+			}
+			if g.Quality < tc.minQuality {
+				t.Errorf("quality %v, want at least %v", g.Quality, tc.minQuality)
+			}
+			if g.Restart != tc.wantRestart {
+				t.Errorf("restart = %v, want %v", g.Restart, tc.wantRestart)
+			}
+			if !g.To.Equal(s.Last()) || !g.From.Before(g.To) {
+				t.Errorf("window %v .. %v", g.From, g.To)
+			}
+		})
+	}
+}
+
+func TestEstimateTooFewPoints(t *testing.T) {
+	s := newTestSeries(t)
+	for m := range 4 {
+		s.Add(t0.Add(time.Duration(m)*time.Minute), vals(uint64(m+1)*mib, mib))
+	}
+	var est Estimator
+	e := est.Estimate(s, t0.Add(5*time.Minute))
+	if e.C[Current].Known || e.TimeTo(100*mib).Reachable {
+		t.Errorf("an estimate from 4 buckets: %+v", e.C[Current])
+	}
+	if e.C[File].Known {
+		t.Error("file was never given but has an estimate")
+	}
+}
+
+// The VM check compresses time: a leak fast enough to matter
+// shows within 15 one-minute buckets.
+func TestFastLeakWithinFifteenMinutes(t *testing.T) {
+	s := newTestSeries(t)
+	leak := func(t float64) (float64, float64, float64, float64, float64) {
+		return 50 * mib, 10 * mib, 5*mib + 200*1024*t, 2 * mib, mib
+	}
+	feed(t, s, leak, 0, 15*time.Minute, 5*time.Second, 256<<10, 3)
+	var est Estimator
+	e := est.Estimate(s, epoch.Add(15*time.Minute))
+	if g := e.C[SlabReclaimable]; !g.Growing(mib/86400.0) || g.Quality < QualityMedium {
+		t.Errorf("slab after 15 min: %+v", g)
+	}
+	if e.C[Anon].Growing(mib / 86400.0) {
+		t.Errorf("anon called growing: %+v", e.C[Anon])
+	}
+}
+
+func TestEstimateDoesNotAllocateWhenWarm(t *testing.T) {
+	s := newTestSeries(t)
+	f := func(t float64) (float64, float64, float64, float64, float64) {
+		return 100*mib + 100*t, 10 * mib, 5 * mib, 2 * mib, mib
+	}
+	feed(t, s, f, 0, 14*24*time.Hour, time.Minute, 64<<10, 1)
+	var est Estimator
+	now := epoch.Add(14 * 24 * time.Hour)
+	est.Estimate(s, now)
+	if a := testing.AllocsPerRun(20, func() { est.Estimate(s, now) }); a != 0 {
+		t.Errorf("a warm Estimate allocates %.1f times", a)
+	}
+}
