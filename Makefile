@@ -6,7 +6,7 @@ COMMIT   ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS  := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 BIN      := bin/memrelief
 
-.PHONY: all build test lint unit fuzz e2e clean
+.PHONY: all build test lint unit fuzz e2e clean package
 
 all: build
 
@@ -41,6 +41,34 @@ fuzz:
 # MEMRELIEF_E2E_MODES="unified" limits the boots.
 e2e:
 	MEMRELIEF_E2E=1 $(GO) test -count=1 -v -timeout 45m ./packaging/e2e/
+
+# Packages: dist/memrelief_$(PKG_VERSION)_amd64.deb and
+# dist/memrelief-$(PKG_VERSION).x86_64.rpm from packaging/nfpm.yaml, with
+# nfpm run as a go tool (pinned in go.mod; no dpkg-dev or rpmbuild needed).
+# The version must sort for dpkg and rpm: tag v1.2.3 plus 4 commits gives
+# 1.2.3+4.gabcdef; without a tag 0.0.0~dev.N.gabcdef (N commits), which
+# sorts below any release and rises with every commit.
+PKG_VERSION ?= $(shell d=$$(git describe --tags --match 'v[0-9]*' 2>/dev/null) && \
+	echo "$$d" | sed -e 's/^v//' -e 's/-\([0-9][0-9]*\)-g\([0-9a-f]*\)$$/+\1.g\2/' -e 's/-/~/g' || \
+	{ n=$$(git rev-list --count HEAD 2>/dev/null) && h=$$(git rev-parse --short HEAD) && echo "0.0.0~dev.$$n.g$$h"; } || \
+	echo 0.0.0~dev)
+DIST := dist
+
+package: build
+	rm -rf $(DIST)/stage
+	mkdir -p $(DIST)/stage/man $(DIST)/stage/dbus
+	for m in packaging/man/memrelief.8 packaging/man/memrelief-policy.5; do \
+	  gzip -9n <$$m >$(DIST)/stage/man/$$(basename $$m).gz || exit 1; \
+	done
+	@# The D-Bus policy is packaged when packaging/dbus/ has one.
+	if [ -f packaging/dbus/org.memrelief.MemRelief1.conf ]; then \
+	  cp packaging/dbus/org.memrelief.MemRelief1.conf $(DIST)/stage/dbus/; \
+	else echo "make package: NOTE: packaging/dbus/org.memrelief.MemRelief1.conf missing, package has no D-Bus policy" >&2; fi
+	rm -f $(DIST)/memrelief_*_amd64.deb $(DIST)/memrelief-*.x86_64.rpm
+	PKG_VERSION='$(PKG_VERSION)' $(GO) tool nfpm package --config packaging/nfpm.yaml --packager deb \
+	  --target $(DIST)/memrelief_$(PKG_VERSION)_amd64.deb
+	PKG_VERSION='$(PKG_VERSION)' $(GO) tool nfpm package --config packaging/nfpm.yaml --packager rpm \
+	  --target $(DIST)/memrelief-$(PKG_VERSION).x86_64.rpm
 
 clean:
 	rm -rf bin
