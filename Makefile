@@ -52,23 +52,27 @@ PKG_VERSION ?= $(shell d=$$(git describe --tags --match 'v[0-9]*' 2>/dev/null) &
 	echo "$$d" | sed -e 's/^v//' -e 's/-\([0-9][0-9]*\)-g\([0-9a-f]*\)$$/+\1.g\2/' -e 's/-/~/g' || \
 	{ n=$$(git rev-list --count HEAD 2>/dev/null) && h=$$(git rev-parse --short HEAD) && echo "0.0.0~dev.$$n.g$$h"; } || \
 	echo 0.0.0~dev)
-DIST := dist
+# Where the packages go; packaging/pkgtest builds into a temporary DIST.
+DIST ?= dist
 
 package: build
 	rm -rf $(DIST)/stage
-	mkdir -p $(DIST)/stage/man $(DIST)/stage/dbus
+	mkdir -p $(DIST)/stage/man
 	for m in packaging/man/memrelief.8 packaging/man/memrelief-policy.5; do \
 	  gzip -9n <$$m >$(DIST)/stage/man/$$(basename $$m).gz || exit 1; \
 	done
-	@# The D-Bus policy is packaged when packaging/dbus/ has one.
+	@# Without the D-Bus policy the package is still built, without it, and loudly.
 	if [ -f packaging/dbus/org.memrelief.MemRelief1.conf ]; then \
-	  cp packaging/dbus/org.memrelief.MemRelief1.conf $(DIST)/stage/dbus/; \
-	else echo "make package: NOTE: packaging/dbus/org.memrelief.MemRelief1.conf missing, package has no D-Bus policy" >&2; fi
+	  cp packaging/nfpm.yaml $(DIST)/stage/nfpm.yaml; \
+	else \
+	  echo "make package: WARNING: packaging/dbus/org.memrelief.MemRelief1.conf missing: the packages have no D-Bus policy" >&2; \
+	  sed '/# dbus-policy-begin/,/# dbus-policy-end/d' packaging/nfpm.yaml >$(DIST)/stage/nfpm.yaml; \
+	fi
 	rm -f $(DIST)/memrelief_*_amd64.deb $(DIST)/memrelief-*.x86_64.rpm
-	PKG_VERSION='$(PKG_VERSION)' $(GO) tool nfpm package --config packaging/nfpm.yaml --packager deb \
-	  --target $(DIST)/memrelief_$(PKG_VERSION)_amd64.deb
-	PKG_VERSION='$(PKG_VERSION)' $(GO) tool nfpm package --config packaging/nfpm.yaml --packager rpm \
-	  --target $(DIST)/memrelief-$(PKG_VERSION).x86_64.rpm
+	PKG_VERSION='$(PKG_VERSION)' PKG_STAGE='$(DIST)/stage' $(GO) tool nfpm package --config $(DIST)/stage/nfpm.yaml \
+	  --packager deb --target $(DIST)/memrelief_$(PKG_VERSION)_amd64.deb
+	PKG_VERSION='$(PKG_VERSION)' PKG_STAGE='$(DIST)/stage' $(GO) tool nfpm package --config $(DIST)/stage/nfpm.yaml \
+	  --packager rpm --target $(DIST)/memrelief-$(PKG_VERSION).x86_64.rpm
 
 clean:
 	rm -rf bin
