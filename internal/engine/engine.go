@@ -14,6 +14,7 @@ import (
 	"github.com/memrelief/memrelief/internal/action"
 	"github.com/memrelief/memrelief/internal/cgroupfs"
 	"github.com/memrelief/memrelief/internal/dropin"
+	"github.com/memrelief/memrelief/internal/human"
 	"github.com/memrelief/memrelief/internal/kube"
 	"github.com/memrelief/memrelief/internal/paths"
 	"github.com/memrelief/memrelief/internal/policy"
@@ -127,7 +128,9 @@ func New(cfg Config) *Engine {
 		cfg.MaxDepth = 6
 	}
 	if cfg.RescanEvery == 0 {
-		cfg.RescanEvery = 30 * time.Second
+		// A pod created between rescans grows unwatched until the next one;
+		// walking even thousands of directories costs milliseconds.
+		cfg.RescanEvery = 10 * time.Second
 	}
 	e := &Engine{cfg: cfg, pol: cfg.Policy, watched: map[string]*watched{}, overrides: map[string]dropinResult{}, reported: map[string]bool{}, wake: make(chan string, 1), queries: make(chan chan Snapshot)}
 	e.rd = cgroupfs.NewReader(cfg.Layout)
@@ -585,9 +588,9 @@ func (e *Engine) reclaimEvent(w *watched, o action.ReclaimOutcome) report.Event 
 	f[report.FieldDurationMs] = strconv.FormatInt(o.Duration.Milliseconds(), 10)
 	prio := report.Notice
 	msg := fmt.Sprintf("reclaim %s: %s; asked %s in %d batches, memory.current %s -> %s",
-		e.name(w), o.Result, policy.Size(o.Requested), o.Batches, policy.Size(o.CurrentBefore), policy.Size(o.CurrentAfter))
+		e.name(w), o.Result, human.Bytes(o.Requested), o.Batches, human.Bytes(o.CurrentBefore), human.Bytes(o.CurrentAfter))
 	if o.HasSlab {
-		msg += fmt.Sprintf(", slab_reclaimable %s -> %s", policy.Size(o.SlabBefore), policy.Size(o.SlabAfter))
+		msg += fmt.Sprintf(", slab_reclaimable %s -> %s", human.Bytes(o.SlabBefore), human.Bytes(o.SlabAfter))
 	}
 	if o.Stop != "" {
 		msg += " (" + o.Stop + ")"

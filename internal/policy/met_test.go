@@ -38,3 +38,24 @@ func TestMetAgreesWithHolds(t *testing.T) {
 		}
 	}
 }
+
+func TestFigureRoundsMeasuredValues(t *testing.T) {
+	for _, tt := range []struct {
+		m    Metric
+		v    float64
+		want string
+	}{
+		{SlabReclaimable, 179958000, "172M"},
+		{SlabReclaimable, 1 << 30, "1G"},
+		{SlabReclaimable, 512, "512B"},
+		{SlabReclaimableShare, 55.26, "55.3%"},
+		{SlabReclaimableShare, 60, "60%"},
+		{SlabGrowthRate, 11534336.5, "11M/s"},
+		{SlabGrowthRate, -3 << 20, "-3M/s"},
+		{NegativeDentries, 400670, "400670"},
+	} {
+		if got := figure(tt.m, tt.v); got != tt.want {
+			t.Errorf("figure(%s, %v) = %q, want %q", tt.m, tt.v, got, tt.want)
+		}
+	}
+}

@@ -2,6 +2,8 @@ package policy
 
 import (
 	"fmt"
+	"github.com/memrelief/memrelief/internal/human"
+	"math"
 	"strconv"
 	"strings"
 )
@@ -269,9 +271,36 @@ func (c Condition) Holds(v Values) (bool, string) {
 		return false, string(c.Metric) + " unknown"
 	}
 	if c.Op.holds(x, c.Threshold) {
-		return true, string(c.Metric) + " " + FormatValue(c.Metric, x) + " " + string(c.Op) + " " + FormatValue(c.Metric, c.Threshold)
+		return true, string(c.Metric) + " " + figure(c.Metric, x) + " " + string(c.Op) + " " + FormatValue(c.Metric, c.Threshold)
 	}
-	return false, string(c.Metric) + " " + FormatValue(c.Metric, x) + " not " + string(c.Op) + " " + FormatValue(c.Metric, c.Threshold)
+	return false, string(c.Metric) + " " + figure(c.Metric, x) + " not " + string(c.Op) + " " + FormatValue(c.Metric, c.Threshold)
+}
+
+// figure spells a measured value for a person: the policy spelling when it
+// is short (round sizes, whole percentages), else rounded, since measured
+// bytes are rarely round and "179958000B" reads worse than "172M".
+func figure(m Metric, v float64) string {
+	exact := FormatValue(m, v)
+	info, _ := m.Info()
+	switch info.Kind {
+	case KindPercent:
+		return strings.TrimSuffix(strconv.FormatFloat(v, 'f', 1, 64), ".0") + "%"
+	case KindBytes, KindRate:
+		sign := ""
+		if v < 0 {
+			sign = "-"
+		}
+		abs := FormatValue(m, math.Abs(v))
+		if !strings.HasSuffix(strings.TrimSuffix(abs, "/s"), "B") || math.Abs(v) < 1024 {
+			return sign + abs
+		}
+		r := sign + human.Bytes(uint64(math.Abs(v)))
+		if info.Kind == KindRate {
+			r += "/s"
+		}
+		return r
+	}
+	return exact
 }
 
 // Conditions combines conditions: every one of All and, when Any is not
