@@ -1,0 +1,180 @@
+package history
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Store keeps series on disk, one file per series, in Dir (the daemon
+// passes /var/lib/memrelief/history, which outlives reboots and upgrades).
+//
+// One file per series rather than one per node: a damaged file costs one
+// cgroup's history, not the node's; a cgroup that is gone is a file that
+// stops being written and ages out (Prune) without rewriting the others;
+// and the daemon can spread saves over ticks instead of writing every
+// series at once.
+type Store struct {
+	Dir string
+}
+
+const (
+	fileExt    = ".hist"
+	corruptExt = ".corrupt"
+	tmpExt     = ".tmp"
+)
+
+// FileName is the file series key is kept in: the key's last element,
+// made safe, for a person listing the directory, then a hash of the whole
+// key, so any key fits a file name and two keys never share one.
+func FileName(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	base := path.Base("/" + strings.Trim(key, "/"))
+	var b strings.Builder
+	for _, r := range base {
+		if b.Len() >= 48 {
+			break
+		}
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '.', r == '-', r == '_', r == '@':
+			b.WriteRune(r)
+		default:
+			b.WriteByte('_')
+		}
+	}
+	name := b.String()
+	if name == "" || name == "." || name == ".." {
+		name = "root"
+	}
+	return name + "-" + hex.EncodeToString(sum[:12]) + fileExt
+}
+
+// Save writes s atomically (a temporary file, fsync, rename, fsync of the
+// directory): after a crash the file holds the old series or the new one,
+// never a torn one.
+func (st Store) Save(s *Series) error {
+	if err := os.MkdirAll(st.Dir, 0o755); err != nil {
+		return fmt.Errorf("create history directory %s: %w", st.Dir, err)
+	}
+	final := filepath.Join(st.Dir, FileName(s.key))
+	data := encode(nil, s)
+	tmp, err := os.CreateTemp(st.Dir, FileName(s.key)+".*"+tmpExt)
+	if err != nil {
+		return fmt.Errorf("save history of %s: %w", s.key, err)
+	}
+	defer os.Remove(tmp.Name()) // fails harmlessly after the rename
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write %s: %w", tmp.Name(), err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("sync %s: %w", tmp.Name(), err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", tmp.Name(), err)
+	}
+	if err := os.Rename(tmp.Name(), final); err != nil {
+		return fmt.Errorf("save history of %s to %s: %w", s.key, final, err)
+	}
+	// The rename is durable only once the directory is.
+	if d, err := os.Open(st.Dir); err == nil {
+		err = d.Sync()
+		d.Close()
+		if err != nil {
+			return fmt.Errorf("sync %s: %w", st.Dir, err)
+		}
+	}
+	return nil
+}
+
+// Load reads the series stored under key into a new Series with the given
+// tiers (DefaultTiers when nil). Its return states:
+//   - (s, nil): the stored history;
+//   - (nil, nil): nothing stored for key;
+//   - (nil, err): the file could not be trusted (damaged, truncated, of
+//     another version or another key) and was renamed to *.corrupt for a
+//     person to read; err names the file and what was wrong. The caller
+//     logs it and starts a fresh series: a bad file is never fatal.
+//
+// Errors reading the directory itself are returned the same way, without
+// renaming anything.
+func (st Store) Load(key string, tiers []Tier) (*Series, error) {
+	file := filepath.Join(st.Dir, FileName(key))
+	data, err := os.ReadFile(file)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read history %s: %w", file, err)
+	}
+	s, err := NewSeries(key, tiers)
+	if err != nil {
+		return nil, err
+	}
+	d, err := decode(data)
+	if err == nil && d.key != key {
+		err = fmt.Errorf("holds the history of %q, not %q", d.key, key)
+	}
+	if err != nil {
+		bad := fmt.Errorf("history %s: %w", file, err)
+		if rerr := os.Rename(file, file+corruptExt); rerr != nil {
+			return nil, errors.Join(bad, fmt.Errorf("set aside %s: %w", file, rerr))
+		}
+		return nil, fmt.Errorf("%w; set aside as %s", bad, filepath.Base(file)+corruptExt)
+	}
+	s.restore(d)
+	return s, nil
+}
+
+// Remove deletes the file of key; a missing file is not an error.
+func (st Store) Remove(key string) error {
+	file := filepath.Join(st.Dir, FileName(key))
+	if err := os.Remove(file); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("remove history %s: %w", file, err)
+	}
+	return nil
+}
+
+// Prune deletes history files not written for maxAge before now: the
+// daemon saves live series regularly, so those are cgroups that are gone.
+// Set-aside (*.corrupt) and left-over temporary files age out the same
+// way, so the directory stays bounded. It returns the names it removed;
+// files it cannot remove are errors, but Prune goes on with the others.
+func (st Store) Prune(now time.Time, maxAge time.Duration) ([]string, error) {
+	entries, err := os.ReadDir(st.Dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list history %s: %w", st.Dir, err)
+	}
+	var removed []string
+	var errs []error
+	for _, e := range entries {
+		name := e.Name()
+		if !e.Type().IsRegular() || !(strings.HasSuffix(name, fileExt) || strings.HasSuffix(name, corruptExt) || strings.HasSuffix(name, tmpExt)) {
+			continue
+		}
+		info, err := e.Info()
+		if err != nil {
+			continue // removed meanwhile
+		}
+		if now.Sub(info.ModTime()) < maxAge {
+			continue
+		}
+		if err := os.Remove(filepath.Join(st.Dir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, fmt.Errorf("prune history %s: %w", filepath.Join(st.Dir, name), err))
+			continue
+		}
+		removed = append(removed, name)
+	}
+	return removed, errors.Join(errs...)
+}

@@ -1,0 +1,239 @@
+package history
+
+import (
+	"encoding/binary"
+	"hash/crc32"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+// filledSeries is 3 days of a slowly growing series with a gap, sampled
+// every 20 s.
+func filledSeries(t testing.TB, key string) *Series {
+	t.Helper()
+	s, err := NewSeries(key, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := func(t float64) (float64, float64, float64, float64, float64) {
+		return 100*mib + 50*t, 30 * mib, 10*mib + 5*t, 4 * mib, 2 * mib
+	}
+	feed(t, s, f, 0, 30*time.Hour, 20*time.Second, 256<<10, 1)
+	feed(t, s, f, 31*time.Hour, 72*time.Hour+30*time.Second, 20*time.Second, 256<<10, 2)
+	return s
+}
+
+func allPoints(s *Series) [][]Point {
+	var out [][]Point
+	for i := range s.tiers {
+		out = append(out, s.Points(i, time.Time{}, time.Unix(1<<40, 0), nil))
+	}
+	return out
+}
+
+func TestStoreRoundTrip(t *testing.T) {
+	st := Store{Dir: filepath.Join(t.TempDir(), "history")}
+	s := filledSeries(t, "/kubepods.slice/pod.slice/cri-containerd-abc.scope")
+	if err := st.Save(s); err != nil {
+		t.Fatal(err)
+	}
+	got, err := st.Load(s.Key(), nil)
+	if err != nil || got == nil {
+		t.Fatalf("Load = %v, %v", got, err)
+	}
+	if !reflect.DeepEqual(allPoints(got), allPoints(s)) {
+		t.Error("points differ after a round trip")
+	}
+	if !got.Last().Equal(s.Last()) {
+		t.Errorf("Last = %v, want %v", got.Last(), s.Last())
+	}
+	var e1, e2 Estimator
+	now := s.Last()
+	a, b := e1.Estimate(s, now), e2.Estimate(got, now)
+	for c := range NumComponents {
+		x, y := a.C[c], b.C[c]
+		if x.BytesPerSec != y.BytesPerSec || x.Level != y.Level || x.Quality != y.Quality || !x.From.Equal(y.From) {
+			t.Errorf("%v estimate differs after a round trip:\n%+v\n%+v", c, x, y)
+		}
+	}
+	if a.Peak != b.Peak {
+		t.Errorf("peak %v, after a round trip %v", a.Peak, b.Peak)
+	}
+	// The open bucket goes on filling after a restart of the daemon.
+	next := s.Last().Add(5 * time.Second)
+	s.Add(next, vals(500*mib, 100*mib))
+	got.Add(next, vals(500*mib, 100*mib))
+	// The open bucket was saved to the KiB, so its mean may move by one.
+	pa, pb := allPoints(s), allPoints(got)
+	for i := range pa {
+		oa, ob := pa[i][len(pa[i])-1], pb[i][len(pb[i])-1]
+		ma, _ := oa.Mean.Get(Current)
+		mb, _ := ob.Mean.Get(Current)
+		if !oa.Open || oa.Samples != ob.Samples || oa.Peak != ob.Peak || max(ma, mb)-min(ma, mb) > kib {
+			t.Errorf("tier %d open bucket after the load %+v, want %+v", i, ob, oa)
+		}
+		if !reflect.DeepEqual(pa[i][:len(pa[i])-1], pb[i][:len(pb[i])-1]) {
+			t.Errorf("tier %d closed points differ after a sample following the load", i)
+		}
+	}
+	if entries, _ := os.ReadDir(st.Dir); len(entries) != 1 {
+		t.Errorf("directory holds %d entries, want the one file", len(entries))
+	}
+}
+
+func TestStoreLoadMissing(t *testing.T) {
+	st := Store{Dir: t.TempDir()}
+	s, err := st.Load("/nothing", nil)
+	if s != nil || err != nil {
+		t.Errorf("Load of a missing series = %v, %v", s, err)
+	}
+}
+
+func TestStoreSetsAsideBadFiles(t *testing.T) {
+	good := encode(nil, filledSeries(t, "/a.service"))
+	other := encode(nil, filledSeries(t, "/b.service"))
+	v2 := append([]byte(nil), good...)
+	v2[len(magic)] = 2
+	flipped := append([]byte(nil), good...)
+	flipped[len(flipped)/2] ^= 0x40
+	tests := []struct {
+		name    string
+		data    []byte
+		wantErr string
+	}{
+		{"truncated", good[:len(good)/2], "checksum"},
+		{"empty", nil, "too short"},
+		{"flipped bit", flipped, "checksum"},
+		{"foreign", []byte("{\"not\": \"a history file at all\"}"), "bad magic"},
+		{"newer version", v2, "version 2"},
+		{"another key", other, `"/b.service"`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			st := Store{Dir: t.TempDir()}
+			file := filepath.Join(st.Dir, FileName("/a.service"))
+			if err := os.WriteFile(file, tc.data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			s, err := st.Load("/a.service", nil)
+			if s != nil || err == nil {
+				t.Fatalf("Load = %v, %v; want an error", s, err)
+			}
+			if !strings.Contains(err.Error(), tc.wantErr) || !strings.Contains(err.Error(), file) || !strings.Contains(err.Error(), "set aside") {
+				t.Errorf("error %q does not name the file, %q and the set-aside", err, tc.wantErr)
+			}
+			if _, err := os.Stat(file + corruptExt); err != nil {
+				t.Errorf("not set aside: %v", err)
+			}
+			// Never read again: the next start begins afresh.
+			if s, err := st.Load("/a.service", nil); s != nil || err != nil {
+				t.Errorf("second Load = %v, %v", s, err)
+			}
+		})
+	}
+}
+
+func TestStoreKeepsNewestWhenTiersShrink(t *testing.T) {
+	st := Store{Dir: t.TempDir()}
+	s := filledSeries(t, "/x.slice")
+	if err := st.Save(s); err != nil {
+		t.Fatal(err)
+	}
+	small := []Tier{{Step: time.Minute, Len: 60}, {Step: time.Hour, Len: 24}}
+	got, err := st.Load("/x.slice", small)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := s.Points(0, time.Time{}, time.Unix(1<<40, 0), nil)
+	have := got.Points(0, time.Time{}, time.Unix(1<<40, 0), nil)
+	if len(have) != 61 || !reflect.DeepEqual(have, want[len(want)-61:]) {
+		t.Errorf("fine tier kept %d points, want the newest 60 and the open one", len(have))
+	}
+	if p := got.Points(1, time.Time{}, time.Unix(1<<40, 0), nil); len(p) != 0 {
+		t.Errorf("an hourly tier the file lacks holds %d points", len(p))
+	}
+}
+
+func TestStorePrune(t *testing.T) {
+	st := Store{Dir: t.TempDir()}
+	now := time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)
+	for _, f := range []struct {
+		name string
+		age  time.Duration
+	}{
+		{FileName("/gone.service"), 15 * 24 * time.Hour},
+		{FileName("/live.service"), time.Hour},
+		{FileName("/bad.service") + corruptExt, 20 * 24 * time.Hour},
+		{FileName("/x") + ".123" + tmpExt, 30 * 24 * time.Hour},
+		{"README", 100 * 24 * time.Hour},
+	} {
+		p := filepath.Join(st.Dir, f.name)
+		if err := os.WriteFile(p, []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(p, now.Add(-f.age), now.Add(-f.age)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	removed, err := st.Prune(now, 14*24*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(removed) != 3 {
+		t.Errorf("removed %v, want the gone, the corrupt and the temporary file", removed)
+	}
+	for _, keep := range []string{FileName("/live.service"), "README"} {
+		if _, err := os.Stat(filepath.Join(st.Dir, keep)); err != nil {
+			t.Errorf("%s removed: %v", keep, err)
+		}
+	}
+}
+
+func TestFileName(t *testing.T) {
+	a, b := FileName("/system.slice/foo.service"), FileName("/other.slice/foo.service")
+	if a == b || !strings.HasPrefix(a, "foo.service-") || !strings.HasSuffix(a, fileExt) {
+		t.Errorf("names %q and %q", a, b)
+	}
+	long := "/" + strings.Repeat("x/", 2000) + strings.Repeat("y", 400)
+	for _, k := range []string{"/", "", "/../..", long, "/a b\x00c"} {
+		n := FileName(k)
+		if len(n) > 100 || strings.ContainsAny(n, "/\x00 ") || strings.HasPrefix(n, ".") {
+			t.Errorf("FileName(%.20q) = %q", k, n)
+		}
+	}
+}
+
+func FuzzDecode(f *testing.F) {
+	// Seeds: testdata/fuzz/FuzzDecode (a valid file, a truncated one, JSON).
+	f.Fuzz(func(t *testing.T, data []byte) {
+		d, err := decode(data)
+		if err != nil && len(data) >= crcSize {
+			// Most mutations break the checksum; put it right so the
+			// parser behind it is exercised too.
+			body := data[: len(data)-crcSize : len(data)-crcSize]
+			d, err = decode(binary.LittleEndian.AppendUint32(body, crc32.Checksum(body, castagnoli)))
+		}
+		if err != nil {
+			return
+		}
+		s, err := NewSeries(d.key, nil)
+		if err != nil {
+			return
+		}
+		s.restore(d)
+		// Whatever decoded must encode and decode to the same points.
+		again, err := decode(encode(nil, s))
+		if err != nil {
+			t.Fatalf("re-encoded series does not decode: %v", err)
+		}
+		s2, _ := NewSeries(again.key, nil)
+		s2.restore(again)
+		if !reflect.DeepEqual(allPoints(s), allPoints(s2)) {
+			t.Fatal("points differ after re-encoding")
+		}
+	})
+}
