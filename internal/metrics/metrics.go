@@ -1,0 +1,283 @@
+// Package metrics exposes memrelief to Prometheus: per-cgroup figures and
+// levels read from the engine at scrape time, counters of actions, reclaimed
+// bytes and events fed by the event stream, served over HTTP on a Unix
+// socket or a loopback address, or written to node_exporter's textfile
+// collector directory.
+//
+// Every series has a bounded label set: a cgroup's path, unit and rule (no
+// pod names or UIDs beyond what the path carries), levels and rules from the
+// policy, action kinds and results from fixed lists. Counters are labelled
+// by rule, never by cgroup, so pods that come and go leave no series behind.
+package metrics
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/memrelief/memrelief/internal/engine"
+	"github.com/memrelief/memrelief/internal/policy"
+	"github.com/memrelief/memrelief/internal/report"
+)
+
+const namespace = "memrelief"
+
+// Querier answers with the engine's state; *engine.Engine is one.
+type Querier interface {
+	Query(ctx context.Context) (engine.Snapshot, error)
+}
+
+// QueryFunc adapts a function to Querier.
+type QueryFunc func(ctx context.Context) (engine.Snapshot, error)
+
+// Query implements Querier.
+func (f QueryFunc) Query(ctx context.Context) (engine.Snapshot, error) { return f(ctx) }
+
+// Options configure Metrics.
+type Options struct {
+	// QueryTimeout bounds a scrape's wait for the engine; 5 s when 0.
+	QueryTimeout time.Duration
+	// Proc is procfs's mount point; when set, vfs_cache_pressure is read
+	// from it while memrelief does not manage the sysctl.
+	Proc string
+}
+
+// Metrics is the registry, the collector and the counters. It is a
+// report.Sink; Emit only increments counters.
+type Metrics struct {
+	ctx  context.Context
+	q    Querier
+	opts Options
+
+	reg *prometheus.Registry
+	// runtime holds the Go and process collectors, served over HTTP but
+	// kept out of the textfile, where node_exporter's own go_* and
+	// process_* series would collide with them.
+	runtime *prometheus.Registry
+
+	actions   *prometheus.CounterVec
+	reclaimed *prometheus.CounterVec
+	requested *prometheus.CounterVec
+	levels    *prometheus.CounterVec
+	events    *prometheus.CounterVec
+	queryErrs prometheus.Counter
+}
+
+// New builds the metrics; queries made during scrapes end with ctx (the
+// daemon's), so a scrape during shutdown does not wait for a loop that is
+// gone.
+func New(ctx context.Context, q Querier, opts Options) *Metrics {
+	if opts.QueryTimeout == 0 {
+		opts.QueryTimeout = 5 * time.Second
+	}
+	m := &Metrics{ctx: ctx, q: q, opts: opts, reg: prometheus.NewRegistry(), runtime: prometheus.NewRegistry()}
+	m.actions = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Subsystem: "action", Name: "runs_total",
+		Help: "Actions run, by kind (policy action type) and result (ok, partial, ineffective, skipped, unsupported, failed, dry-run)."},
+		[]string{"action", "result"})
+	m.reclaimed = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Subsystem: "reclaim", Name: "reclaimed_bytes_total",
+		Help: "Bytes freed by reclaim actions as measured before and after (the larger of memory.current and slab_reclaimable drops), by rule."},
+		[]string{"rule"})
+	m.requested = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Subsystem: "reclaim", Name: "requested_bytes_total",
+		Help: "Bytes asked of memory.reclaim, by rule."},
+		[]string{"rule"})
+	m.levels = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Subsystem: "level", Name: "changes_total",
+		Help: "Level changes, by rule and the level entered (normal when a level was left for none)."},
+		[]string{"rule", "level"})
+	m.events = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Subsystem: "report", Name: "events_total",
+		Help: "Events reported, by kind (the journal's MEMRELIEF_EVENT)."},
+		[]string{"kind"})
+	m.queryErrs = prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace, Subsystem: "metrics", Name: "query_failures_total",
+		Help: "Scrapes during which the engine did not answer in time."})
+	// Every kind starts at 0, so rate() and increase() see the first event.
+	for _, k := range report.Kinds() {
+		m.events.WithLabelValues(string(k))
+	}
+	m.reg.MustRegister(m.actions, m.reclaimed, m.requested, m.levels, m.events, m.queryErrs, &collector{m: m, d: newDescs()})
+	m.runtime.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// Gatherer is memrelief's own series, without the Go runtime's: what the
+// textfile holds.
+func (m *Metrics) Gatherer() prometheus.Gatherer { return m.reg }
+
+// actionKinds bounds the action label: a value from an event that names no
+// known kind becomes "other" rather than a new series.
+func actionKind(s string) string {
+	switch policy.ActionType(s) {
+	case policy.ActEvent, policy.ActReclaim, policy.ActVFSCachePressure, policy.ActUnitProperty, policy.ActExec, policy.ActDropCaches:
+		return s
+	}
+	return "other"
+}
+
+func result(s string) string {
+	switch s {
+	case report.ResultOK, report.ResultPartial, report.ResultIneffective, report.ResultSkipped,
+		report.ResultUnsupported, report.ResultFailed, report.ResultDryRun:
+		return s
+	}
+	return "other"
+}
+
+func kind(k report.Kind) string {
+	if k.MessageID() == "" {
+		return "other"
+	}
+	return string(k)
+}
+
+// Emit implements report.Sink.
+func (m *Metrics) Emit(ev report.Event) {
+	m.events.WithLabelValues(kind(ev.Kind)).Inc()
+	f := ev.Fields
+	switch ev.Kind {
+	case report.LevelChanged:
+		m.levels.WithLabelValues(f[report.FieldRule], f[report.FieldLevel]).Inc()
+	case report.ActionTaken:
+		act, res := actionKind(f[report.FieldAction]), result(f[report.FieldResult])
+		m.actions.WithLabelValues(act, res).Inc()
+		if act != string(policy.ActReclaim) || res == report.ResultDryRun {
+			return
+		}
+		if n, err := strconv.ParseUint(f[report.FieldReclaimedBytes], 10, 64); err == nil {
+			m.reclaimed.WithLabelValues(f[report.FieldRule]).Add(float64(n))
+		}
+		if n, err := strconv.ParseUint(f[report.FieldRequestedBytes], 10, 64); err == nil {
+			m.requested.WithLabelValues(f[report.FieldRule]).Add(float64(n))
+		}
+	}
+}
+
+var _ report.Sink = (*Metrics)(nil)
+
+// collector reads the engine at scrape time.
+type collector struct {
+	m *Metrics
+	d descs
+}
+
+// descs are the collector's series, built once per Metrics.
+type descs struct {
+	slab, current, psiSome, psiFull, level, levelSince *prometheus.Desc
+	vfsCurrent, vfsOriginal, vfsManaged                *prometheus.Desc
+	tick, watched, dryRun, rejected, up                *prometheus.Desc
+}
+
+func newDescs() descs {
+	cgroupLabels := []string{"cgroup", "unit", "rule"}
+	return descs{
+		slab: prometheus.NewDesc("memrelief_cgroup_slab_reclaimable_bytes",
+			"Reclaimable slab (dentries, inodes) charged to the cgroup, from memory.stat (v1: kmem usage, an upper bound); the node's from /proc/meminfo.", cgroupLabels, nil),
+		current: prometheus.NewDesc("memrelief_cgroup_memory_current_bytes",
+			"memory.current of the cgroup; for the node (cgroup=\"/\"), MemTotal - MemAvailable.", cgroupLabels, nil),
+		psiSome: prometheus.NewDesc("memrelief_cgroup_psi_some_avg10_ratio",
+			"Share of the last 10 s in which some task of the cgroup stalled on memory (memory.pressure some avg10 / 100).", cgroupLabels, nil),
+		psiFull: prometheus.NewDesc("memrelief_cgroup_psi_full_avg10_ratio",
+			"Share of the last 10 s in which all tasks of the cgroup stalled on memory (memory.pressure full avg10 / 100).", cgroupLabels, nil),
+		level: prometheus.NewDesc("memrelief_cgroup_level_info",
+			"Always 1; the level label is the cgroup's current level (normal when at none).", append(cgroupLabels, "level"), nil),
+		levelSince: prometheus.NewDesc("memrelief_cgroup_level_since_timestamp_seconds",
+			"When the cgroup entered its current level; absent while normal.", cgroupLabels, nil),
+		vfsCurrent: prometheus.NewDesc("memrelief_vfs_cache_pressure_current",
+			"vm.vfs_cache_pressure now.", nil, nil),
+		vfsOriginal: prometheus.NewDesc("memrelief_vfs_cache_pressure_original",
+			"vm.vfs_cache_pressure before memrelief changed it, restored when no level needs it; absent while unmanaged.", nil, nil),
+		vfsManaged: prometheus.NewDesc("memrelief_vfs_cache_pressure_managed",
+			"1 while memrelief has vm.vfs_cache_pressure changed, else 0.", nil, nil),
+		tick: prometheus.NewDesc("memrelief_engine_tick_duration_seconds",
+			"How long the last tick (sample, decide, act) took.", nil, nil),
+		watched: prometheus.NewDesc("memrelief_engine_watched_cgroups",
+			"Cgroups watched, the node not counted.", nil, nil),
+		dryRun: prometheus.NewDesc("memrelief_engine_dry_run",
+			"1 while memrelief changes nothing (--dry-run or the policy's dry_run), else 0.", nil, nil),
+		rejected: prometheus.NewDesc("memrelief_engine_reload_rejected",
+			"1 while the last reload was rejected and the previous policy is in force, else 0.", nil, nil),
+		up: prometheus.NewDesc("memrelief_metrics_snapshot_success",
+			"1 when the engine answered this scrape; 0 when it did not in time, and the engine's series are missing.", nil, nil),
+	}
+}
+
+// Describe implements prometheus.Collector.
+func (c *collector) Describe(ch chan<- *prometheus.Desc) {
+	d := c.d
+	for _, d := range []*prometheus.Desc{d.slab, d.current, d.psiSome, d.psiFull, d.level, d.levelSince,
+		d.vfsCurrent, d.vfsOriginal, d.vfsManaged, d.tick, d.watched, d.dryRun, d.rejected, d.up} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	d := c.d
+	ctx, cancel := context.WithTimeout(c.m.ctx, c.m.opts.QueryTimeout)
+	defer cancel()
+	s, err := c.m.q.Query(ctx)
+	if err != nil {
+		c.m.queryErrs.Inc()
+		ch <- prometheus.MustNewConstMetric(d.up, prometheus.GaugeValue, 0)
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(d.up, prometheus.GaugeValue, 1)
+	gauge := func(desc *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(desc, prometheus.GaugeValue, v, labels...)
+	}
+	cgroups := s.Cgroups
+	if s.Node != nil {
+		cgroups = append([]engine.CgroupStatus{*s.Node}, cgroups...)
+	}
+	for _, cg := range cgroups {
+		l := []string{cg.Cgroup, cg.Unit, cg.Rule}
+		gauge(d.current, float64(cg.CurrentBytes), l...)
+		if cg.HasSlab {
+			gauge(d.slab, float64(cg.SlabReclaimableBytes), l...)
+		}
+		if cg.HasPSI {
+			gauge(d.psiSome, cg.PSISomeAvg10/100, l...)
+			gauge(d.psiFull, cg.PSIFullAvg10/100, l...)
+		}
+		gauge(d.level, 1, append(l, cg.Level)...)
+		if !cg.LevelSince.IsZero() {
+			gauge(d.levelSince, float64(cg.LevelSince.UnixNano())/1e9, l...)
+		}
+	}
+	gauge(d.vfsManaged, b2f(s.VFSManaged))
+	if s.VFSManaged {
+		gauge(d.vfsCurrent, float64(s.VFSCurrent))
+		gauge(d.vfsOriginal, float64(s.VFSOriginal))
+	} else if v, ok := c.m.readVFS(); ok {
+		gauge(d.vfsCurrent, v)
+	}
+	gauge(d.tick, s.LastTick.Seconds())
+	gauge(d.watched, float64(len(s.Cgroups)))
+	gauge(d.dryRun, b2f(s.DryRun))
+	gauge(d.rejected, b2f(s.Rejected))
+}
+
+func (m *Metrics) readVFS() (float64, bool) {
+	if m.opts.Proc == "" {
+		return 0, false
+	}
+	data, err := os.ReadFile(filepath.Join(m.opts.Proc, "sys", "vm", "vfs_cache_pressure"))
+	if err != nil {
+		return 0, false
+	}
+	v, err := strconv.Atoi(strings.TrimSpace(string(data)))
+	if err != nil {
+		return 0, false
+	}
+	return float64(v), true
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,169 @@
+package metrics
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// TextfileName is the file written in the textfile collector directory;
+// node_exporter reads *.prom.
+const TextfileName = "memrelief.prom"
+
+// Addr is a parsed --metrics-listen value.
+type Addr struct {
+	Network string // "unix" or "tcp"
+	Address string // socket path, or a loopback host:port
+}
+
+func (a Addr) String() string {
+	if a.Network == "unix" {
+		return "unix:" + a.Address
+	}
+	return a.Address
+}
+
+// ParseAddr reads "unix:/abs/path.sock" or a loopback "host:port"
+// (127.0.0.1:9780, [::1]:9780, localhost:9780). Anything that would listen
+// beyond this host is refused: memrelief's metrics name every workload on
+// the node, and the daemon has no authentication to put in front of them.
+func ParseAddr(s string) (Addr, error) {
+	if path, ok := strings.CutPrefix(s, "unix:"); ok {
+		if !filepath.IsAbs(path) {
+			return Addr{}, fmt.Errorf("metrics listen address %q: want unix:/absolute/path.sock", s)
+		}
+		return Addr{"unix", filepath.Clean(path)}, nil
+	}
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return Addr{}, fmt.Errorf("metrics listen address %q: want unix:/path or a loopback host:port: %w", s, err)
+	}
+	if host == "localhost" {
+		// Pinned rather than resolved: /etc/hosts must not move the
+		// listener off loopback.
+		host = "127.0.0.1"
+	}
+	ip := net.ParseIP(host)
+	if ip == nil || !ip.IsLoopback() {
+		what := host
+		if host == "" {
+			what = "every address"
+		}
+		return Addr{}, fmt.Errorf("metrics listen address %q is not loopback (%s): memrelief serves metrics only on a Unix socket or 127.0.0.1/[::1]; scrape it through a local agent or use --metrics-textfile", s, what)
+	}
+	return Addr{"tcp", net.JoinHostPort(ip.String(), port)}, nil
+}
+
+// Listen opens a. A stale socket file left by a crash is replaced; any
+// other file in the way is an error. The socket is world-connectable: it
+// tells no more than world-readable /sys/fs/cgroup does, and a scraping
+// agent need not run as root.
+func Listen(a Addr) (net.Listener, error) {
+	if a.Network == "unix" {
+		if fi, err := os.Lstat(a.Address); err == nil {
+			if fi.Mode().Type() != fs.ModeSocket {
+				return nil, fmt.Errorf("listen on %s: a file that is not a socket is in the way", a.Address)
+			}
+			if err := os.Remove(a.Address); err != nil {
+				return nil, fmt.Errorf("remove stale socket %s: %w", a.Address, err)
+			}
+		}
+	}
+	ln, err := net.Listen(a.Network, a.Address)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", a, err)
+	}
+	if a.Network == "unix" {
+		if err := os.Chmod(a.Address, 0o666); err != nil {
+			ln.Close()
+			return nil, fmt.Errorf("chmod %s: %w", a.Address, err)
+		}
+	}
+	return ln, nil
+}
+
+// Handler serves /metrics: memrelief's series plus the Go runtime's and
+// the process's.
+func (m *Metrics) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(prometheus.Gatherers{m.reg, m.runtime}, promhttp.HandlerOpts{
+		ErrorHandling:       promhttp.ContinueOnError,
+		MaxRequestsInFlight: 4,
+		Timeout:             m.opts.QueryTimeout + 5*time.Second,
+	}))
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/" {
+			http.NotFound(w, r)
+			return
+		}
+		fmt.Fprintln(w, "memrelief: metrics at /metrics")
+	})
+	return mux
+}
+
+// Serve answers HTTP on ln until ctx ends, then closes it (removing a Unix
+// socket). It returns nil after ctx ends, the error otherwise.
+func (m *Metrics) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{Handler: m.Handler(), ReadHeaderTimeout: 5 * time.Second, BaseContext: func(net.Listener) context.Context { return ctx }}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		<-ctx.Done()
+		shut, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		srv.Shutdown(shut)
+	}()
+	err := srv.Serve(ln)
+	if errors.Is(err, http.ErrServerClosed) {
+		<-done
+		return nil
+	}
+	return fmt.Errorf("serve metrics on %s: %w", ln.Addr(), err)
+}
+
+// WriteTextfile writes memrelief's series to dir/memrelief.prom atomically
+// (a temporary file renamed over it), so node_exporter never reads half a
+// file. The Go runtime's series stay out: node_exporter has its own.
+func (m *Metrics) WriteTextfile(dir string) error {
+	path := filepath.Join(dir, TextfileName)
+	if err := prometheus.WriteToTextfile(path, m.reg); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
+
+// RunTextfile writes the textfile now and every interval until ctx ends,
+// then removes it: series of a stopped daemon would otherwise look current.
+// Write errors go to report, once per run of consecutive failures.
+func (m *Metrics) RunTextfile(ctx context.Context, dir string, every time.Duration, report func(error)) {
+	failing := false
+	write := func() {
+		err := m.WriteTextfile(dir)
+		if err != nil && !failing && report != nil {
+			report(err)
+		}
+		failing = err != nil
+	}
+	write()
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			os.Remove(filepath.Join(dir, TextfileName))
+			return
+		case <-t.C:
+			write()
+		}
+	}
+}
