@@ -37,6 +37,15 @@ const (
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
+// Field names for decode errors, built once so decoding a bucket does not
+// allocate them.
+var meanNames, minNames = func() (m, n [NumComponents]string) {
+	for c := range NumComponents {
+		m[c], n[c] = "mean of "+c.String(), "minimum of "+c.String()
+	}
+	return m, n
+}()
+
 // encode appends s's file form to dst.
 func encode(dst []byte, s *Series) []byte {
 	dst = append(dst, magic...)
@@ -170,10 +179,10 @@ func (d *decoder) point(prev *[NumComponents]uint32) point {
 		if p.known&(1<<c) == 0 {
 			continue
 		}
-		p.mean[c] = d.kibValue("mean of "+c.String(), int64(prev[c])+d.varint("mean of "+c.String()))
-		below := d.uvarint("minimum of " + c.String())
+		p.mean[c] = d.kibValue(meanNames[c], int64(prev[c])+d.varint(meanNames[c]))
+		below := d.uvarint(minNames[c])
 		if below > uint64(p.mean[c]) {
-			d.fail("minimum of "+c.String(), "above the mean")
+			d.fail(minNames[c], "above the mean")
 		}
 		p.min[c] = p.mean[c] - uint32(min(below, uint64(p.mean[c])))
 		prev[c] = p.mean[c]

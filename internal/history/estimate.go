@@ -2,7 +2,6 @@ package history
 
 import (
 	"math"
-	"slices"
 	"time"
 )
 
@@ -68,9 +67,10 @@ type Estimate struct {
 	Key string
 	At  time.Time
 	C   [NumComponents]Growth
-	// Peak is the upper envelope of Current at C[Current].To: where its
-	// highest samples are on the trend line, the level a limit is met at
-	// first when the series is a sawtooth.
+	// Peak is the upper envelope of Current at C[Current].To: the 90th
+	// percentile of the bucket means about the trend line, the level a
+	// limit is met at first when the series is a sawtooth. Means rather
+	// than bucket maxima, so sampling noise does not read as a tooth.
 	Peak float64
 }
 
@@ -88,7 +88,7 @@ const (
 	// maxEstimatePoints caps the buckets an estimate looks at; longer
 	// windows are merged (minimum of minima) down to it, which keeps the
 	// pairwise slopes to a few thousand.
-	maxEstimatePoints = 128
+	maxEstimatePoints = 64
 	minEstimatePoints = 6
 	// A restart is a bucket whose mean falls below resetFraction of the
 	// median of the 5 before, when that median is at least minResetBytes.
@@ -427,9 +427,8 @@ func (e *Estimator) theilSen(xs, ys []float64) Growth {
 	if len(sl) == 0 {
 		return Growth{}
 	}
-	slices.Sort(sl)
-	med := quantileSorted(sl, 0.5)
-	g := Growth{Known: true, BytesPerSec: med, Low: quantileSorted(sl, 0.25), High: quantileSorted(sl, 0.75), Points: n}
+	med := quantile(sl, 0.5)
+	g := Growth{Known: true, BytesPerSec: med, Low: quantile(sl, 0.25), High: quantile(sl, 0.75), Points: n}
 	// A slope within a KiB over the whole span is no slope: figures are
 	// stored to the KiB.
 	flat := kib / math.Max(span, 1)
@@ -464,25 +463,64 @@ func quality(points int, agreement float64) Quality {
 	return QualityLow
 }
 
-// quantile sorts v in place and returns its q-quantile (nearest rank
-// interpolated).
+// quantile returns the q-quantile of v (linear between neighbouring
+// ranks), reordering v. It selects rather than sorts: the slopes of an
+// estimate run to a couple of thousand, and three selections cost less than
+// one sort.
 func quantile(v []float64, q float64) float64 {
 	if len(v) == 0 {
 		return 0
 	}
-	slices.Sort(v)
-	return quantileSorted(v, q)
-}
-
-func quantileSorted(v []float64, q float64) float64 {
-	if len(v) == 1 {
-		return v[0]
-	}
 	pos := q * float64(len(v)-1)
 	lo := int(pos)
-	if lo >= len(v)-1 {
-		return v[len(v)-1]
-	}
+	a := selectK(v, lo)
 	f := pos - float64(lo)
-	return v[lo]*(1-f) + v[lo+1]*f
+	if f == 0 || lo+1 >= len(v) {
+		return a
+	}
+	// After selection everything past lo is at least v[lo]; the next
+	// rank is the smallest of them.
+	b := v[lo+1]
+	for _, x := range v[lo+2:] {
+		b = min(b, x)
+	}
+	return a*(1-f) + b*f
+}
+
+// selectK reorders v so v[k] is the value of rank k, everything before it
+// no larger and everything after no smaller, and returns v[k]. Three-way
+// partitioning keeps runs of equal values (the zero slopes of a flat
+// series) linear.
+func selectK(v []float64, k int) float64 {
+	lo, hi := 0, len(v)-1
+	for lo < hi {
+		mid := lo + (hi-lo)/2
+		// Median of three as the pivot: sorted or reversed input stays
+		// linear.
+		a, b, c := v[lo], v[mid], v[hi]
+		p := max(min(a, b), min(max(a, b), c))
+		lt, i, gt := lo, lo, hi
+		for i <= gt {
+			switch {
+			case v[i] < p:
+				v[lt], v[i] = v[i], v[lt]
+				lt++
+				i++
+			case v[i] > p:
+				v[gt], v[i] = v[i], v[gt]
+				gt--
+			default:
+				i++
+			}
+		}
+		switch {
+		case k < lt:
+			hi = lt - 1
+		case k > gt:
+			lo = gt + 1
+		default:
+			return v[k]
+		}
+	}
+	return v[k]
 }

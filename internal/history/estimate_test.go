@@ -124,3 +124,25 @@ func TestEstimateDoesNotAllocateWhenWarm(t *testing.T) {
 		t.Errorf("a warm Estimate allocates %.1f times", a)
 	}
 }
+
+func TestQuantile(t *testing.T) {
+	for _, tc := range []struct {
+		v    []float64
+		q    float64
+		want float64
+	}{
+		{[]float64{5, 1, 4, 2, 3}, 0.5, 3},
+		{[]float64{5, 1, 4, 2, 3}, 0.25, 2},
+		{[]float64{4, 1, 3, 2}, 0.5, 2.5},
+		{[]float64{7, 7, 7, 7, 7, 7}, 0.75, 7},
+		{[]float64{0, 0, 0, 1, 0, 0, 0}, 0.5, 0},
+		{[]float64{9}, 0.9, 9},
+		{[]float64{3, 1, 2}, 1, 3},
+		{nil, 0.5, 0},
+	} {
+		v := append([]float64(nil), tc.v...)
+		if got := quantile(v, tc.q); got != tc.want {
+			t.Errorf("quantile(%v, %v) = %v, want %v", tc.v, tc.q, got, tc.want)
+		}
+	}
+}
