@@ -4,6 +4,8 @@ import (
 	"math"
 	"testing"
 	"time"
+
+	"github.com/memrelief/memrelief/internal/cgroupfs"
 )
 
 // The measure: time-to-limit within 10% of the truth once 6 hours
@@ -81,5 +83,51 @@ func TestForecastAccuracy(t *testing.T) {
 				t.Errorf("%s seed %d: quality %v, want at least medium", tc.name, seed, f.Quality)
 			}
 		}
+	}
+}
+
+func TestForecastLimits(t *testing.T) {
+	const rate = 1000.0 // bytes/s
+	e := Estimate{At: t0.Add(time.Hour), Peak: 1e6}
+	e.C[Current] = Growth{Known: true, BytesPerSec: rate, Quality: QualityHigh, To: t0}
+	// The window ended an hour before At: the peak has moved on 3.6e6.
+	tests := []struct {
+		name      string
+		limit     uint64
+		reachable bool
+		reached   bool
+		in        time.Duration
+	}{
+		{"unlimited", cgroupfs.Unlimited, false, false, 0},
+		{"zero means unset", 0, false, false, 0},
+		{"ahead", 4.6e6 + 3600*rate, true, false, time.Hour},
+		{"already over", 2e6, true, true, 0},
+	}
+	for _, tc := range tests {
+		f := e.TimeTo(tc.limit)
+		if f.Reachable != tc.reachable || f.Reached != tc.reached || f.In != tc.in {
+			t.Errorf("%s: %+v", tc.name, f)
+		}
+		if f.Reachable && !f.At.Equal(e.At.Add(tc.in)) {
+			t.Errorf("%s: At %v", tc.name, f.At)
+		}
+	}
+	cf := e.ForecastCgroup(100e6, cgroupfs.Unlimited, false)
+	if cf.High.Reachable || cf.Max.Reachable {
+		t.Errorf("v1 cgroup without memory.high nor max: %+v", cf)
+	}
+	cf = e.ForecastCgroup(4.6e6+7200*rate, cgroupfs.Unlimited, true)
+	if !cf.High.Reachable || cf.High.In != 2*time.Hour || cf.Max.Reachable {
+		t.Errorf("memory.high only: %+v", cf)
+	}
+	// The node: MemTotal 10 MB, used 4.6 MB growing 1000 B/s: MemAvailable
+	// reaches zero in 5400 s.
+	if f := e.ForecastNode(10e6); !f.Reachable || f.In != 5400*time.Second {
+		t.Errorf("node: %+v", f)
+	}
+	shrinking := e
+	shrinking.C[Current].BytesPerSec = -rate
+	if f := shrinking.TimeTo(100e6); f.Reachable {
+		t.Errorf("a shrinking series reaches its limit: %+v", f)
 	}
 }
