@@ -7,7 +7,9 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -16,8 +18,11 @@ import (
 
 	"github.com/memrelief/memrelief/internal/action"
 	"github.com/memrelief/memrelief/internal/cgroupfs"
+	"github.com/memrelief/memrelief/internal/dbusapi"
+	"github.com/memrelief/memrelief/internal/driver"
 	"github.com/memrelief/memrelief/internal/dropin"
 	"github.com/memrelief/memrelief/internal/engine"
+	"github.com/memrelief/memrelief/internal/metrics"
 	"github.com/memrelief/memrelief/internal/paths"
 	"github.com/memrelief/memrelief/internal/policy"
 	"github.com/memrelief/memrelief/internal/report"
@@ -31,6 +36,10 @@ func runRun(ctx context.Context, c *cli, args []string) int {
 	logTo := fs.String("log", "auto", "where events go: auto (journald when present, else stderr), journal, stderr")
 	logLevel := fs.String("log-level", "", "debug, info, warn or error (default: the policy's log_level)")
 	duration := fs.Duration("duration", 0, "stop after this long (0: run until SIGTERM)")
+	metricsListen := fs.String("metrics-listen", "", "serve Prometheus metrics on unix:/path.sock or a loopback host:port (127.0.0.1:9780); "+
+		"default with the policy sink \"metrics\" and no --metrics-textfile: unix:/run/memrelief/metrics.sock")
+	metricsTextfile := fs.String("metrics-textfile", "", "write metrics to DIR/memrelief.prom for node_exporter's textfile collector")
+	textfileEvery := fs.Duration("metrics-textfile-interval", 15*time.Second, "how often --metrics-textfile is rewritten")
 	h := hostFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -40,11 +49,20 @@ func runRun(ctx context.Context, c *cli, args []string) int {
 		return 2
 	}
 	roots := h.roots()
+	// api is set below when the D-Bus API runs; each policy loaded turns
+	// its signals on or off by the policy's daemon.sinks.
+	var api *dbusapi.Server
 	load := func() (*policy.Policy, error) {
+		var p *policy.Policy
+		var err error
 		if *policyFile != "" {
-			return policy.Load(*policyFile)
+			p, err = policy.Load(*policyFile)
+		} else {
+			p, _, err = policy.LoadHost(roots)
 		}
-		p, _, err := policy.LoadHost(roots)
+		if err == nil && api != nil {
+			api.SetSignals(slices.Contains(p.Daemon.Sinks, "dbus"))
+		}
 		return p, err
 	}
 	pol, err := load()
@@ -72,8 +90,36 @@ func runRun(ctx context.Context, c *cli, args []string) int {
 		return 1
 	}
 
+	// The engine is built last, since it takes every sink; the D-Bus API
+	// and the metrics query it only once it runs.
+	var eng *engine.Engine
+	query := func(ctx context.Context) (engine.Snapshot, error) { return eng.Query(ctx) }
+	reload := make(chan struct{}, 1)
+	sinks := report.Multi{sink}
+	var background []func(context.Context)
+	bgCtx, stopBackground := context.WithCancel(ctx)
+	defer stopBackground()
+
+	m, err := metricsSinks(bgCtx, query, pol, roots, *metricsListen, *metricsTextfile, *textfileEvery, sink)
+	if err != nil {
+		fmt.Fprintf(c.stderr, "memrelief run: %v\n", err)
+		return 2
+	}
+	if m != nil {
+		sinks = append(sinks, m.sink)
+		background = append(background, m.run...)
+	}
+	if h.live() && !*h.noDBus {
+		api = dbusapi.New(dbusapi.Config{
+			Dial: dbusapi.SystemBus, Engine: dbusapi.QueryFunc(query), Reload: reload, Problems: sinks,
+			Signals: slices.Contains(pol.Daemon.Sinks, "dbus"), Props: busProps(pol, layout, *dryRun),
+		})
+		sinks = append(sinks, api)
+		background = append(background, api.Run)
+	}
+
 	cfg := engine.Config{
-		Roots: roots, Layout: layout, Policy: pol, LoadPolicy: load, DryRun: *dryRun, Sink: sink,
+		Roots: roots, Layout: layout, Policy: pol, LoadPolicy: load, DryRun: *dryRun, Sink: sinks,
 		DropIns: &dropin.Finder{Roots: roots}, Triggers: h.live(), SelfCgroup: selfCgroup(roots, layout),
 	}
 	if h.live() {
@@ -100,7 +146,6 @@ func runRun(ctx context.Context, c *cli, args []string) int {
 		ctx, cancel = context.WithTimeout(ctx, *duration)
 		defer cancel()
 	}
-	reload := make(chan struct{}, 1)
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -112,11 +157,82 @@ func runRun(ctx context.Context, c *cli, args []string) int {
 			}
 		}
 	}()
-	if err := engine.New(cfg).Run(ctx, reload); err != nil {
+	eng = engine.New(cfg)
+	var wg sync.WaitGroup
+	for _, run := range background {
+		wg.Add(1)
+		go func() { defer wg.Done(); run(bgCtx) }()
+	}
+	err = eng.Run(ctx, reload)
+	stopBackground()
+	wg.Wait()
+	if err != nil {
 		fmt.Fprintf(c.stderr, "memrelief run: %v\n", err)
 		return 1
 	}
 	return 0
+}
+
+// runMetrics is the metrics sink and what serves it.
+type runMetrics struct {
+	sink report.Sink
+	run  []func(context.Context)
+}
+
+// metricsSinks sets up metrics when a flag or the policy's daemon.sinks
+// asks for them; nil when nothing does. A bad address is an error; a
+// listener that cannot open is a problem event, and the daemon runs on.
+func metricsSinks(ctx context.Context, query metrics.QueryFunc, pol *policy.Policy, roots paths.Roots, listen, textfile string, every time.Duration, problems report.Sink) (*runMetrics, error) {
+	if listen == "" && textfile == "" && slices.Contains(pol.Daemon.Sinks, "metrics") {
+		listen = "unix:" + filepath.Join(roots.Run, "memrelief", "metrics.sock")
+	}
+	if listen == "" && textfile == "" {
+		return nil, nil
+	}
+	var addr metrics.Addr
+	if listen != "" {
+		a, err := metrics.ParseAddr(listen)
+		if err != nil {
+			return nil, fmt.Errorf("--metrics-listen: %w", err)
+		}
+		addr = a
+	}
+	if every <= 0 {
+		return nil, fmt.Errorf("--metrics-textfile-interval %s: want a positive duration", every)
+	}
+	m := metrics.New(ctx, query, metrics.Options{Proc: roots.Proc})
+	out := &runMetrics{sink: m}
+	problem := func(err error) {
+		problems.Emit(report.Event{Time: time.Now(), Kind: report.Problem, Priority: report.Warning,
+			Message: "metrics unavailable: " + err.Error(), Fields: map[string]string{report.FieldError: err.Error()}})
+	}
+	if listen != "" {
+		if ln, err := metrics.Listen(addr); err != nil {
+			problem(err)
+		} else {
+			out.run = append(out.run, func(ctx context.Context) {
+				if err := m.Serve(ctx, ln); err != nil {
+					problem(err)
+				}
+			})
+		}
+	}
+	if textfile != "" {
+		out.run = append(out.run, func(ctx context.Context) { m.RunTextfile(ctx, textfile, every, problem) })
+	}
+	return out, nil
+}
+
+// busProps are the D-Bus API's properties at start.
+func busProps(pol *policy.Policy, l cgroupfs.Layout, dryRun bool) dbusapi.Props {
+	p := dbusapi.Props{Mode: string(l.Mode), CgroupVersion: 1, PolicyFile: pol.Source, DryRun: dryRun || pol.Daemon.DryRun}
+	if l.Mode == cgroupfs.Unified {
+		p.CgroupVersion = 2
+	}
+	if l.MemoryDir != "" {
+		p.Driver = string(driver.DetectTree(l.MemoryDir).Driver)
+	}
+	return p
 }
 
 // eventSink picks journald or stderr. Events the journal refuses go to

@@ -444,7 +444,10 @@ func unixClient(path string) *http.Client {
 func TestServeOnUnixSocket(t *testing.T) {
 	_, m := liveEngine(t)
 	dir := t.TempDir()
-	sock := filepath.Join(dir, "metrics.sock")
+	sock := filepath.Join(dir, "memrelief", "metrics.sock")
+	if err := os.Mkdir(filepath.Dir(sock), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	// A stale socket from a crash is replaced.
 	stale, err := net.Listen("unix", sock)
 	if err != nil {
@@ -491,6 +494,18 @@ func TestServeOnUnixSocket(t *testing.T) {
 	}
 	if _, err := Listen(a); err == nil || !strings.Contains(err.Error(), "not a socket") {
 		t.Errorf("Listen over a regular file: %v", err)
+	}
+}
+
+func TestListenCreatesTheSocketDirectory(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "run", "memrelief", "metrics.sock")
+	ln, err := Listen(Addr{"unix", sock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	if fi, err := os.Lstat(sock); err != nil || fi.Mode().Type() != os.ModeSocket {
+		t.Errorf("%s: %v %v", sock, fi, err)
 	}
 }
 

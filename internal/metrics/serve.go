@@ -64,12 +64,16 @@ func ParseAddr(s string) (Addr, error) {
 	return Addr{"tcp", net.JoinHostPort(ip.String(), port)}, nil
 }
 
-// Listen opens a. A stale socket file left by a crash is replaced; any
-// other file in the way is an error. The socket is world-connectable: it
-// tells no more than world-readable /sys/fs/cgroup does, and a scraping
-// agent need not run as root.
+// Listen opens a. The socket's directory is created when missing (run by
+// hand, without systemd's RuntimeDirectory=). A stale socket file left by
+// a crash is replaced; any other file in the way is an error. The socket
+// is world-connectable: it tells no more than world-readable
+// /sys/fs/cgroup does, and a scraping agent need not run as root.
 func Listen(a Addr) (net.Listener, error) {
 	if a.Network == "unix" {
+		if err := os.MkdirAll(filepath.Dir(a.Address), 0o755); err != nil {
+			return nil, fmt.Errorf("create socket directory: %w", err)
+		}
 		if fi, err := os.Lstat(a.Address); err == nil {
 			if fi.Mode().Type() != fs.ModeSocket {
 				return nil, fmt.Errorf("listen on %s: a file that is not a socket is in the way", a.Address)
