@@ -414,6 +414,8 @@ func TestParseAddr(t *testing.T) {
 		{"[::1]:9780", "[::1]:9780", ""},
 		{"localhost:9780", "127.0.0.1:9780", ""},
 		{"unix:metrics.sock", "", "absolute"},
+		{"unix:/run/a\x00b", "", "absolute"},
+		{"unix:/" + strings.Repeat("x", 107), "", "at most 107"},
 		{"0.0.0.0:9780", "", "not loopback (0.0.0.0)"},
 		{":9780", "", "not loopback (every address)"},
 		{"[::]:9780", "", "not loopback"},
@@ -421,6 +423,8 @@ func TestParseAddr(t *testing.T) {
 		{"node1.example.com:9780", "", "not loopback"},
 		{"[::ffff:10.0.0.1]:9780", "", "not loopback"},
 		{"9780", "", "want unix:/path or a loopback host:port"},
+		{"127.0.0.1:http", "", "not a number"},
+		{"127.0.0.1:65536", "", "not a number"},
 	} {
 		a, err := ParseAddr(c.in)
 		switch {

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -39,14 +40,21 @@ func (a Addr) String() string {
 // the node, and the daemon has no authentication to put in front of them.
 func ParseAddr(s string) (Addr, error) {
 	if path, ok := strings.CutPrefix(s, "unix:"); ok {
-		if !filepath.IsAbs(path) {
+		if !filepath.IsAbs(path) || strings.ContainsRune(path, 0) {
 			return Addr{}, fmt.Errorf("metrics listen address %q: want unix:/absolute/path.sock", s)
+		}
+		// sun_path holds 108 bytes with the terminating NUL.
+		if p := filepath.Clean(path); len(p) > 107 {
+			return Addr{}, fmt.Errorf("metrics listen address %q: socket path is %d bytes, the kernel takes at most 107", s, len(p))
 		}
 		return Addr{"unix", filepath.Clean(path)}, nil
 	}
 	host, port, err := net.SplitHostPort(s)
 	if err != nil {
 		return Addr{}, fmt.Errorf("metrics listen address %q: want unix:/path or a loopback host:port: %w", s, err)
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return Addr{}, fmt.Errorf("metrics listen address %q: port %q is not a number from 0 to 65535", s, port)
 	}
 	if host == "localhost" {
 		// Pinned rather than resolved: /etc/hosts must not move the
