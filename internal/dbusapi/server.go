@@ -222,12 +222,15 @@ func (s *Server) connect(ctx context.Context) (Conn, error) {
 	return conn, nil
 }
 
+// table is one interface's methods at one path.
+type table struct {
+	path    dbus.ObjectPath
+	iface   string
+	methods map[string]any
+}
+
 func (s *Server) export(conn Conn) error {
-	tables := []struct {
-		path    dbus.ObjectPath
-		iface   string
-		methods map[string]any
-	}{
+	tables := []table{
 		{ObjectPath, Interface, map[string]any{"GetStatus": s.getStatus, "Reload": s.reload}},
 		{ObjectPath, propsInterface, map[string]any{"Get": s.propGet, "GetAll": s.propGetAll, "Set": s.propSet}},
 		{ObjectPath, introspectInterface, map[string]any{"Introspect": introspectMethod(objectXML())}},
@@ -235,11 +238,7 @@ func (s *Server) export(conn Conn) error {
 	// The parents introspect to their child, so `busctl tree` and d-feet
 	// find the object from "/".
 	for _, p := range parents() {
-		tables = append(tables, struct {
-			path    dbus.ObjectPath
-			iface   string
-			methods map[string]any
-		}{p.path, introspectInterface, map[string]any{"Introspect": introspectMethod(p.xml)}})
+		tables = append(tables, table{p.path, introspectInterface, map[string]any{"Introspect": introspectMethod(p.xml)}})
 	}
 	for _, t := range tables {
 		if err := conn.ExportMethodTable(t.methods, t.path, t.iface); err != nil {
