@@ -35,10 +35,16 @@ type State struct {
 	// top level, where there is nothing to escalate to.
 	Ineffective int
 	Backoff     int
+	// escalatedFrom is the level whose ineffective reclaims raised the cgroup
+	// to Level, Normal when the figures put it there. An escalated level
+	// is left on the exit conditions of the level it escalated from: its own
+	// may already hold (the figures never reached it), which would drop the
+	// cgroup back at once and cycle.
+	escalatedFrom int
 }
 
 // NewState returns the state of a cgroup first seen.
-func NewState() State { return State{Level: Normal, Backoff: 1} }
+func NewState() State { return State{Level: Normal, Backoff: 1, escalatedFrom: Normal} }
 
 // Decision is what Step concluded for one tick.
 type Decision struct {
@@ -104,7 +110,11 @@ func Step(rule *policy.Rule, st State, v policy.Values, now time.Time) (State, D
 		return st, d
 	}
 	cur := &rule.Levels[st.Level]
-	if !cur.Exit.Met(v) {
+	exit := cur.Exit
+	if st.escalatedFrom != Normal && st.escalatedFrom < st.Level {
+		exit = rule.Levels[st.escalatedFrom].Exit
+	}
+	if !exit.Met(v) {
 		st.exitSince = time.Time{}
 	} else {
 		if st.exitSince.IsZero() {
@@ -122,7 +132,8 @@ func Step(rule *policy.Rule, st State, v policy.Values, now time.Time) (State, D
 			// higher level did is still taking effect.
 			st.Level, st.EnteredAt, st.exitSince = to, now, time.Time{}
 			st.LastAction, st.Ineffective, st.Backoff = now, 0, 1
-			_, d.Reasons = cur.Exit.Holds(v)
+			st.escalatedFrom = Normal
+			_, d.Reasons = exit.Holds(v)
 			d.To = to
 			return st, d
 		}
@@ -139,6 +150,7 @@ func Step(rule *policy.Rule, st State, v policy.Values, now time.Time) (State, D
 }
 
 func (st State) enter(rule *policy.Rule, level int, now time.Time, reasons []string, d Decision) (State, Decision) {
+	st.escalatedFrom = Normal
 	st.Level, st.EnteredAt, st.exitSince = level, now, time.Time{}
 	st.LastAction, st.Ineffective, st.Backoff = now, 0, 1
 	d.To, d.Reasons, d.Run = level, reasons, rule.Levels[level].Actions
@@ -164,7 +176,12 @@ func Feedback(rule *policy.Rule, st State, effective bool, now time.Time) (State
 		return st, d
 	}
 	if st.Level+1 < min(len(rule.Levels), MaxLevels) {
+		from := st.Level
+		if st.escalatedFrom != Normal {
+			from = st.escalatedFrom // escalating again: the original trouble still decides
+		}
 		st, d = st.enter(rule, st.Level+1, now, []string{"reclaim freed nothing " + strconv.Itoa(IneffectiveLimit) + " times in a row"}, d)
+		st.escalatedFrom = from
 		d.Escalated = true
 		return st, d
 	}

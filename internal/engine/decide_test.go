@@ -203,3 +203,30 @@ func BenchmarkStep(b *testing.B) {
 		st, _ = Step(rule, st, v, t0.Add(time.Duration(i)*time.Second))
 	}
 }
+
+// An escalated level is held while the level it escalated from is still in
+// trouble, though the escalated level's own exit condition holds.
+func TestEscalatedLevelHoldsUntilTheOriginalTroubleClears(t *testing.T) {
+	rule := testRule(t)
+	st := runSteps(t, rule, []step{{0, 200, Normal, 0}, {10, 200, 0, 2}})
+	st, _ = Feedback(rule, st, false, at(11))
+	st, d := Feedback(rule, st, false, at(41))
+	if st.Level != 1 || !d.Escalated {
+		t.Fatalf("not escalated: %+v", d)
+	}
+	// 200M is below high's exit (500M) but above elevated's (50M).
+	for sec := 42; sec < 120; sec += 2 {
+		st, d = Step(rule, st, slab(200), at(sec))
+		if st.Level != 1 {
+			t.Fatalf("t=%ds: dropped to level %d while elevated's trouble persists (%q)", sec, st.Level, d.Reasons)
+		}
+	}
+	st, _ = Step(rule, st, slab(40), at(120))
+	st, d = Step(rule, st, slab(40), at(130))
+	if st.Level != Normal || !d.Changed() {
+		t.Fatalf("level %d after the original trouble cleared", st.Level)
+	}
+	// The next climb is by the figures again: high's own exit applies.
+	st = runSteps(t, rule, []step{{200, 2000, Normal, 0}, {210, 2000, 1, 2}, {211, 400, 1, 0}, {221, 400, 0, 0}})
+	_ = st
+}

@@ -80,6 +80,9 @@ func (j *Journal) Emit(e Event) {
 		vars["MESSAGE_ID"] = id
 	}
 	vars["MEMRELIEF_EVENT"] = string(e.Kind)
+	// journal.Send leaves SYSLOG_IDENTIFIER unset; journalctl -t, and
+	// node-problem-detector's journald source, select on it.
+	vars["SYSLOG_IDENTIFIER"] = "memrelief"
 	if err := journal.Send(e.Message, journal.Priority(e.Priority), vars); err != nil && j.Fallback != nil {
 		j.Fallback.Emit(e)
 	}

@@ -100,11 +100,14 @@ func scenarioEvents(t *testing.T) []report.Event {
 		eng.Tick(ctx)
 	}
 	stat := filepath.Join(roots.Cgroup, podSlice, "memory.stat")
-	// 0-60 s: elevated, two reclaims that free nothing, escalated to high,
-	// back to elevated once high's dwell shows its exit condition holds;
+	// 0-60 s: elevated, two reclaims that free nothing, escalated to high
+	// (held while elevated's trouble lasts), left once the slab is gone;
 	// meanwhile someone else changes vm.vfs_cache_pressure.
 	for sec := 0; sec <= 60; sec += 2 {
 		tick(sec)
+		if sec == 42 {
+			setSlab(t, stat, "1000")
+		}
 		if sec == 20 {
 			// An administrator sets vm.vfs_cache_pressure meanwhile:
 			// memrelief lets go of it.
