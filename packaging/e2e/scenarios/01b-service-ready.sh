@@ -6,6 +6,9 @@
 need_run
 need_service
 trap stop_memrelief EXIT
+# The package starts the service at install: time a start from stopped.
+stop_memrelief
+mkdir -p /etc/memrelief && cp "$SHARE/scenarios/policy-e2e.toml" /etc/memrelief/policy.toml
 t0=$(date +%s%N)
 systemctl start memrelief.service || fail "systemctl start memrelief failed: $(systemctl status memrelief --no-pager -n 5 2>&1 | tail -n 5)"
 t1=$(date +%s%N)

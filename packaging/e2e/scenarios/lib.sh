@@ -36,9 +36,12 @@ start_memrelief() {
 	cp "$SHARE/scenarios/policy-e2e.toml" /etc/memrelief/policy.toml
 	memrelief check /etc/memrelief/policy.toml >/run/e2e/check.out 2>&1 ||
 		fail "the e2e policy does not validate: $(cat /run/e2e/check.out)"
+	# restart, not start: the package starts the service at install, and a
+	# running daemon would keep the policy it started with.
 	if [ -f /usr/lib/systemd/system/memrelief.service ]; then
-		systemctl start memrelief.service
+		systemctl restart memrelief.service
 	else
+		stop_memrelief
 		systemd-run --quiet --unit=memrelief.service -p MemoryAccounting=yes /usr/bin/memrelief run "$@"
 	fi
 }
