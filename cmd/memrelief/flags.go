@@ -27,7 +27,7 @@ type host struct {
 func hostFlags(fs *flag.FlagSet) *host {
 	h := &host{}
 	h.roots, h.prefix = rootFlags(fs)
-	h.noDBus = fs.Bool("no-dbus", false, "do not talk to systemd over D-Bus")
+	h.noDBus = fs.Bool("no-dbus", false, "do not use D-Bus (systemd's API, and memrelief's own bus name)")
 	return h
 }
 

@@ -15,6 +15,7 @@ import (
 
 	"github.com/coreos/go-systemd/v22/daemon"
 	sddbus "github.com/coreos/go-systemd/v22/dbus"
+	godbus "github.com/godbus/dbus/v5"
 
 	"github.com/memrelief/memrelief/internal/action"
 	"github.com/memrelief/memrelief/internal/cgroupfs"
@@ -133,6 +134,13 @@ func runRun(ctx context.Context, c *cli, args []string) int {
 				if bus, err := dropin.DialSystemd(ctx); err == nil {
 					defer bus.Close()
 					cfg.DropIns.Bus = bus
+				}
+				if rescan, closeWatch, err := watchUnits(ctx); err == nil {
+					defer closeWatch()
+					cfg.Rescan = rescan
+				} else {
+					sink.Emit(report.Event{Time: time.Now(), Kind: report.Problem, Priority: report.Warning,
+						Message: "no systemd unit signals, new units are found by the periodic rescan: " + err.Error()})
 				}
 			} else {
 				sink.Emit(report.Event{Time: time.Now(), Kind: report.Problem, Priority: report.Warning,
@@ -278,4 +286,25 @@ func selfCgroup(roots paths.Roots, l cgroupfs.Layout) string {
 		}
 	}
 	return ""
+}
+
+// watchUnits asks systemd for UnitNew/UnitRemoved on a connection of its
+// own and turns them into rescan requests for the engine.
+func watchUnits(ctx context.Context) (<-chan struct{}, func(), error) {
+	conn, err := godbus.ConnectSystemBus(godbus.WithContext(ctx))
+	if err != nil {
+		return nil, nil, fmt.Errorf("connect to the system bus: %w", err)
+	}
+	rescan := make(chan struct{}, 1)
+	err = systemd.WatchUnits(ctx, conn, func(string) {
+		select {
+		case rescan <- struct{}{}:
+		default: // one pending rescan covers any number of units
+		}
+	})
+	if err != nil {
+		conn.Close()
+		return nil, nil, err
+	}
+	return rescan, func() { conn.Close() }, nil
 }

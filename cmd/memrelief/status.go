@@ -2,15 +2,20 @@ package main
 
 import (
 	"context"
+	"time"
+
+	godbus "github.com/godbus/dbus/v5"
+
 	"encoding/json"
 	"fmt"
+	"github.com/memrelief/memrelief/internal/dbusapi"
 	"strings"
 
 	"github.com/memrelief/memrelief/internal/cgroupfs"
 	"github.com/memrelief/memrelief/internal/inspect"
 )
 
-func runStatus(_ context.Context, c *cli, args []string) int {
+func runStatus(ctx context.Context, c *cli, args []string) int {
 	fs := newFlagSet("status", c.stderr)
 	asJSON := fs.Bool("json", false, "print rows as JSON, sizes in bytes")
 	depth := fs.Int("depth", 1, "levels of cgroups to show below the root (or below each UNIT|PATH)")
@@ -40,6 +45,13 @@ func runStatus(_ context.Context, c *cli, args []string) int {
 		fmt.Fprintf(c.stderr, "memrelief status: %v\n", err)
 		return 1
 	}
+	if h.live() && !*h.noDBus {
+		// The figures come from the files either way; a running daemon adds
+		// each cgroup's rule and level.
+		if line, levels, err := daemonLevels(ctx); err == nil {
+			st.AddDaemon(line, levels)
+		}
+	}
 	if *asJSON {
 		enc := json.NewEncoder(c.stdout)
 		enc.SetIndent("", "  ")
@@ -54,4 +66,32 @@ func runStatus(_ context.Context, c *cli, args []string) int {
 		return 1
 	}
 	return 0
+}
+
+// daemonLevels asks a running memrelief for its status over the system bus.
+// It fails quickly when no daemon runs.
+func daemonLevels(ctx context.Context) (string, map[string]inspect.DaemonLevel, error) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	conn, err := godbus.ConnectSystemBus(godbus.WithContext(ctx))
+	if err != nil {
+		return "", nil, err
+	}
+	defer conn.Close()
+	st, err := dbusapi.GetStatus(ctx, conn)
+	if err != nil {
+		return "", nil, err
+	}
+	snap, err := st.Snapshot()
+	if err != nil {
+		return "", nil, err
+	}
+	levels := map[string]inspect.DaemonLevel{}
+	if snap.Node != nil {
+		levels["/"] = inspect.DaemonLevel{Rule: snap.Node.Rule, Level: snap.Node.Level}
+	}
+	for _, cg := range snap.Cgroups {
+		levels[cg.Cgroup] = inspect.DaemonLevel{Rule: cg.Rule, Level: cg.Level}
+	}
+	return snap.Status, levels, nil
 }

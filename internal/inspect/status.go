@@ -70,6 +70,10 @@ type Row struct {
 	Dentries         *uint64 `json:"dentries,omitempty"`
 	NegativeDentries *uint64 `json:"negative_dentries,omitempty"`
 
+	// Rule and Level come from the running daemon, when there is one.
+	Rule  string `json:"rule,omitempty"`
+	Level string `json:"level,omitempty"`
+
 	// Errors says what could not be read for this row.
 	Errors []string `json:"errors,omitempty"`
 }
@@ -77,7 +81,27 @@ type Row struct {
 // Status is the whole table.
 type Status struct {
 	Mode string `json:"mode"`
-	Rows []Row  `json:"rows"`
+	// Daemon is the running daemon's status line; empty when none answered
+	// (then no row has a level).
+	Daemon string `json:"daemon,omitempty"`
+	Rows   []Row  `json:"rows"`
+}
+
+// DaemonLevel is what the daemon says of one cgroup.
+type DaemonLevel struct{ Rule, Level string }
+
+// AddDaemon annotates the rows with the daemon's rules and levels, keyed by
+// cgroup path ("/" for the node). Rows the daemon does not watch get "-".
+func (s *Status) AddDaemon(status string, levels map[string]DaemonLevel) {
+	s.Daemon = status
+	for i := range s.Rows {
+		key := "/" + s.Rows[i].Cgroup
+		if l, ok := levels[key]; ok {
+			s.Rows[i].Rule, s.Rows[i].Level = l.Rule, l.Level
+		} else {
+			s.Rows[i].Rule, s.Rows[i].Level = "-", "-"
+		}
+	}
 }
 
 // StatusOptions selects the rows.

@@ -15,12 +15,19 @@ import (
 // sorted is true, when the tree shape no longer holds.
 func (s Status) WriteText(w io.Writer, sorted bool) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	levels := s.Daemon != ""
+	if levels {
+		fmt.Fprint(tw, "LEVEL\t")
+	}
 	fmt.Fprintln(tw, "NAME\tCURRENT\tHIGH\tMAX\tANON\tFILE\tSLAB_RECL\tSLAB_UNRECL\tKERNEL\tSOME10\tSOME60\tFULL10\tFULL60\t")
 	var notes []string
 	for _, r := range s.Rows {
 		name := r.Name
 		if !sorted && r.Depth > 1 {
 			name = strings.Repeat("  ", r.Depth-1) + path.Base(r.Cgroup)
+		}
+		if levels {
+			fmt.Fprint(tw, r.Level+"\t")
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n",
 			name, size(r.CurrentBytes), lim(r.High), lim(r.Max), size(r.AnonBytes), size(r.FileBytes),
@@ -39,6 +46,9 @@ func (s Status) WriteText(w io.Writer, sorted bool) error {
 	}
 	if err := tw.Flush(); err != nil {
 		return err
+	}
+	if levels {
+		fmt.Fprintf(w, "\nmemrelief daemon: %s.", s.Daemon)
 	}
 	fmt.Fprintf(w, "\ncgroup mode: %s. CURRENT of the node is MemTotal - MemAvailable; PSI columns are memory pressure in %% (some/full, avg10/avg60).\n", s.Mode)
 	if s.Mode == "hybrid" || s.Mode == "legacy" {
