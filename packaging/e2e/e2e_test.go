@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -277,6 +278,9 @@ func bootMode(ctx context.Context, t *testing.T, img image, share, logDir string
 		"-append", strings.TrimSpace("root=/dev/vda rw console=ttyS0 quiet "+m.KernelArgs),
 		"-serial", "file:"+console, "-display", "none", "-monitor", "none", "-net", "none",
 		"-virtfs", "local,path="+share+",mount_tag=host0,security_model=none")
+	// An interrupted test (Ctrl-C, go test -timeout) must not leave a guest
+	// running: tie QEMU's life to this process.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	var qemuOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &qemuOut, &qemuOut
 	start := time.Now()
