@@ -48,8 +48,8 @@ func runStatus(ctx context.Context, c *cli, args []string) int {
 	if h.live() && !*h.noDBus {
 		// The figures come from the files either way; a running daemon adds
 		// each cgroup's rule and level.
-		if line, levels, err := daemonLevels(ctx); err == nil {
-			st.AddDaemon(line, levels)
+		if line, levels, recent, err := daemonLevels(ctx); err == nil {
+			st.AddDaemon(line, levels, recent)
 		}
 	}
 	if *asJSON {
@@ -70,21 +70,27 @@ func runStatus(ctx context.Context, c *cli, args []string) int {
 
 // daemonLevels asks a running memrelief for its status over the system bus.
 // It fails quickly when no daemon runs.
-func daemonLevels(ctx context.Context) (string, map[string]inspect.DaemonLevel, error) {
+func daemonLevels(ctx context.Context) (string, map[string]inspect.DaemonLevel, []inspect.DaemonEvent, error) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	conn, err := godbus.ConnectSystemBus(godbus.WithContext(ctx))
 	if err != nil {
-		return "", nil, err
+		return "", nil, nil, err
 	}
 	defer conn.Close()
 	st, err := dbusapi.GetStatus(ctx, conn)
 	if err != nil {
-		return "", nil, err
+		return "", nil, nil, err
 	}
 	snap, err := st.Snapshot()
 	if err != nil {
-		return "", nil, err
+		return "", nil, nil, err
+	}
+	var recent []inspect.DaemonEvent
+	if evs, err := dbusapi.GetRecentEvents(ctx, conn); err == nil {
+		for _, ev := range evs {
+			recent = append(recent, inspect.DaemonEvent{Time: ev.Time, Message: ev.Message})
+		}
 	}
 	levels := map[string]inspect.DaemonLevel{}
 	if snap.Node != nil {
@@ -93,5 +99,5 @@ func daemonLevels(ctx context.Context) (string, map[string]inspect.DaemonLevel, 
 	for _, cg := range snap.Cgroups {
 		levels[cg.Cgroup] = inspect.DaemonLevel{Rule: cg.Rule, Level: cg.Level}
 	}
-	return snap.Status, levels, nil
+	return snap.Status, levels, recent, nil
 }

@@ -30,6 +30,7 @@ func memreliefInterface() introspect.Interface {
 		Name: Interface,
 		Methods: []introspect.Method{
 			{Name: "GetStatus", Args: args("out", "status", "s", "daemon", "a{sv}", "cgroups", "a"+CgroupStateSignature)},
+			{Name: "GetRecentEvents", Args: args("out", "events", "a"+RecentEventSignature)},
 			{Name: "Reload"},
 		},
 		Signals: []introspect.Signal{

@@ -231,7 +231,7 @@ type table struct {
 
 func (s *Server) export(conn Conn) error {
 	tables := []table{
-		{ObjectPath, Interface, map[string]any{"GetStatus": s.getStatus, "Reload": s.reload}},
+		{ObjectPath, Interface, map[string]any{"GetStatus": s.getStatus, "GetRecentEvents": s.getRecentEvents, "Reload": s.reload}},
 		{ObjectPath, propsInterface, map[string]any{"Get": s.propGet, "GetAll": s.propGetAll, "Set": s.propSet}},
 		{ObjectPath, introspectInterface, map[string]any{"Introspect": introspectMethod(objectXML())}},
 	}
@@ -277,6 +277,16 @@ func (s *Server) getStatus() (string, map[string]dbus.Variant, []CgroupState, *d
 	}
 	st := FromSnapshot(snap)
 	return st.Line, st.Daemon, st.Cgroups, nil
+}
+
+func (s *Server) getRecentEvents() ([]RecentEvent, *dbus.Error) {
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.QueryTimeout)
+	defer cancel()
+	snap, err := s.cfg.Engine.Query(ctx)
+	if err != nil {
+		return nil, dbus.NewError(ErrorUnavailable, []any{"memrelief did not answer: " + err.Error()})
+	}
+	return recentEvents(snap), nil
 }
 
 func (s *Server) reload() *dbus.Error {

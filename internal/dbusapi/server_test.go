@@ -236,6 +236,35 @@ func TestGetStatusAnswersWithTheEnginesFigures(t *testing.T) {
 	}
 }
 
+func TestGetRecentEvents(t *testing.T) {
+	d := startDaemon(t)
+	d.waitSignal(t, Interface+".LevelChanged")
+	got, err := GetRecentEvents(context.Background(), d.client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := d.eng.Query(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) == 0 || len(got) > len(want.Recent) {
+		t.Fatalf("%d recent events over D-Bus, engine has %d", len(got), len(want.Recent))
+	}
+	first := got[0]
+	if first.Kind != "level_changed" || first.Cgroup != "/"+podSlice || !strings.Contains(first.Message, "entered level elevated") ||
+		!first.Time.Equal(want.Recent[0].Time.Truncate(time.Microsecond)) {
+		t.Fatalf("first recent event %+v, engine %+v", first, want.Recent[0])
+	}
+	// The declared signature is the one the method really returns.
+	evs, derr := d.srv.getRecentEvents()
+	if derr != nil {
+		t.Fatal(derr)
+	}
+	if sig := dbus.SignatureOf(evs).String(); sig != "a"+RecentEventSignature {
+		t.Errorf("GetRecentEvents returns %s", sig)
+	}
+}
+
 func TestSignalsCarryTheJournalFields(t *testing.T) {
 	d := startDaemon(t)
 	lc := d.waitSignal(t, Interface+".LevelChanged")
@@ -349,7 +378,7 @@ func TestIntrospection(t *testing.T) {
 	for _, p := range api.Properties {
 		got = append(got, "property "+p.Name+" "+p.Type+" "+p.Access)
 	}
-	want := []string{"method GetStatus", "method Reload", "signal LevelChanged", "signal ActionTaken",
+	want := []string{"method GetStatus", "method GetRecentEvents", "method Reload", "signal LevelChanged", "signal ActionTaken",
 		"property Mode s read", "property CgroupVersion u read", "property Driver s read", "property PolicyFile s read", "property DryRun b read"}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("introspection lists\n%v\nwant\n%v", got, want)
@@ -395,6 +424,8 @@ func TestPolicyNonRootCaller(t *testing.T) {
 	mustOK := must(t)
 	out := mustOK(send(nobody, Interface+".GetStatus"))
 	contains(t, out, `string "watching`, `"/`+podSlice+`"`)
+	out = mustOK(send(nobody, Interface+".GetRecentEvents"))
+	contains(t, out, `string "level_changed"`)
 	out = mustOK(send(nobody, propsInterface+".Get", "string:"+Interface, "string:DryRun"))
 	contains(t, out, "boolean false")
 	out = mustOK(send(nobody, introspectInterface+".Introspect"))

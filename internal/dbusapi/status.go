@@ -155,3 +155,45 @@ func GetStatus(ctx context.Context, conn *dbus.Conn) (Status, error) {
 	}
 	return st, nil
 }
+
+// RecentEventSignature is the D-Bus signature of one GetRecentEvents entry:
+// time (µs since the epoch), kind, cgroup, action, result, message.
+const RecentEventSignature = "(tsssss)"
+
+// RecentEvent is one entry of GetRecentEvents.
+type RecentEvent struct {
+	TimeUsec uint64
+	Kind     string
+	Cgroup   string
+	Action   string
+	Result   string
+	Message  string
+}
+
+func recentEvents(s engine.Snapshot) []RecentEvent {
+	out := make([]RecentEvent, 0, len(s.Recent))
+	for _, r := range s.Recent {
+		out = append(out, RecentEvent{TimeUsec: usec(r.Time), Kind: clean(r.Kind), Cgroup: clean(r.Cgroup),
+			Action: clean(r.Action), Result: clean(r.Result), Message: clean(r.Message)})
+	}
+	return out
+}
+
+// GetRecentEvents asks the daemon on conn's bus for its latest level
+// changes and actions, oldest first.
+func GetRecentEvents(ctx context.Context, conn *dbus.Conn) ([]engine.RecentEvent, error) {
+	var evs []RecentEvent
+	call := conn.Object(BusName, ObjectPath).CallWithContext(ctx, Interface+".GetRecentEvents", 0)
+	if call.Err != nil {
+		return nil, fmt.Errorf("call %s.GetRecentEvents: %w", Interface, call.Err)
+	}
+	if err := call.Store(&evs); err != nil {
+		return nil, fmt.Errorf("decode %s.GetRecentEvents: %w", Interface, err)
+	}
+	out := make([]engine.RecentEvent, 0, len(evs))
+	for _, e := range evs {
+		out = append(out, engine.RecentEvent{Time: time.UnixMicro(int64(e.TimeUsec)), Kind: e.Kind, Cgroup: e.Cgroup,
+			Action: e.Action, Result: e.Result, Message: e.Message})
+	}
+	return out, nil
+}

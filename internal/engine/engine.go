@@ -112,6 +112,7 @@ type Engine struct {
 	// loop between ticks.
 	queries  chan chan Snapshot
 	lastTick time.Duration
+	recent   []RecentEvent // the latest events, for Snapshot
 }
 
 type dropinResult struct {
@@ -170,6 +171,7 @@ func (e *Engine) emit(ev report.Event) {
 		}
 		ev.Fields[report.FieldDryRun] = "1"
 	}
+	e.remember(ev)
 	e.cfg.Sink.Emit(ev)
 }
 

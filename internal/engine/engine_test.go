@@ -364,6 +364,14 @@ func TestEngineQueryWhileRunning(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if len(s.Recent) == 0 || s.Recent[0].Kind != string(report.LevelChanged) || s.Recent[0].Cgroup != "/"+podSlice {
+		// The harness's first tick at t=0 changes nothing; Run's first tick
+		// may be at the same fixed time, so look for a level change only
+		// when one happened.
+		if len(s.Recent) != 0 {
+			t.Fatalf("recent events %+v", s.Recent)
+		}
+	}
 	if len(s.Cgroups) != 1 || s.Cgroups[0].Cgroup != "/"+podSlice || s.Cgroups[0].Rule != "pods" || !s.Cgroups[0].HasSlab ||
 		s.Cgroups[0].SlabReclaimableBytes != 80066928 || !s.DryRun || s.Mode != "unified" || s.LastTick <= 0 {
 		t.Fatalf("snapshot %+v", s)
@@ -420,4 +428,26 @@ func TestEngineRescanOnUnitSignal(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	t.Fatal("the new pod was not picked up after the rescan signal")
+}
+
+func TestEngineRemembersRecentEvents(t *testing.T) {
+	h := newHarness(t, testPolicy, false)
+	h.tickAt(0)
+	h.tickAt(10)
+	recent := h.eng.snapshot().Recent
+	if len(recent) < 2 || recent[0].Kind != string(report.LevelChanged) || recent[1].Action != "reclaim" || recent[1].Result != report.ResultIneffective {
+		t.Fatalf("recent %+v", recent)
+	}
+	// Hours at level high repeat events every (stretched) cooldown: far more
+	// than are kept.
+	for sec := 12; sec < 4*3600; sec += 30 {
+		h.tickAt(sec) // time.Date carries seconds over into minutes and hours
+	}
+	if total := len(h.rec.Events()); total <= RecentEvents {
+		t.Fatalf("only %d events in four hours; the bound is not exercised", total)
+	}
+	recent = h.eng.snapshot().Recent
+	if len(recent) != RecentEvents || !recent[len(recent)-1].Time.Equal(h.now) {
+		t.Fatalf("kept %d recent events, the last at %v (now %v); want %d ending now", len(recent), recent[len(recent)-1].Time, h.now, RecentEvents)
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/memrelief/memrelief/internal/policy"
+	"github.com/memrelief/memrelief/internal/report"
 )
 
 // CgroupStatus is one watched cgroup (or the node) as the last tick saw it.
@@ -44,6 +45,22 @@ type Snapshot struct {
 	// LastTick is how long the last tick took.
 	LastTick time.Duration `json:"last_tick_ns"`
 	Mode     string        `json:"cgroup_mode"`
+	// Recent holds the latest level changes, actions and undos, oldest
+	// first, at most RecentEvents of them.
+	Recent []RecentEvent `json:"recent"`
+}
+
+// RecentEvents is how many events a Snapshot carries.
+const RecentEvents = 32
+
+// RecentEvent is one level change or action, as `memrelief status` lists it.
+type RecentEvent struct {
+	Time    time.Time `json:"time"`
+	Kind    string    `json:"kind"` // report.Kind
+	Cgroup  string    `json:"cgroup"`
+	Action  string    `json:"action,omitempty"`
+	Result  string    `json:"result,omitempty"`
+	Message string    `json:"message"`
 }
 
 // Query returns a snapshot taken by the engine's loop between ticks, so
@@ -77,7 +94,23 @@ func (e *Engine) snapshot() Snapshot {
 		s.Cgroups = append(s.Cgroups, e.cgroupStatus(w))
 	}
 	sort.Slice(s.Cgroups, func(i, j int) bool { return s.Cgroups[i].Cgroup < s.Cgroups[j].Cgroup })
+	s.Recent = append(make([]RecentEvent, 0, len(e.recent)), e.recent...)
 	return s
+}
+
+// remember keeps the events an operator asks "what did it do lately?" about.
+func (e *Engine) remember(ev report.Event) {
+	switch ev.Kind {
+	case report.LevelChanged, report.ActionTaken, report.ActionUndone, report.Yielded, report.PolicyRejected:
+	default:
+		return
+	}
+	if len(e.recent) == RecentEvents {
+		copy(e.recent, e.recent[1:])
+		e.recent = e.recent[:RecentEvents-1]
+	}
+	e.recent = append(e.recent, RecentEvent{Time: ev.Time, Kind: string(ev.Kind), Cgroup: ev.Fields[report.FieldCgroup],
+		Action: ev.Fields[report.FieldAction], Result: ev.Fields[report.FieldResult], Message: ev.Message})
 }
 
 func (e *Engine) cgroupStatus(w *watched) CgroupStatus {

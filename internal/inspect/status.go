@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/memrelief/memrelief/internal/cgroupfs"
 	"github.com/memrelief/memrelief/internal/paths"
@@ -85,6 +86,15 @@ type Status struct {
 	// (then no row has a level).
 	Daemon string `json:"daemon,omitempty"`
 	Rows   []Row  `json:"rows"`
+	// Recent are the daemon's latest level changes and actions, oldest
+	// first.
+	Recent []DaemonEvent `json:"recent,omitempty"`
+}
+
+// DaemonEvent is one of the daemon's recent events.
+type DaemonEvent struct {
+	Time    time.Time `json:"time"`
+	Message string    `json:"message"`
 }
 
 // DaemonLevel is what the daemon says of one cgroup.
@@ -92,8 +102,8 @@ type DaemonLevel struct{ Rule, Level string }
 
 // AddDaemon annotates the rows with the daemon's rules and levels, keyed by
 // cgroup path ("/" for the node). Rows the daemon does not watch get "-".
-func (s *Status) AddDaemon(status string, levels map[string]DaemonLevel) {
-	s.Daemon = status
+func (s *Status) AddDaemon(status string, levels map[string]DaemonLevel, recent []DaemonEvent) {
+	s.Daemon, s.Recent = status, recent
 	for i := range s.Rows {
 		key := "/" + s.Rows[i].Cgroup
 		if l, ok := levels[key]; ok {

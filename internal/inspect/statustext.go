@@ -54,11 +54,20 @@ func (s Status) WriteText(w io.Writer, sorted bool) error {
 	if s.Mode == "hybrid" || s.Mode == "legacy" {
 		fmt.Fprintln(w, "cgroup v1 reports no slab per cgroup: SLAB columns are '-' and KERNEL is all kernel memory, slab included.")
 	}
+	if len(s.Recent) > 0 {
+		fmt.Fprintln(w, "\nrecent level changes and actions of the daemon:")
+		for _, ev := range s.Recent[max(0, len(s.Recent)-maxRecentShown):] {
+			fmt.Fprintf(w, "  %s  %s\n", ev.Time.Local().Format("2006-01-02 15:04:05"), ev.Message)
+		}
+	}
 	for _, n := range notes {
 		fmt.Fprintln(w, n)
 	}
 	return nil
 }
+
+// maxRecentShown bounds the daemon's events in text; JSON has them all.
+const maxRecentShown = 10
 
 func size(v *uint64) string {
 	if v == nil {
