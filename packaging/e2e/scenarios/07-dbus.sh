@@ -19,7 +19,7 @@ busctl monitor --match "type='signal',sender='$name'" >/run/e2e/s7.monitor 2>&1 
 mon=$!
 dentry_load 7001 e2e-s7 20000 60
 for _ in $(seq 1 90); do grep -q LevelChanged /run/e2e/s7.monitor && break; sleep 1; done
-grep -q LevelChanged /run/e2e/s7.monitor || fail "no LevelChanged signal from $name within 90 s of dentry growth"
+grep -q LevelChanged /run/e2e/s7.monitor || { cat /run/e2e/s7.monitor; fail "no LevelChanged signal from $name within 90 s of dentry growth (monitor output in the scenario log)"; }
 busctl call "$name" "$path" "$iface" GetStatus >/run/e2e/s7.status 2>&1 || fail "GetStatus failed: $(cat /run/e2e/s7.status)"
 figure getstatus_bytes "$(wc -c </run/e2e/s7.status)"
 if setpriv --reuid=nobody --regid=nogroup --clear-groups busctl call "$name" "$path" "$iface" Reload >/run/e2e/s7.denied 2>&1; then

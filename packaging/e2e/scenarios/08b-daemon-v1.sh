@@ -14,6 +14,6 @@ errs=$(journalctl -u memrelief.service --since "@$since" -p err --no-pager -q 2>
 [ -z "$errs" ] || fail "error-level logs on $MODE: $(echo "$errs" | head -n 3)"
 n=$(journal_since "$since" | jq -s 'length')
 figure journal_records "$n"
-acts=$(journal_since "$since" | jq -r 'select(.ACTION != null) | .ACTION' | sort | uniq -c | tr '\n' ' ')
+acts=$(journal_since "$since" | jq -r 'select(.ACTION != null) | .ACTION' | sort | uniq -c | awk '{printf "%s=%s ", $2, $1}')
 figure actions "$acts"
 pass "ran a minute on $MODE without errors; actions: ${acts:-none}"
