@@ -14,8 +14,9 @@ all: build
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/memrelief
 
-# The whole test suite: formatting, vet, staticcheck, unit and fixture tests.
-test: lint unit
+# The whole test suite: formatting, vet, staticcheck, unit and fixture tests,
+# then the end-to-end scenarios in a real systemd guest (about 15 minutes).
+test: lint unit e2e
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
