@@ -90,7 +90,7 @@ func TestPodResolverOnFlavours(t *testing.T) {
 }
 
 func TestPodResolverRecreatedAndEndedPods(t *testing.T) {
-	dir := copyFixture(t, "v2-systemd")
+	dir := fixtures.CopyDir(t, "v2-systemd")
 	roots := paths.Under(dir)
 	// logging/log-agent had an earlier instance whose logs remain; web/old
 	// ended and only its logs are left.
@@ -115,7 +115,7 @@ func TestPodResolverRecreatedAndEndedPods(t *testing.T) {
 }
 
 func TestPodResolverUnreadableIndex(t *testing.T) {
-	dir := copyFixture(t, "v2-systemd")
+	dir := fixtures.CopyDir(t, "v2-systemd")
 	roots := paths.Under(dir)
 	pods := filepath.Join(roots.Log, "pods")
 	if err := os.RemoveAll(pods); err != nil {

@@ -424,7 +424,7 @@ func TestMissingPieces(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
 			if tc.base != "" {
-				dir = copyFixture(t, tc.base)
+				dir = fixtures.CopyDir(t, tc.base)
 			}
 			if tc.edit != nil {
 				tc.edit(t, dir)

@@ -10,7 +10,6 @@ import (
 	"testing"
 
 	"github.com/memrelief/memrelief/internal/cgroupfs"
-	"github.com/memrelief/memrelief/internal/fixtures"
 	"github.com/memrelief/memrelief/internal/systemd"
 )
 
@@ -41,40 +40,6 @@ func statfsOf(magic map[string]int64) cgroupfs.StatFS {
 // ext4 stands for the file system a checkout lives on: neither cgroup2 nor
 // tmpfs, so the layout is inferred from the files present.
 func ext4(string) (int64, error) { return 0xef53, nil }
-
-// copyFixture copies host tree name into a temporary directory, keeping
-// symlinks as symlinks, so a test can remove or change pieces.
-func copyFixture(t *testing.T, name string) string {
-	t.Helper()
-	src := fixtures.Dir(name)
-	dst := filepath.Join(t.TempDir(), name)
-	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, p)
-		out := filepath.Join(dst, rel)
-		switch {
-		case d.IsDir():
-			return os.MkdirAll(out, 0o755)
-		case d.Type()&fs.ModeSymlink != 0:
-			target, err := os.Readlink(p)
-			if err != nil {
-				return err
-			}
-			return os.Symlink(target, out)
-		}
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(out, data, 0o644)
-	})
-	if err != nil {
-		t.Fatalf("copy fixture %s: %v", name, err)
-	}
-	return dst
-}
 
 func readFixture(t *testing.T, path string) string {
 	t.Helper()

@@ -138,7 +138,7 @@ func TestExplainV2Container(t *testing.T) {
 // With as many watches as a log agent over /var/log/pods holds, the verdict
 // names the process.
 func TestExplainNamesManyWatches(t *testing.T) {
-	dir := copyFixture(t, "v2-systemd")
+	dir := fixtures.CopyDir(t, "v2-systemd")
 	roots := paths.Under(dir)
 	fdinfo := filepath.Join(roots.Proc, "272/fdinfo/6")
 	// Repeat the captured watch lines with fresh descriptors, as a deeper
@@ -326,7 +326,7 @@ func TestExplainErrors(t *testing.T) {
 		}
 	}
 	// A cgroup whose memory files vanished is an error naming it.
-	dir := copyFixture(t, "v2-systemd")
+	dir := fixtures.CopyDir(t, "v2-systemd")
 	r2 := paths.Under(dir)
 	if err := os.Remove(filepath.Join(r2.Cgroup, "user.slice/memory.current")); err != nil {
 		t.Fatal(err)

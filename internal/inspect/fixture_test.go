@@ -1,15 +1,12 @@
 package inspect
 
 import (
-	"io/fs"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/memrelief/memrelief/internal/cgroupfs"
-	"github.com/memrelief/memrelief/internal/fixtures"
 	"github.com/memrelief/memrelief/internal/paths"
 )
 
@@ -84,40 +81,6 @@ func avg10(t *testing.T, path, kind string) float64 {
 func exists(p string) bool {
 	_, err := os.Stat(p)
 	return err == nil
-}
-
-// copyFixture copies host tree name into a temporary directory, keeping
-// symlinks, so a test can change pieces of a real host.
-func copyFixture(t *testing.T, name string) string {
-	t.Helper()
-	src := fixtures.Dir(name)
-	dst := filepath.Join(t.TempDir(), name)
-	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, p)
-		out := filepath.Join(dst, rel)
-		switch {
-		case d.IsDir():
-			return os.MkdirAll(out, 0o755)
-		case d.Type()&fs.ModeSymlink != 0:
-			target, err := os.Readlink(p)
-			if err != nil {
-				return err
-			}
-			return os.Symlink(target, out)
-		}
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(out, data, 0o644)
-	})
-	if err != nil {
-		t.Fatalf("copy fixture %s: %v", name, err)
-	}
-	return dst
 }
 
 // The captured pod (CAPTURED of each flavour).

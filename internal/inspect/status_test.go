@@ -312,7 +312,7 @@ func sortValue(r Row, key string) float64 {
 // A cgroup that disappears between listing and reading has no row; the
 // others are unaffected.
 func TestStatusSkipsVanishedCgroup(t *testing.T) {
-	dir := copyFixture(t, "v2-systemd")
+	dir := fixtures.CopyDir(t, "v2-systemd")
 	roots := paths.Under(dir)
 	gone := filepath.Join(roots.Cgroup, "system.slice/e2e-runner.service")
 	for _, f := range []string{"memory.current", "memory.stat", "memory.high", "memory.max"} {
@@ -334,7 +334,7 @@ func TestStatusSkipsVanishedCgroup(t *testing.T) {
 
 // Malformed kernel files become row errors naming the file, never zeros.
 func TestStatusRowErrors(t *testing.T) {
-	dir := copyFixture(t, "v2-systemd")
+	dir := fixtures.CopyDir(t, "v2-systemd")
 	roots := paths.Under(dir)
 	stat := filepath.Join(roots.Cgroup, "system.slice/memory.stat")
 	if err := os.WriteFile(stat, []byte("anon 12\nfile lots\n"), 0o644); err != nil {
