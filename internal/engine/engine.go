@@ -101,7 +101,9 @@ type Engine struct {
 	pods     *kube.Index
 
 	overrides map[string]dropinResult // by unit; cleared on reload
-	reported  map[string]bool         // one-time problems already reported
+	// usedOverrides are the units whose drop-ins this scan needed.
+	usedOverrides map[string]bool
+	reported      map[string]bool // one-time problems already reported
 
 	triggers *triggerWatcher
 	wake     chan string
@@ -488,6 +490,13 @@ func (e *Engine) drop(ctx context.Context, w *watched, why string) {
 	e.reclaimer.Forget(w.cg)
 	if w.h != nil {
 		w.h.Close()
+	}
+	// Pods come and go all day: nothing kept per cgroup may outlive it.
+	for _, k := range []string{"open:", "mem:", "psi:"} {
+		delete(e.reported, k+w.cg)
+	}
+	if p, err := e.rd.PressurePath(w.cg); err == nil {
+		delete(e.reported, "trigger:"+p)
 	}
 	delete(e.watched, w.cg)
 }

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/memrelief/memrelief/internal/cgroupfs"
+	"github.com/memrelief/memrelief/internal/dropin"
 	"github.com/memrelief/memrelief/internal/fixtures"
 	"github.com/memrelief/memrelief/internal/paths"
 	"github.com/memrelief/memrelief/internal/policy"
@@ -449,5 +451,43 @@ func TestEngineRemembersRecentEvents(t *testing.T) {
 	recent = h.eng.snapshot().Recent
 	if len(recent) != RecentEvents || !recent[len(recent)-1].Time.Equal(h.now) {
 		t.Fatalf("kept %d recent events, the last at %v (now %v); want %d ending now", len(recent), recent[len(recent)-1].Time, h.now, RecentEvents)
+	}
+}
+
+// A day of pod churn leaves nothing behind per cgroup: watched records,
+// one-time problem keys, drop-in results.
+func TestEngineChurnKeepsNoPerCgroupState(t *testing.T) {
+	h := newHarness(t, testPolicy, true)
+	h.eng.cfg.DropIns = &dropin.Finder{Roots: h.roots}
+	parent := filepath.Join(h.roots.Cgroup, "kubepods.slice/kubepods-burstable.slice")
+	sec := 0
+	for i := range 50 {
+		pod := filepath.Join(parent, fmt.Sprintf("kubepods-burstable-pod%04d.slice", i))
+		if err := os.MkdirAll(pod, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		// A broken memory.current: the engine reports it once per cgroup.
+		os.WriteFile(filepath.Join(pod, "memory.current"), []byte("garbage\n"), 0o644)
+		h.tickAt(sec)
+		sec += 11 // past the 10 s rescan
+		os.RemoveAll(pod)
+		h.tickAt(sec)
+		sec += 11
+	}
+	if n := len(h.eng.watched); n != 1 {
+		t.Errorf("%d cgroups watched after the churn, want the fixture's pod only", n)
+	}
+	for k := range h.eng.reported {
+		if strings.Contains(k, "pod00") {
+			t.Errorf("problem key %q outlived its cgroup", k)
+		}
+	}
+	for u := range h.eng.overrides {
+		if strings.Contains(u, "pod00") {
+			t.Errorf("drop-in result for %q outlived its unit", u)
+		}
+	}
+	if n := len(h.events(report.Problem, "")); n < 50 {
+		t.Errorf("%d problems reported for 50 broken cgroups", n)
 	}
 }

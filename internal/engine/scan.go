@@ -39,6 +39,7 @@ func (e *Engine) scan(ctx context.Context, now time.Time) {
 		e.once("walk", fmt.Sprintf("list cgroups: %v", err))
 		return
 	}
+	e.usedOverrides = map[string]bool{}
 	for _, cg := range all {
 		if cg == e.cfg.SelfCgroup {
 			continue
@@ -69,6 +70,12 @@ func (e *Engine) scan(ctx context.Context, now time.Time) {
 			e.drop(ctx, w, "cgroup removed")
 		}
 	}
+	// Drop-ins of units that are gone are not needed any more.
+	for u := range e.overrides {
+		if !e.usedOverrides[u] {
+			delete(e.overrides, u)
+		}
+	}
 	if e.triggers != nil {
 		e.triggers.set(e.triggerSpecs())
 	}
@@ -85,6 +92,7 @@ func (e *Engine) ruleFor(ctx context.Context, cg string) *policy.Rule {
 	}
 	var chain []policy.Override
 	for _, u := range dropin.UnitsOnPath(cg) {
+		e.usedOverrides[u] = true
 		res, ok := e.overrides[u]
 		if !ok {
 			o, _, _, errs, err := dropin.Load(ctx, *e.cfg.DropIns, u)

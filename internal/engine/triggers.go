@@ -60,6 +60,11 @@ func (t *triggerWatcher) run(ctx context.Context) {
 				delete(open, path)
 			}
 		}
+		for path := range t.failed {
+			if _, ok := want[path]; !ok {
+				delete(t.failed, path) // the cgroup left; so does its failure
+			}
+		}
 		for path, spec := range want {
 			if _, ok := open[path]; ok || t.failed[path] != nil {
 				continue
