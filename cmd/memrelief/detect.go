@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 
 	"github.com/memrelief/memrelief/internal/detect"
@@ -22,20 +21,7 @@ func runDetect(ctx context.Context, c *cli, args []string) int {
 	}
 	opts := h.detectOptions()
 	r := detect.Run(ctx, opts)
-	if *asJSON {
-		enc := json.NewEncoder(c.stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(r); err != nil {
-			fmt.Fprintf(c.stderr, "memrelief detect: %v\n", err)
-			return 1
-		}
-		return 0
-	}
-	if err := r.WriteText(c.stdout); err != nil {
-		fmt.Fprintf(c.stderr, "memrelief detect: %v\n", err)
-		return 1
-	}
-	return 0
+	return printResult(c, "detect", *asJSON, r, r.WriteText)
 }
 
 // detectOptions turns the host flags into detect options: probes that write

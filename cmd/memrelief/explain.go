@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 
 	"github.com/memrelief/memrelief/internal/cgroupfs"
@@ -35,18 +34,5 @@ func runExplain(_ context.Context, c *cli, args []string) int {
 		fmt.Fprintf(c.stderr, "memrelief explain: %v\n", err)
 		return 1
 	}
-	if *asJSON {
-		enc := json.NewEncoder(c.stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(e); err != nil {
-			fmt.Fprintf(c.stderr, "memrelief explain: %v\n", err)
-			return 1
-		}
-		return 0
-	}
-	if err := e.WriteText(c.stdout); err != nil {
-		fmt.Fprintf(c.stderr, "memrelief explain: %v\n", err)
-		return 1
-	}
-	return 0
+	return printResult(c, "explain", *asJSON, e, e.WriteText)
 }

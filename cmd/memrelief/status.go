@@ -6,9 +6,9 @@ import (
 
 	godbus "github.com/godbus/dbus/v5"
 
-	"encoding/json"
 	"fmt"
 	"github.com/memrelief/memrelief/internal/dbusapi"
+	"io"
 	"strings"
 
 	"github.com/memrelief/memrelief/internal/cgroupfs"
@@ -52,20 +52,7 @@ func runStatus(ctx context.Context, c *cli, args []string) int {
 			st.AddDaemon(line, levels, recent)
 		}
 	}
-	if *asJSON {
-		enc := json.NewEncoder(c.stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(st); err != nil {
-			fmt.Fprintf(c.stderr, "memrelief status: %v\n", err)
-			return 1
-		}
-		return 0
-	}
-	if err := st.WriteText(c.stdout, *sortKey != ""); err != nil {
-		fmt.Fprintf(c.stderr, "memrelief status: %v\n", err)
-		return 1
-	}
-	return 0
+	return printResult(c, "status", *asJSON, st, func(w io.Writer) error { return st.WriteText(w, *sortKey != "") })
 }
 
 // daemonLevels asks a running memrelief for its status over the system bus.

@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
+	"io/fs"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -307,13 +307,12 @@ func (e *Engine) sampleNode(now time.Time) {
 	} else {
 		e.once("meminfo", err.Error())
 	}
-	path := filepath.Join(e.cfg.Roots.Proc, "pressure", "memory")
-	if data, err := os.ReadFile(path); err == nil {
-		if n.psi, err = psi.Parse(data); err == nil {
-			n.hasPSI = true
-		} else {
-			e.once("node-psi", fmt.Sprintf("parse %s: %v", path, err))
-		}
+	n.psi, err = psi.ReadFile(filepath.Join(e.cfg.Roots.Proc, "pressure", "memory"))
+	switch {
+	case err == nil:
+		n.hasPSI = true
+	case !errors.Is(err, fs.ErrNotExist): // a kernel without PSI is not a problem
+		e.once("node-psi", err.Error())
 	}
 	if n.dentry, err = procinfo.ReadDentryState(e.cfg.Roots.Proc); err == nil {
 		n.hasDentry = true

@@ -230,7 +230,7 @@ func NodeRow(procRoot string) Row {
 		r.OtherKernelBytes = u64(mi.KernelStack + mi.PageTables)
 	}
 	path := filepath.Join(procRoot, "pressure", "memory")
-	if p, err := readPressure(path); err != nil {
+	if p, err := psi.ReadFile(path); err != nil {
 		r.Errors = append(r.Errors, err.Error())
 	} else {
 		setPSI(&r, p)
@@ -316,17 +316,6 @@ func otherKernel(s *cgroupfs.Stat) *uint64 {
 	return u64(sum)
 }
 
-func readPressure(path string) (psi.Pressure, error) {
-	data, err := readSmall(path)
-	if err != nil {
-		return psi.Pressure{}, err
-	}
-	p, err := psi.Parse(data)
-	if err != nil {
-		return psi.Pressure{}, fmt.Errorf("parse %s: %w", path, err)
-	}
-	return p, nil
-}
 
 func sortRows(rows []Row, key string) {
 	if key == "" {

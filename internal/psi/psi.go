@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"os"
 	"strconv"
 )
 
@@ -152,4 +153,19 @@ func parsePercent(v []byte) (float64, error) {
 		return 0, fmt.Errorf("%v is not a percentage", f)
 	}
 	return f, nil
+}
+
+// ReadFile reads and parses one pressure file; errors name the file. Use it
+// for occasional reads (the node's /proc/pressure/memory, one-off
+// commands); the engine's per-cgroup reads go through cgroupfs handles.
+func ReadFile(path string) (Pressure, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return Pressure{}, fmt.Errorf("read pressure: %w", err)
+	}
+	p, err := Parse(data)
+	if err != nil {
+		return Pressure{}, fmt.Errorf("parse %s: %w", path, err)
+	}
+	return p, nil
 }

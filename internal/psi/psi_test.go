@@ -118,3 +118,18 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestReadFile(t *testing.T) {
+	p, err := ReadFile("testdata/real/node-memory-hybrid-6.18")
+	if err != nil || !p.HasFull {
+		t.Fatalf("ReadFile real file: %+v, %v", p, err)
+	}
+	if _, err := ReadFile("testdata/nope"); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("missing file: %v", err)
+	}
+	bad := filepath.Join(t.TempDir(), "memory")
+	os.WriteFile(bad, []byte("some avg10=x\n"), 0o644)
+	if _, err := ReadFile(bad); err == nil || !strings.Contains(err.Error(), bad) {
+		t.Fatalf("malformed file: error %v does not name it", err)
+	}
+}
