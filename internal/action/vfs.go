@@ -36,6 +36,9 @@ type VFS struct {
 	managing bool
 	st       vfsState
 	yielded  bool // let go after an outside change; cleared when nobody wants it
+	// dryTarget is the value a dry run last said it would set, so it says
+	// so once, not on every tick.
+	dryTarget int
 }
 
 // Recover restores what a previous run left changed. Call once at start,
@@ -96,7 +99,7 @@ func (v *VFS) Managed() (original, set int, ok bool) {
 // when nothing is. It returns the events of what it did.
 func (v *VFS) Apply() []report.Event {
 	if len(v.wants) == 0 {
-		v.yielded = false
+		v.yielded, v.dryTarget = false, 0
 		return v.restore("no cgroup needs it any more")
 	}
 	if v.yielded {
@@ -137,7 +140,11 @@ func (v *VFS) Apply() []report.Event {
 		return nil
 	}
 	if v.Sys.DryRun() {
-		return []report.Event{vfsEvent(cur, next, report.ResultDryRun, "would raise (dry run)")}
+		if v.dryTarget == target {
+			return nil
+		}
+		v.dryTarget = target
+		return []report.Event{vfsEvent(cur, target, report.ResultDryRun, "would raise (dry run)")}
 	}
 	if !v.managing {
 		// The record must exist before the change, or a crash right after

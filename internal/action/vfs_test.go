@@ -173,7 +173,16 @@ func TestVFSDryRun(t *testing.T) {
 	v.Sys = DryRun{f}
 	v.Want("a", policy.VFSCachePressure{Target: 200})
 	evs := v.Apply()
-	if len(f.log()) != 0 || len(evs) != 1 || evs[0].Fields[report.FieldResult] != report.ResultDryRun {
+	if len(f.log()) != 0 || len(evs) != 1 || evs[0].Fields[report.FieldResult] != report.ResultDryRun ||
+		evs[0].Fields[report.FieldValueAfter] != "200" {
 		t.Fatalf("dry run: writes %v events %+v", f.log(), evs)
+	}
+	// Said once, not on every tick; again when the target changes.
+	if evs := v.Apply(); len(evs) != 0 {
+		t.Fatalf("dry run repeated itself: %+v", evs)
+	}
+	v.Want("b", policy.VFSCachePressure{Target: 300})
+	if evs := v.Apply(); len(evs) != 1 || evs[0].Fields[report.FieldValueAfter] != "300" {
+		t.Fatalf("new dry-run target not reported: %+v", evs)
 	}
 }
