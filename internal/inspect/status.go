@@ -316,7 +316,6 @@ func otherKernel(s *cgroupfs.Stat) *uint64 {
 	return u64(sum)
 }
 
-
 func sortRows(rows []Row, key string) {
 	if key == "" {
 		return
