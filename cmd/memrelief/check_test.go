@@ -59,7 +59,7 @@ func TestCheckInvalidFilePrintsEveryError(t *testing.T) {
 	out, errOut, code := check(t, f)
 	want := f + ":8:13: rule[0].level[0].exit.all[0]: exit threshold 300M is not below enter threshold 256M; the level would flap\n" +
 		f + ":15:1: rule[0].level[0].action[0].bogus: unknown key\n" +
-		f + ":17:1: daemon.interval: duration \"1\": want a number with a unit, for example \"30s\", \"2m\" or \"500ms\"\n" +
+		f + ":17:1: daemon.interval: duration \"1\": want a number with a unit, for example \"30s\", \"2m\", \"500ms\" or \"7d\"\n" +
 		"memrelief check: 3 errors; the policy is rejected\n"
 	if code != 1 || out != "" || errOut != want {
 		t.Errorf("exit %d\nstdout %q\nstderr:\n%s\nwant:\n%s", code, out, errOut, want)

@@ -4,6 +4,7 @@ package human
 import (
 	"fmt"
 	"math"
+	"time"
 )
 
 // Bytes formats n with a binary unit in at most five characters: "0",
@@ -44,4 +45,43 @@ func Percent(part, whole uint64) string {
 		return "-"
 	}
 	return fmt.Sprintf("%.0f%%", 100*float64(part)/float64(whole))
+}
+
+// Rate formats a growth rate in bytes per second compactly, in the time
+// unit that gives a readable figure: "2.0M/s", "12M/h", "3.0M/day". Leaks
+// that matter over weeks are a few MiB a day; per second they would read
+// as "36".
+func Rate(bytesPerSec float64) string {
+	sign := ""
+	if bytesPerSec < 0 {
+		sign, bytesPerSec = "-", -bytesPerSec
+	}
+	switch {
+	case bytesPerSec >= 1<<20:
+		return sign + Bytes(uint64(math.Round(bytesPerSec))) + "/s"
+	case bytesPerSec*3600 >= 1<<20:
+		return sign + Bytes(uint64(math.Round(bytesPerSec*3600))) + "/h"
+	}
+	return sign + Bytes(uint64(math.Round(bytesPerSec*86400))) + "/day"
+}
+
+// Duration formats a span for people in its two largest units: "3d 4h",
+// "5h 12m", "40m", "12s".
+func Duration(d time.Duration) string {
+	if d < time.Minute {
+		return fmt.Sprintf("%ds", int64(d.Round(time.Second)/time.Second))
+	}
+	d = d.Round(time.Minute)
+	days, hours, mins := d/(24*time.Hour), d%(24*time.Hour)/time.Hour, d%time.Hour/time.Minute
+	switch {
+	case days > 0 && hours > 0:
+		return fmt.Sprintf("%dd %dh", days, hours)
+	case days > 0:
+		return fmt.Sprintf("%dd", days)
+	case hours > 0 && mins > 0:
+		return fmt.Sprintf("%dh %dm", hours, mins)
+	case hours > 0:
+		return fmt.Sprintf("%dh", hours)
+	}
+	return fmt.Sprintf("%dm", mins)
 }

@@ -2,10 +2,12 @@ package policy
 
 import (
 	"fmt"
-	"github.com/memrelief/memrelief/internal/human"
 	"math"
 	"strconv"
 	"strings"
+	"time"
+
+	"github.com/memrelief/memrelief/internal/human"
 )
 
 // Metric names one figure a condition compares. The engine supplies the
@@ -41,7 +43,33 @@ const (
 	NodeSReclaimable Metric = "node_sreclaimable"
 	// NegativeDentries is nr_negative from /proc/sys/fs/dentry-state.
 	NegativeDentries Metric = "negative_dentries"
+
+	// Trends are the long-term growth of a figure in bytes per second: the
+	// robust floor trend of the cgroup's history (see internal/history),
+	// unaffected by the sawtooth of reclaim. They are unknown until the
+	// history holds enough points for an estimate of at least medium
+	// quality, so no condition holds on a guess. In the node rule they are
+	// the node's: memory in use (MemTotal-MemAvailable) and its parts.
+	MemoryTrend            Metric = "memory_trend"
+	AnonTrend              Metric = "anon_trend"
+	FileTrend              Metric = "file_trend"
+	SlabReclaimableTrend   Metric = "slab_reclaimable_trend"
+	SlabUnreclaimableTrend Metric = "slab_unreclaimable_trend"
+	KernelTrend            Metric = "kernel_trend"
+
+	// TimeToMemoryHigh and TimeToMemoryMax forecast, at the present trend,
+	// when the cgroup's memory.current reaches memory.high and memory.max:
+	// 0 when it is there already, Never when it does not grow or has no
+	// such limit. NodeTimeToOOM is when the node's MemAvailable reaches 0.
+	TimeToMemoryHigh Metric = "time_to_memory_high"
+	TimeToMemoryMax  Metric = "time_to_memory_max"
+	NodeTimeToOOM    Metric = "node_time_to_oom"
 )
+
+// Never is the value, in seconds, of a forecast that never arrives (no
+// growth, or no limit): a hundred years, far past any threshold, so
+// "time_to_memory_max > 14d" holds once a leak stops.
+const Never = 100 * 365 * 86400.0
 
 // Kind says how a metric's threshold is spelled and compared.
 type Kind int
@@ -52,6 +80,7 @@ const (
 	KindBytes                   // "512M"
 	KindRate                    // "1M/s"
 	KindCount                   // "100000"
+	KindDuration                // "7d", in seconds
 )
 
 // Scope says which rules may use a metric.
@@ -91,6 +120,12 @@ func (m Metric) Info() (info MetricInfo, ok bool) {
 		return MetricInfo{Kind: KindBytes, Scope: ScopeCgroup | ScopeNode}, true
 	case NegativeDentries:
 		return MetricInfo{Kind: KindCount, Scope: ScopeCgroup | ScopeNode}, true
+	case MemoryTrend, AnonTrend, FileTrend, SlabReclaimableTrend, SlabUnreclaimableTrend, KernelTrend:
+		return MetricInfo{Kind: KindRate, Scope: ScopeCgroup | ScopeNode}, true
+	case TimeToMemoryHigh, TimeToMemoryMax:
+		return MetricInfo{Kind: KindDuration, Scope: ScopeCgroup}, true
+	case NodeTimeToOOM:
+		return MetricInfo{Kind: KindDuration, Scope: ScopeCgroup | ScopeNode}, true
 	}
 	return MetricInfo{}, false
 }
@@ -102,6 +137,8 @@ func Metrics() []Metric {
 		SlabReclaimable, SlabReclaimableShare, SlabGrowthRate,
 		CurrentShareOfHigh, CurrentShareOfMax,
 		NodeSReclaimable, NegativeDentries,
+		MemoryTrend, AnonTrend, FileTrend, SlabReclaimableTrend, SlabUnreclaimableTrend, KernelTrend,
+		TimeToMemoryHigh, TimeToMemoryMax, NodeTimeToOOM,
 	}
 }
 
@@ -194,7 +231,7 @@ func metricList() string {
 }
 
 // ParseThreshold reads a threshold for m spelled the way m's kind wants:
-// "25%", "256M", "1M/s" or a whole number.
+// "25%", "256M", "1M/s", "7d" or a whole number.
 func ParseThreshold(m Metric, s string) (float64, error) {
 	info, ok := m.Info()
 	if !ok {
@@ -229,6 +266,12 @@ func parseThreshold(k Kind, s string) (float64, error) {
 			return 0, fmt.Errorf("takes a rate: %w", err)
 		}
 		return float64(v), nil
+	case KindDuration:
+		d, err := ParseDuration(s)
+		if err != nil {
+			return 0, fmt.Errorf("takes a duration: %w", err)
+		}
+		return d.Std().Seconds(), nil
 	case KindCount:
 		v, err := strconv.ParseUint(s, 10, 53)
 		if err != nil {
@@ -250,10 +293,17 @@ func FormatValue(m Metric, v float64) string {
 			return Size(v).String()
 		}
 	case KindRate:
-		if v >= 0 && v == float64(uint64(v)) {
+		if v >= 0 {
 			return Rate(v).String()
 		}
 		return strconv.FormatFloat(v, 'f', 0, 64) + "B/s"
+	case KindDuration:
+		if v >= Never {
+			return "never"
+		}
+		if v >= 0 {
+			return Duration(math.Round(v * 1e9)).String()
+		}
 	}
 	return strconv.FormatFloat(v, 'f', -1, 64)
 }
@@ -285,20 +335,31 @@ func figure(m Metric, v float64) string {
 	switch info.Kind {
 	case KindPercent:
 		return strings.TrimSuffix(strconv.FormatFloat(v, 'f', 1, 64), ".0") + "%"
-	case KindBytes, KindRate:
+	case KindDuration:
+		if v >= Never {
+			return "never"
+		}
+		return human.Duration(time.Duration(v * float64(time.Second)))
+	case KindRate:
+		// A round threshold-like figure reads best as written ("11M/s");
+		// a measured one is rounded in the unit that suits it.
+		if a := Rate(math.Abs(v)).String(); strings.HasSuffix(a, "/s") && !strings.HasSuffix(a, "B/s") {
+			if v < 0 {
+				return "-" + a
+			}
+			return a
+		}
+		return human.Rate(v)
+	case KindBytes:
 		sign := ""
 		if v < 0 {
 			sign = "-"
 		}
 		abs := FormatValue(m, math.Abs(v))
-		if !strings.HasSuffix(strings.TrimSuffix(abs, "/s"), "B") || math.Abs(v) < 1024 {
+		if !strings.HasSuffix(abs, "B") || math.Abs(v) < 1024 {
 			return sign + abs
 		}
-		r := sign + human.Bytes(uint64(math.Abs(v)))
-		if info.Kind == KindRate {
-			r += "/s"
-		}
-		return r
+		return sign + human.Bytes(uint64(math.Abs(v)))
 	}
 	return exact
 }

@@ -43,7 +43,7 @@ func TestConditionsHolds(t *testing.T) {
 			MapValues{SlabGrowthRate: 2 << 20}, true, []string{"slab_growth_rate 2M/s >= 1M/s"}},
 		{"any: none hold", Conditions{Any: []Condition{psi, growth}},
 			MapValues{PSISomeAvg10: 1, SlabGrowthRate: 1}, false,
-			[]string{"psi_some_avg10 1% not > 10%", "slab_growth_rate 1B/s not >= 1M/s"}},
+			[]string{"psi_some_avg10 1% not > 10%", "slab_growth_rate 84K/day not >= 1M/s"}},
 		{"all and any together", Conditions{All: []Condition{slab}, Any: []Condition{psi, growth}},
 			MapValues{SlabReclaimable: 1 << 30, PSISomeAvg10: 20}, true,
 			[]string{"slab_reclaimable 1G >= 256M", "psi_some_avg10 20% > 10%"}},

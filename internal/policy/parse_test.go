@@ -44,7 +44,7 @@ func TestParseErrors(t *testing.T) {
 			`p.toml:2:1: daemon.reclaim_budget: size "512": want an integer followed by B, K, M, G, T, KiB, MiB, GiB or TiB (for example "512M")`,
 		}},
 		{"duration without unit", ruleHead + "dwell = \"30\"\n", []string{
-			`p.toml:9:1: rule[0].level[0].dwell: duration "30": want a number with a unit, for example "30s", "2m" or "500ms"`,
+			`p.toml:9:1: rule[0].level[0].dwell: duration "30": want a number with a unit, for example "30s", "2m", "500ms" or "7d"`,
 		}},
 		{"wrong type", "[daemon]\ndry_run = \"yes\"\n" + ruleHead, []string{
 			`p.toml:2:1: daemon.dry_run: want true or false, got a string`,
@@ -101,7 +101,7 @@ func TestParseErrors(t *testing.T) {
 			`p.toml:3:10: rule[0].units[0]: unit glob "kubepods/pod*" contains "/"; cgroup path globs go in paths`,
 		}},
 		{"unknown metric", strings.Replace(ruleHead, "slab_reclaimable >=", "slab >=", 1), []string{
-			`p.toml:7:14: rule[0].level[0].enter.all[0]: condition "slab >= 256M": unknown metric "slab" (known: psi_some_avg10, psi_some_avg60, psi_full_avg10, psi_full_avg60, slab_reclaimable, slab_reclaimable_share, slab_growth_rate, memory_current_share_high, memory_current_share_max, node_sreclaimable, negative_dentries)`,
+			`p.toml:7:14: rule[0].level[0].enter.all[0]: condition "slab >= 256M": unknown metric "slab" (known: psi_some_avg10, psi_some_avg60, psi_full_avg10, psi_full_avg60, slab_reclaimable, slab_reclaimable_share, slab_growth_rate, memory_current_share_high, memory_current_share_max, node_sreclaimable, negative_dentries, memory_trend, anon_trend, file_trend, slab_reclaimable_trend, slab_unreclaimable_trend, kernel_trend, time_to_memory_high, time_to_memory_max, node_time_to_oom)`,
 		}},
 		{"unknown comparison", strings.Replace(ruleHead, ">= 256M", "=> 256M", 1), []string{
 			`p.toml:7:14: rule[0].level[0].enter.all[0]: condition "slab_reclaimable => 256M": unknown comparison "=>" (want >, >=, < or <=)`,
@@ -205,7 +205,7 @@ func TestParseErrors(t *testing.T) {
 			`p.toml:7:1: node.level[0].action[0].type: drop_caches needs a level cooldown of at least 5m (it empties every cache on the node), got 1m`,
 		}},
 		{"every error at once", "[daemon]\ninterval = \"1\"\nbogus = 1\n" + strings.Replace(ruleHead, "< 192M", "< 300M", 1) + "[[rule.level.action]]\ntype = \"kill\"\n", []string{
-			`p.toml:2:1: daemon.interval: duration "1": want a number with a unit, for example "30s", "2m" or "500ms"`,
+			`p.toml:2:1: daemon.interval: duration "1": want a number with a unit, for example "30s", "2m", "500ms" or "7d"`,
 			`p.toml:3:1: daemon.bogus: unknown key`,
 			`p.toml:11:13: rule[0].level[0].exit.all[0]: exit threshold 300M is not below enter threshold 256M; the level would flap`,
 			`p.toml:13:1: rule[0].level[0].action[0].type: unknown action "kill" (want event, reclaim, vfs_cache_pressure, unit_property, exec or drop_caches)`,

@@ -15,7 +15,9 @@ import (
 type Size uint64
 
 // Duration is a non-negative time span. Its text form is Go's duration
-// syntax with a unit: "30s", "2m", "1m30s", "500ms".
+// syntax with a unit ("30s", "2m", "1m30s", "500ms"), which may start with
+// whole days ("7d", "1d12h"): forecasts and history spans are counted in
+// days.
 type Duration time.Duration
 
 // Percent is a percentage, stored as the number before the % sign ("25%"
@@ -23,9 +25,10 @@ type Duration time.Duration
 // value over 100 is reported with its place in the policy.
 type Percent float64
 
-// Rate is a growth rate in bytes per second, written as a Size with "/s":
-// "1M/s".
-type Rate uint64
+// Rate is a growth rate in bytes per second, written as a Size per unit of
+// time: "1M/s", "10M/h", "3M/day". Slow leaks are spelled per day; the
+// value is kept per second, fractions included.
+type Rate float64
 
 var sizeUnits = []struct {
 	suffix string
@@ -92,17 +95,35 @@ func ParseDuration(s string) (Duration, error) {
 	if s == "0" {
 		return 0, nil
 	}
-	d, err := time.ParseDuration(s)
-	if err != nil || strings.TrimLeft(s, "0123456789.") == "" {
-		return 0, fmt.Errorf("duration %q: want a number with a unit, for example \"30s\", \"2m\" or \"500ms\"", s)
+	bad := fmt.Errorf("duration %q: want a number with a unit, for example \"30s\", \"2m\", \"500ms\" or \"7d\"", s)
+	var days time.Duration
+	rest := s
+	if i := strings.IndexByte(s, 'd'); i >= 0 {
+		n, err := strconv.ParseUint(s[:i], 10, 32)
+		if err != nil || n > maxDays {
+			return 0, bad
+		}
+		days, rest = time.Duration(n)*day, s[i+1:]
+		if rest == "" {
+			return Duration(days), nil
+		}
+	}
+	d, err := time.ParseDuration(rest)
+	if err != nil || strings.TrimLeft(rest, "0123456789.") == "" {
+		return 0, bad
 	}
 	if d < 0 {
 		return 0, fmt.Errorf("duration %q is negative", s)
 	}
-	return Duration(d), nil
+	return Duration(days + d), nil
 }
 
-// String gives a compact exact form ("2m", "1m30s", "500ms") that
+const day = 24 * time.Hour
+
+// maxDays keeps days*24h well inside time.Duration's range (~292 years).
+const maxDays = 100 * 365
+
+// String gives a compact exact form ("2m", "1m30s", "500ms", "7d") that
 // ParseDuration reads back to the same value.
 func (d Duration) String() string {
 	if d == 0 {
@@ -113,7 +134,7 @@ func (d Duration) String() string {
 	for _, u := range []struct {
 		unit time.Duration
 		name string
-	}{{time.Hour, "h"}, {time.Minute, "m"}, {time.Second, "s"}, {time.Millisecond, "ms"}, {time.Microsecond, "us"}, {time.Nanosecond, "ns"}} {
+	}{{day, "d"}, {time.Hour, "h"}, {time.Minute, "m"}, {time.Second, "s"}, {time.Millisecond, "ms"}, {time.Microsecond, "us"}, {time.Nanosecond, "ns"}} {
 		if n := v / u.unit; n > 0 {
 			b.WriteString(strconv.FormatInt(int64(n), 10) + u.name)
 			v -= n * u.unit
@@ -167,21 +188,52 @@ func (p *Percent) UnmarshalText(b []byte) error {
 // MarshalText implements encoding.TextMarshaler.
 func (p Percent) MarshalText() ([]byte, error) { return []byte(p.String()), nil }
 
+// rateUnits are the time units a Rate may be written per, longest first
+// so "/day" is not read as "/d".
+var rateUnits = []struct {
+	suffix string
+	per    float64 // seconds
+}{{"/day", 86400}, {"/min", 60}, {"/s", 1}, {"/m", 60}, {"/h", 3600}, {"/d", 86400}}
+
 // ParseRate parses the text form of a Rate.
 func ParseRate(s string) (Rate, error) {
-	num, ok := strings.CutSuffix(s, "/s")
-	if !ok {
-		return 0, fmt.Errorf("rate %q: want a size per second, for example \"1M/s\"", s)
+	for _, u := range rateUnits {
+		num, ok := strings.CutSuffix(s, u.suffix)
+		if !ok {
+			continue
+		}
+		v, err := ParseSize(num)
+		if err != nil {
+			break
+		}
+		return Rate(float64(v) / u.per), nil
 	}
-	v, err := ParseSize(num)
-	if err != nil {
-		return 0, fmt.Errorf("rate %q: want a size per second, for example \"1M/s\"", s)
-	}
-	return Rate(v), nil
+	return 0, fmt.Errorf("rate %q: want a size per second, minute, hour or day, for example \"1M/s\" or \"3M/day\"", s)
 }
 
-// String gives the exact text form, for example "1M/s".
-func (r Rate) String() string { return Size(r).String() + "/s" }
+// String gives an exact text form, one ParseRate reads back to the same
+// value: per second when that is a whole number of bytes, else per hour or
+// per day. A rate that is none of these (only computed ones) is written in
+// bytes per second with a fraction, for people, not for policies.
+func (r Rate) String() string {
+	for _, u := range []struct {
+		suffix string
+		sec    float64
+	}{{"/s", 1}, {"/min", 60}, {"/h", 3600}, {"/day", 86400}} {
+		if s, ok := r.per(u.suffix, u.sec); ok {
+			return s
+		}
+	}
+	return strconv.FormatFloat(float64(r), 'f', 3, 64) + "B/s"
+}
+
+func (r Rate) per(suffix string, sec float64) (string, bool) {
+	n := math.Round(float64(r) * sec)
+	if n < 0 || n >= math.MaxUint64 || Rate(n/sec) != r {
+		return "", false
+	}
+	return Size(uint64(n)).String() + suffix, true
+}
 
 // UnmarshalText implements encoding.TextUnmarshaler.
 func (r *Rate) UnmarshalText(b []byte) error {

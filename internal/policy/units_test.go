@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"math"
 	"testing"
 	"time"
 )
@@ -57,8 +58,15 @@ func TestParseDuration(t *testing.T) {
 		{in: "500ms", want: 500 * time.Millisecond, str: "500ms"},
 		{in: "1.5s", want: 1500 * time.Millisecond, str: "1s500ms"},
 		{in: "0", want: 0, str: "0s"},
-		{in: "30", err: `duration "30": want a number with a unit, for example "30s", "2m" or "500ms"`},
-		{in: "soon", err: `duration "soon": want a number with a unit, for example "30s", "2m" or "500ms"`},
+		{in: "7d", want: 7 * 24 * time.Hour, str: "7d"},
+		{in: "1d12h", want: 36 * time.Hour, str: "1d12h"},
+		{in: "48h", want: 48 * time.Hour, str: "2d"},
+		{in: "d", err: `duration "d": want a number with a unit, for example "30s", "2m", "500ms" or "7d"`},
+		{in: "1.5d", err: `duration "1.5d": want a number with a unit, for example "30s", "2m", "500ms" or "7d"`},
+		{in: "99999999d", err: `duration "99999999d": want a number with a unit, for example "30s", "2m", "500ms" or "7d"`},
+		{in: "1d-5s", err: `duration "1d-5s" is negative`},
+		{in: "30", err: `duration "30": want a number with a unit, for example "30s", "2m", "500ms" or "7d"`},
+		{in: "soon", err: `duration "soon": want a number with a unit, for example "30s", "2m", "500ms" or "7d"`},
 		{in: "-5s", err: `duration "-5s" is negative`},
 	} {
 		got, err := ParseDuration(tt.in)
@@ -99,7 +107,29 @@ func TestParsePercentAndRate(t *testing.T) {
 	if r, err := ParseRate("1M/s"); err != nil || r != 1<<20 || r.String() != "1M/s" {
 		t.Errorf("ParseRate(1M/s) = %v, %v", r, err)
 	}
-	if _, err := ParseRate("1M"); err == nil || err.Error() != `rate "1M": want a size per second, for example "1M/s"` {
+	for _, tt := range []struct {
+		in, str string
+		perSec  float64
+	}{
+		{"3M/day", "128K/h", 3 << 20 / 86400.0}, {"1M/day", "1M/day", 1 << 20 / 86400.0},
+		{"10M/h", "10M/h", 10 << 20 / 3600.0},
+		{"60K/min", "1K/s", 1024},
+		{"2M/min", "2M/min", 2 << 20 / 60.0},
+		{"1M/d", "1M/day", 1 << 20 / 86400.0},
+		{"0/day", "0/s", 0},
+	} {
+		r, err := ParseRate(tt.in)
+		if err != nil || math.Abs(float64(r)-tt.perSec) > 1e-9 || r.String() != tt.str {
+			t.Errorf("ParseRate(%q) = %v (%s), %v; want %v/s, %s", tt.in, float64(r), r, err, tt.perSec, tt.str)
+		}
+		if back, err := ParseRate(r.String()); err != nil || back != r {
+			t.Errorf("round trip of %s: %v, %v", r, back, err)
+		}
+	}
+	if got := Rate(1.0 / 7).String(); got != "0.143B/s" {
+		t.Errorf("Rate(1/7) = %q, want the fraction shown", got)
+	}
+	if _, err := ParseRate("1M"); err == nil || err.Error() != `rate "1M": want a size per second, minute, hour or day, for example "1M/s" or "3M/day"` {
 		t.Errorf("ParseRate(1M) error = %v", err)
 	}
 }
