@@ -76,11 +76,11 @@ type Kind int
 
 // Metric kinds.
 const (
-	KindPercent Kind = iota + 1 // "25%"
-	KindBytes                   // "512M"
-	KindRate                    // "1M/s"
-	KindCount                   // "100000"
-	KindDuration                // "7d", in seconds
+	KindPercent  Kind = iota + 1 // "25%"
+	KindBytes                    // "512M"
+	KindRate                     // "1M/s"
+	KindCount                    // "100000"
+	KindDuration                 // "7d", in seconds
 )
 
 // Scope says which rules may use a metric.
