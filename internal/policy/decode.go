@@ -105,7 +105,8 @@ func (x *val) UnmarshalTOML(v any) error {
 }
 
 type rawPolicy struct {
-	Daemon       rawDaemon `toml:"daemon"`
+	Daemon       rawDaemon  `toml:"daemon"`
+	History      rawHistory `toml:"history"`
 	ExcludeUnits val       `toml:"exclude_units"`
 	ExcludePaths val       `toml:"exclude_paths"`
 	Node         *rawRule  `toml:"node"`
@@ -119,6 +120,17 @@ type rawDaemon struct {
 	LogLevel      val `toml:"log_level"`
 	Sinks         val `toml:"sinks"`
 	ReclaimBudget val `toml:"reclaim_budget"`
+}
+
+type rawHistory struct {
+	Enabled     val `toml:"enabled"`
+	Dir         val `toml:"dir"`
+	Resolution  val `toml:"resolution"`
+	SaveEvery   val `toml:"save_every"`
+	MinGrowth   val `toml:"min_growth"`
+	RemindEvery val `toml:"remind_every"`
+	Horizon     val `toml:"horizon"`
+	Containers  val `toml:"containers"`
 }
 
 type rawRule struct {
@@ -329,6 +341,7 @@ func (c *conv) duration(key string, v val, def Duration) Duration {
 func (c *conv) policy(raw *rawPolicy) *Policy {
 	p := &Policy{
 		Daemon:       c.daemon(&raw.Daemon),
+		History:      c.history(&raw.History),
 		ExcludeUnits: c.globs("exclude_units", raw.ExcludeUnits, true),
 		ExcludePaths: c.globs("exclude_paths", raw.ExcludePaths, false),
 	}
@@ -368,6 +381,51 @@ func (c *conv) daemon(raw *rawDaemon) Daemon {
 		}
 	}
 	return d
+}
+
+func (c *conv) history(raw *rawHistory) History {
+	h := defaultHistory()
+	h.Enabled = c.boolean("history.enabled", raw.Enabled, h.Enabled)
+	h.Dir = c.str("history.dir", raw.Dir, h.Dir)
+	if raw.Resolution.set {
+		h.Resolutions = nil
+		for i, s := range c.strs("history.resolution", raw.Resolution) {
+			r, err := ParseResolution(s)
+			if err != nil {
+				c.errf("history.resolution["+strconv.Itoa(i)+"]", "%v", err)
+				continue
+			}
+			h.Resolutions = append(h.Resolutions, r)
+		}
+	}
+	h.SaveEvery = c.duration("history.save_every", raw.SaveEvery, h.SaveEvery)
+	h.MinGrowth = c.rate("history.min_growth", raw.MinGrowth, h.MinGrowth)
+	h.RemindEvery = c.duration("history.remind_every", raw.RemindEvery, h.RemindEvery)
+	h.Horizon = c.duration("history.horizon", raw.Horizon, h.Horizon)
+	h.Containers = c.boolean("history.containers", raw.Containers, h.Containers)
+	for _, pr := range validateHistory(&h) {
+		if k := "history." + pr.key; !c.failed[k] {
+			c.errf(k, "%s", pr.msg)
+		}
+	}
+	return h
+}
+
+func (c *conv) rate(key string, v val, def Rate) Rate {
+	if !v.set {
+		return def
+	}
+	s, ok := v.v.(string)
+	if !ok {
+		c.errf(key, "want a rate such as \"1M/day\", got %s", tomlType(v.v))
+		return def
+	}
+	r, err := ParseRate(s)
+	if err != nil {
+		c.errf(key, "%v", err)
+		return def
+	}
+	return r
 }
 
 func (c *conv) globs(key string, v val, unit bool) []string {

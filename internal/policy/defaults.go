@@ -34,6 +34,25 @@ func defaultDaemon() Daemon {
 	}
 }
 
+// DefaultHistoryDir outlives reboots and upgrades: slow leaks take weeks.
+const DefaultHistoryDir = "/var/lib/memrelief/history"
+
+// defaultHistory keeps 5-minute points for 6 hours (fast leaks, the charts
+// of explain) and hourly points for 14 days (leaks that take weeks to
+// hurt): at most ~22 KiB per series in memory.
+func defaultHistory() History {
+	return History{
+		Enabled:     true,
+		Dir:         DefaultHistoryDir,
+		Resolutions: []Resolution{{Duration(5 * time.Minute), Duration(6 * time.Hour)}, {Duration(time.Hour), Duration(14 * day)}},
+		SaveEvery:   Duration(15 * time.Minute),
+		MinGrowth:   Rate(float64(1<<20) / 86400),
+		RemindEvery: Duration(day),
+		Horizon:     Duration(30 * day),
+		Containers:  true,
+	}
+}
+
 func defaultReclaim() Reclaim {
 	return Reclaim{Batch: DefaultBatch, BudgetPerMinute: DefaultBudgetPerMinute, Timeout: DefaultReclaimTimeout}
 }

@@ -24,6 +24,21 @@ func Encode(w io.Writer, p *Policy) error {
 	e.kv("log_level", quote(d.LogLevel))
 	e.kv("sinks", quoteList(d.Sinks))
 	e.kv("reclaim_budget", quote(d.ReclaimBudget.String()))
+	h := p.History
+	e.line("")
+	e.line("[history]")
+	e.kv("enabled", strconv.FormatBool(h.Enabled))
+	e.kv("dir", quote(h.Dir))
+	res := make([]string, 0, len(h.Resolutions))
+	for _, r := range h.Resolutions {
+		res = append(res, r.String())
+	}
+	e.kv("resolution", quoteList(res))
+	e.kv("save_every", quote(h.SaveEvery.String()))
+	e.kv("min_growth", quote(h.MinGrowth.String()))
+	e.kv("remind_every", quote(h.RemindEvery.String()))
+	e.kv("horizon", quote(h.Horizon.String()))
+	e.kv("containers", strconv.FormatBool(h.Containers))
 	if p.Node != nil {
 		e.line("")
 		e.line("[node]")
@@ -48,7 +63,7 @@ func Encode(w io.Writer, p *Policy) error {
 // rule (as a profile, so it matches nothing by itself) under the given
 // daemon settings, for showing a unit's effective rule.
 func EncodeRule(w io.Writer, p *Policy, r *Rule) error {
-	q := &Policy{Source: p.Source, Daemon: p.Daemon}
+	q := &Policy{Source: p.Source, Daemon: p.Daemon, History: p.History}
 	c := *r
 	c.Units, c.Paths, c.ExcludeUnits, c.ExcludePaths = nil, nil, nil, nil
 	q.Rules = []Rule{c}

@@ -204,6 +204,18 @@ func TestParseErrors(t *testing.T) {
 		{"drop_caches cooldown", "[node]\n[[node.level]]\nname = \"x\"\nenter.all = [\"psi_some_avg10 >= 10%\"]\nexit.all = [\"psi_some_avg10 < 5%\"]\n[[node.level.action]]\ntype = \"drop_caches\"\n", []string{
 			`p.toml:7:1: node.level[0].action[0].type: drop_caches needs a level cooldown of at least 5m (it empties every cache on the node), got 1m`,
 		}},
+		{"history bad values", "[history]\nresolution = [\"5m\", \"1m/6h\", \"1h/1d\"]\nmin_growth = \"1M\"\nremind_every = \"10s\"\ndir = \"var/lib\"\nbogus = 1\n", []string{
+			`p.toml:2:15: history.resolution[0]: resolution "5m": want STEP/SPAN, for example "5m/6h" (a point every 5 minutes, kept for 6 hours)`,
+			`p.toml:3:1: history.min_growth: rate "1M": want a size per second, minute, hour or day, for example "1M/s" or "3M/day"`,
+			`p.toml:4:1: history.remind_every: remind_every 10s is below 1m; a steady leak would flood the journal`,
+			`p.toml:5:1: history.dir: dir "var/lib" must be an absolute path`,
+			`p.toml:6:1: history.bogus: unknown key`,
+		}},
+		{"history tiers", "[history]\nresolution = [\"1h/6h\", \"30m/14d\", \"1m/1d\"]\n", []string{
+			`p.toml:2:15: history.resolution[0]: 1h/6h holds 6 points; want 12 to 4096 (fewer give no trend, more cost memory)`,
+			`p.toml:2:24: history.resolution[1]: 30m/14d must be coarser and longer than 1h/6h before it`,
+			`p.toml:2:35: history.resolution[2]: 1m/1d must be coarser and longer than 30m/14d before it`,
+		}},
 		{"every error at once", "[daemon]\ninterval = \"1\"\nbogus = 1\n" + strings.Replace(ruleHead, "< 192M", "< 300M", 1) + "[[rule.level.action]]\ntype = \"kill\"\n", []string{
 			`p.toml:2:1: daemon.interval: duration "1": want a number with a unit, for example "30s", "2m", "500ms" or "7d"`,
 			`p.toml:3:1: daemon.bogus: unknown key`,

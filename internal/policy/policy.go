@@ -20,6 +20,9 @@ type Policy struct {
 	// Source names the file the policy came from, or "(embedded)/default.toml".
 	Source string
 	Daemon Daemon
+	// History is what the daemon remembers of each watched cgroup, for
+	// growth trends and forecasts.
+	History History
 	// ExcludeUnits and ExcludePaths keep cgroups away from every rule,
 	// whatever the rules say (memrelief's own unit, for example).
 	ExcludeUnits []string
@@ -41,6 +44,45 @@ type Daemon struct {
 	// minute.
 	ReclaimBudget Size
 }
+
+// History configures the per-cgroup history behind trends and forecasts
+// (the *_trend and time_to_* metrics, growth events, status and explain).
+type History struct {
+	Enabled bool
+	// Dir keeps the history across restarts and upgrades.
+	Dir string
+	// Resolutions are the tiers of each series, finest first: one point
+	// per Step for Span.
+	Resolutions []Resolution
+	// SaveEvery is how often each series is written to Dir.
+	SaveEvery Duration
+	// MinGrowth is the smallest trend worth an event.
+	MinGrowth Rate
+	// RemindEvery is how often a steady leak is reported again.
+	RemindEvery Duration
+	// Horizon: a forecast further out than this raises no event.
+	Horizon Duration
+	// Containers keeps series for the containers of watched pods too, so
+	// the container that grows is named, not just its pod.
+	Containers bool
+}
+
+// Resolution is one tier of a history: a point every Step for Span,
+// written "STEP/SPAN" ("5m/6h").
+type Resolution struct {
+	Step, Span Duration
+}
+
+// Points is how many points the tier holds.
+func (r Resolution) Points() int {
+	if r.Step <= 0 {
+		return 0
+	}
+	return int(r.Span / r.Step)
+}
+
+// String gives the policy spelling.
+func (r Resolution) String() string { return r.Step.String() + "/" + r.Span.String() }
 
 // Rule says how to treat the cgroups it matches. A rule with no Units and
 // no Paths matches nothing by itself: it is a profile that a unit's

@@ -247,3 +247,21 @@ func (r *Rate) UnmarshalText(b []byte) error {
 
 // MarshalText implements encoding.TextMarshaler.
 func (r Rate) MarshalText() ([]byte, error) { return []byte(r.String()), nil }
+
+// ParseResolution parses "STEP/SPAN", for example "5m/6h": a point every
+// STEP, kept for SPAN.
+func ParseResolution(s string) (Resolution, error) {
+	step, span, ok := strings.Cut(s, "/")
+	if !ok {
+		return Resolution{}, fmt.Errorf("resolution %q: want STEP/SPAN, for example \"5m/6h\" (a point every 5 minutes, kept for 6 hours)", s)
+	}
+	st, err := ParseDuration(step)
+	if err != nil {
+		return Resolution{}, fmt.Errorf("resolution %q: step: %w", s, err)
+	}
+	sp, err := ParseDuration(span)
+	if err != nil {
+		return Resolution{}, fmt.Errorf("resolution %q: span: %w", s, err)
+	}
+	return Resolution{Step: st, Span: sp}, nil
+}

@@ -34,6 +34,49 @@ func validateDaemon(d *Daemon) []problem {
 	return ps
 }
 
+// MaxResolutions and MaxHistoryPoints bound a history so no policy can
+// make the daemon's memory grow without limit.
+const (
+	MaxResolutions   = 4
+	MaxHistoryPoints = 4096
+)
+
+func validateHistory(h *History) []problem {
+	var ps []problem
+	if !strings.HasPrefix(h.Dir, "/") {
+		ps = append(ps, problem{"dir", fmt.Sprintf("dir %q must be an absolute path", h.Dir)})
+	}
+	if len(h.Resolutions) == 0 || len(h.Resolutions) > MaxResolutions {
+		ps = append(ps, problem{"resolution", fmt.Sprintf("want 1 to %d resolutions, got %d", MaxResolutions, len(h.Resolutions))})
+	}
+	for i, r := range h.Resolutions {
+		key := "resolution[" + strconv.Itoa(i) + "]"
+		switch {
+		case r.Step < Duration(time.Second) || r.Step%Duration(time.Second) != 0:
+			ps = append(ps, problem{key, fmt.Sprintf("%s: step must be a whole number of seconds, at least 1s", r)})
+		case r.Span%r.Step != 0:
+			ps = append(ps, problem{key, fmt.Sprintf("%s: span is not a whole number of steps", r)})
+		case r.Points() < 12 || r.Points() > MaxHistoryPoints:
+			ps = append(ps, problem{key, fmt.Sprintf("%s holds %d points; want 12 to %d (fewer give no trend, more cost memory)", r, r.Points(), MaxHistoryPoints)})
+		case i > 0 && (r.Step <= h.Resolutions[i-1].Step || r.Span <= h.Resolutions[i-1].Span):
+			ps = append(ps, problem{key, fmt.Sprintf("%s must be coarser and longer than %s before it", r, h.Resolutions[i-1])})
+		}
+	}
+	if h.SaveEvery < Duration(10*time.Second) || h.SaveEvery > Duration(day) {
+		ps = append(ps, problem{"save_every", fmt.Sprintf("save_every %s out of range 10s..1d", h.SaveEvery)})
+	}
+	if h.MinGrowth <= 0 {
+		ps = append(ps, problem{"min_growth", "min_growth must be above 0, or every flat series would be reported as growing"})
+	}
+	if h.RemindEvery < Duration(time.Minute) {
+		ps = append(ps, problem{"remind_every", fmt.Sprintf("remind_every %s is below 1m; a steady leak would flood the journal", h.RemindEvery)})
+	}
+	if h.Horizon < Duration(time.Hour) {
+		ps = append(ps, problem{"horizon", fmt.Sprintf("horizon %s is below 1h", h.Horizon)})
+	}
+	return ps
+}
+
 // checkGlob returns why g is not a usable glob, or "".
 func checkGlob(g string, unit bool) string {
 	if g == "" {
