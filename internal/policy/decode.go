@@ -107,10 +107,10 @@ func (x *val) UnmarshalTOML(v any) error {
 type rawPolicy struct {
 	Daemon       rawDaemon  `toml:"daemon"`
 	History      rawHistory `toml:"history"`
-	ExcludeUnits val       `toml:"exclude_units"`
-	ExcludePaths val       `toml:"exclude_paths"`
-	Node         *rawRule  `toml:"node"`
-	Rule         []rawRule `toml:"rule"`
+	ExcludeUnits val        `toml:"exclude_units"`
+	ExcludePaths val        `toml:"exclude_paths"`
+	Node         *rawRule   `toml:"node"`
+	Rule         []rawRule  `toml:"rule"`
 }
 
 type rawDaemon struct {
