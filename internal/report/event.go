@@ -26,6 +26,7 @@ const (
 	PolicyRejected Kind = "policy_rejected" // a reload failed validation; the old policy stays
 	Yielded        Kind = "yielded"         // someone else changed a knob memrelief managed; memrelief let go
 	Problem        Kind = "problem"         // something failed that memrelief works around
+	Growth         Kind = "growth"          // a cgroup's memory grows steadily: what grows, and when it meets its limit
 )
 
 // MessageID returns the journal MESSAGE_ID of k, "" for an unknown kind.
@@ -41,6 +42,7 @@ var messageIDs = map[Kind]string{
 	PolicyRejected: "bf30124fc22d419a8ec174cdbd51a4cf",
 	Yielded:        "d23530cb2ef146628c7972d867ef8a6b",
 	Problem:        "61748e86553e4eb5beb092978828f4a7",
+	Growth:         "fd1c6229890c4109bced6e78eda4b387",
 }
 
 // Kinds lists every kind, for the catalog and its test.
@@ -91,6 +93,17 @@ const (
 	FieldValueAfter           = "VALUE_AFTER"
 	FieldPolicy               = "POLICY_FILE"
 	FieldError                = "ERROR"
+	// Growth events.
+	FieldContainer            = "CONTAINER_NAME"       // the kubelet's name of a pod's container, or its scope unit
+	FieldGrowthReason         = "GROWTH_REASON"        // first, closer, reminder or stopped
+	FieldGrowthComponent      = "GROWTH_COMPONENT"     // anon, file, slab_reclaimable, slab_unreclaimable or other_kernel
+	FieldGrowthBytesPerSec    = "GROWTH_BYTES_PER_SEC" // trend of memory.current
+	FieldGrowthQuality        = "GROWTH_QUALITY"       // low, medium or high
+	FieldGrowthSince          = "GROWTH_SINCE"         // RFC 3339: start of the window the trend rests on
+	FieldTimeToMemoryHigh     = "TIME_TO_MEMORY_HIGH_SEC"
+	FieldTimeToMemoryMax      = "TIME_TO_MEMORY_MAX_SEC"
+	FieldTimeToOOM            = "TIME_TO_OOM_SEC" // node: until MemAvailable reaches 0
+	FieldGrowthClassification = "GROWTH_CAUSES"   // one line per growing component
 )
 
 // Results of an action.
