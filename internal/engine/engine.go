@@ -14,6 +14,7 @@ import (
 	"github.com/memrelief/memrelief/internal/action"
 	"github.com/memrelief/memrelief/internal/cgroupfs"
 	"github.com/memrelief/memrelief/internal/dropin"
+	"github.com/memrelief/memrelief/internal/history"
 	"github.com/memrelief/memrelief/internal/human"
 	"github.com/memrelief/memrelief/internal/kube"
 	"github.com/memrelief/memrelief/internal/paths"
@@ -80,6 +81,10 @@ type watched struct {
 	psi bool
 	// seen is the scan generation that last found the cgroup.
 	seen int
+	// tr is the cgroup's history, nil when history is off; members are
+	// the containers of a pod, by cgroup path.
+	tr      *trend
+	members map[string]*member
 }
 
 // Engine runs the loop. Create with New; not safe for concurrent use except
@@ -115,6 +120,13 @@ type Engine struct {
 	queries  chan chan Snapshot
 	lastTick time.Duration
 	recent   []RecentEvent // the latest events, for Snapshot
+
+	// hist keeps the series behind trends; nil when history is off.
+	// nodeTr is the node's, kept whether or not a node rule exists.
+	hist   *histories
+	nodeTr *trend
+	// calls run on the loop's goroutine between ticks (History).
+	calls chan func()
 }
 
 type dropinResult struct {
@@ -135,7 +147,7 @@ func New(cfg Config) *Engine {
 		// walking even thousands of directories costs milliseconds.
 		cfg.RescanEvery = 10 * time.Second
 	}
-	e := &Engine{cfg: cfg, pol: cfg.Policy, watched: map[string]*watched{}, overrides: map[string]dropinResult{}, reported: map[string]bool{}, wake: make(chan string, 1), queries: make(chan chan Snapshot)}
+	e := &Engine{cfg: cfg, pol: cfg.Policy, watched: map[string]*watched{}, overrides: map[string]dropinResult{}, reported: map[string]bool{}, wake: make(chan string, 1), queries: make(chan chan Snapshot), calls: make(chan func())}
 	e.rd = cgroupfs.NewReader(cfg.Layout)
 	live := &action.Live{Cgroups: cgroupfs.NewReader(cfg.Layout), Proc: cfg.Roots.Proc, UnitAPI: cfg.Units}
 	e.sys = live
@@ -146,6 +158,7 @@ func New(cfg Config) *Engine {
 	e.reclaimer = &action.Reclaimer{Sys: e.sys, NodeBudget: uint64(cfg.Policy.Daemon.ReclaimBudget)}
 	e.vfs = &action.VFS{Sys: e.sys, Store: store}
 	e.units = &action.UnitProps{Sys: e.sys, Store: store}
+	e.hist = newHistories(cfg.Policy.History, cfg.Roots.Lib)
 	return e
 }
 
@@ -223,6 +236,8 @@ func (e *Engine) Run(ctx context.Context, reload <-chan struct{}) error {
 			}
 		case reply := <-e.queries:
 			reply <- e.snapshot()
+		case f := <-e.calls:
+			f()
 		case <-e.cfg.Rescan:
 			e.lastScan = time.Time{}
 		case <-reload:
@@ -244,6 +259,12 @@ func (e *Engine) Close() {
 			w.h.Close()
 			w.h = nil
 		}
+		for _, m := range w.members {
+			if m.h != nil {
+				m.h.Close()
+				m.h = nil
+			}
+		}
 	}
 }
 
@@ -255,6 +276,7 @@ func (e *Engine) shutdown() {
 	defer cancel()
 	e.emitAll(e.units.RevertAll(ctx, "memrelief is stopping"))
 	e.emitAll(e.vfs.RestoreAll())
+	e.saveAll(5 * time.Second)
 	e.emit(report.Event{Kind: report.Stopped, Priority: report.Notice, Message: "memrelief stopped; its changes are undone"})
 }
 
@@ -267,8 +289,11 @@ func (e *Engine) Tick(ctx context.Context) {
 		e.scan(ctx, now)
 	}
 	e.sampleNode(now)
+	if e.nodeNow.hasMem {
+		e.nodeTr.add(now, history.FromMeminfo(&e.nodeNow.mem))
+	}
 	if e.node != nil {
-		e.node.cur = sample{at: now, isNode: true, node: &e.nodeNow}
+		e.node.cur = sample{at: now, isNode: true, node: &e.nodeNow, tr: e.nodeTr, nodeTr: e.nodeTr}
 		e.step(ctx, e.node, now)
 	}
 	for _, cg := range e.order() {
@@ -277,8 +302,13 @@ func (e *Engine) Tick(ctx context.Context) {
 			e.drop(ctx, w, "cgroup removed")
 			continue
 		}
+		if w.cur.hasMem {
+			w.tr.add(now, history.FromMemory(&w.cur.mem))
+		}
+		e.sampleMembers(w, now)
 		e.step(ctx, w, now)
 	}
+	e.updateTrends(now)
 	e.emitAll(e.vfs.Apply())
 	if e.triggers != nil {
 		for path, err := range e.triggers.Failed() {
@@ -323,6 +353,7 @@ func (e *Engine) sampleNode(now time.Time) {
 func (e *Engine) sampleCgroup(w *watched, now time.Time) bool {
 	s := &w.cur
 	s.at, s.node, s.hasPSI, s.hasRate = now, &e.nodeNow, false, false
+	s.tr, s.nodeTr = w.tr, e.nodeTr
 	s.kmemAsSlab = e.cfg.Layout.Mode != cgroupfs.Unified
 	if w.h == nil {
 		h, err := e.rd.Open(w.cg)
@@ -490,6 +521,8 @@ func (e *Engine) drop(ctx context.Context, w *watched, why string) {
 	if w.h != nil {
 		w.h.Close()
 	}
+	e.dropMembers(w)
+	delete(e.reported, "history-load:/"+w.cg)
 	// Pods come and go all day: nothing kept per cgroup may outlive it.
 	for _, k := range []string{"open:", "mem:", "psi:"} {
 		delete(e.reported, k+w.cg)

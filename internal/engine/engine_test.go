@@ -209,13 +209,23 @@ func TestEngineOnFixtureTree(t *testing.T) {
 	}
 }
 
+// TestEngineDryRunWritesNothing: a dry run changes nothing on the host. Its
+// history is memrelief's own record, like the journal, and is kept: an
+// observe-only deployment needs its trends across restarts most of all.
 func TestEngineDryRunWritesNothing(t *testing.T) {
 	h := newHarness(t, testPolicy, true)
+	hist := filepath.Join(h.roots.Lib, "history")
 	before := snapshot(t, h.roots)
 	for sec := 0; sec <= 100; sec += 2 {
 		h.tickAt(sec)
 	}
 	h.eng.shutdown()
+	if ents, err := os.ReadDir(hist); err != nil || len(ents) == 0 {
+		t.Errorf("dry run kept no history in %s: %v", hist, err)
+	}
+	if err := os.RemoveAll(hist); err != nil {
+		t.Fatal(err)
+	}
 	if after := snapshot(t, h.roots); after != before {
 		t.Fatalf("dry run changed the tree:\n%s", diffLines(before, after))
 	}

@@ -2,8 +2,13 @@ package engine
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"sort"
+	"strings"
 	"time"
+
+	"github.com/memrelief/memrelief/internal/history"
 
 	"github.com/memrelief/memrelief/internal/policy"
 	"github.com/memrelief/memrelief/internal/report"
@@ -25,6 +30,47 @@ type CgroupStatus struct {
 	PSISomeAvg10         float64 `json:"psi_some_avg10"`
 	PSIFullAvg10         float64 `json:"psi_full_avg10"`
 	HasPSI               bool    `json:"has_psi"`
+
+	// Trend is the cgroup's growth, nil without history (or before the
+	// first estimate); Containers are the containers of a pod.
+	Trend      *TrendStatus      `json:"trend,omitempty"`
+	Containers []ContainerStatus `json:"containers,omitempty"`
+}
+
+// TrendStatus is the growth of one series as the last estimate saw it.
+type TrendStatus struct {
+	// BytesPerSec is the trend of memory.current; Quality says how far it
+	// can be trusted (none, low, medium, high).
+	BytesPerSec float64   `json:"bytes_per_sec"`
+	Quality     string    `json:"quality"`
+	Since       time.Time `json:"since"`
+	// Growing is set when the growth is worth reporting (at least
+	// history.min_growth, medium quality, not only page cache).
+	Growing bool `json:"growing"`
+	// Components holds the trend of each component the host gives, bytes
+	// per second, by history component name (anon, file, ...).
+	Components map[string]float64 `json:"components,omitempty"`
+	// Dominant is the component that grows most ("" when none grows);
+	// Causes says in words what grows, one line per component.
+	Dominant string `json:"dominant,omitempty"`
+	Causes   string `json:"causes,omitempty"`
+	// ToHigh, ToMax and ToOOM are the times until memory.high, memory.max
+	// or (node) MemAvailable 0 are met at this rate; NeverMet when they
+	// are not (no growth, no limit, or too little history to say).
+	ToHigh time.Duration `json:"time_to_memory_high_ns"`
+	ToMax  time.Duration `json:"time_to_memory_max_ns"`
+	ToOOM  time.Duration `json:"time_to_oom_ns"`
+}
+
+// NeverMet is a forecast that does not arrive.
+const NeverMet = time.Duration(-1)
+
+// ContainerStatus is one container of a watched pod.
+type ContainerStatus struct {
+	Name         string       `json:"name"`
+	Cgroup       string       `json:"cgroup"`
+	CurrentBytes uint64       `json:"current_bytes"`
+	Trend        *TrendStatus `json:"trend,omitempty"`
 }
 
 // Snapshot is the daemon's state between two ticks.
@@ -89,6 +135,14 @@ func (e *Engine) snapshot() Snapshot {
 	if e.node != nil {
 		n := e.cgroupStatus(e.node)
 		s.Node = &n
+	} else if e.nodeTr != nil {
+		s.Node = &CgroupStatus{Cgroup: "/", Level: "normal"}
+		if e.nodeNow.hasMem {
+			s.Node.CurrentBytes = e.nodeNow.mem.MemTotal - e.nodeNow.mem.MemAvailable
+		}
+	}
+	if s.Node != nil {
+		s.Node.Trend = e.trendStatus(e.nodeTr)
 	}
 	for _, w := range e.watched {
 		s.Cgroups = append(s.Cgroups, e.cgroupStatus(w))
@@ -131,5 +185,114 @@ func (e *Engine) cgroupStatus(w *watched) CgroupStatus {
 		c.PSISomeAvg10, c.HasPSI = v, true
 		c.PSIFullAvg10, _ = w.cur.Value(policy.PSIFullAvg10)
 	}
+	if w != e.node {
+		c.Trend = e.trendStatus(w.tr)
+	}
+	for _, m := range w.members {
+		c.Containers = append(c.Containers, ContainerStatus{Name: m.name, Cgroup: "/" + m.cg, CurrentBytes: m.mem.Current, Trend: e.trendStatus(m.tr)})
+	}
+	sort.Slice(c.Containers, func(i, j int) bool { return c.Containers[i].Cgroup < c.Containers[j].Cgroup })
 	return c
+}
+
+func (e *Engine) trendStatus(t *trend) *TrendStatus {
+	if t == nil || !t.hasEst {
+		return nil
+	}
+	g := t.est.C[history.Current]
+	ts := &TrendStatus{BytesPerSec: g.BytesPerSec, Quality: g.Quality.String(), Since: g.From, Growing: e.worthReporting(t),
+		Causes: t.cls.Text, ToHigh: NeverMet, ToMax: NeverMet, ToOOM: NeverMet, Components: map[string]float64{}}
+	for c := range history.NumComponents {
+		if gc := t.est.C[c]; gc.Known && gc.Quality >= history.QualityLow {
+			ts.Components[c.String()] = gc.BytesPerSec
+		}
+	}
+	if len(t.cls.Causes) > 0 {
+		ts.Dominant = t.cls.Causes[0].Component.String()
+	}
+	if g.Quality >= history.QualityMedium {
+		for _, f := range []struct {
+			f   history.Forecast
+			dst *time.Duration
+		}{{t.fc.High, &ts.ToHigh}, {t.fc.Max, &ts.ToMax}, {t.oom, &ts.ToOOM}} {
+			if f.f.Reachable {
+				*f.dst = f.f.In
+			}
+		}
+	}
+	return ts
+}
+
+// HistoryView is what explain charts: the finest points of a series and
+// its trend, and those of the containers of a pod.
+type HistoryView struct {
+	Cgroup string          `json:"cgroup"`
+	Name   string          `json:"name,omitempty"` // container name
+	Step   time.Duration   `json:"step_ns"`
+	Points []history.Point `json:"points"`
+	Trend  *TrendStatus    `json:"trend,omitempty"`
+	// Containers are the pod's containers, when cgroup is a watched pod.
+	Containers []HistoryView `json:"containers,omitempty"`
+}
+
+// ErrNoHistory is returned by History for a cgroup memrelief keeps no
+// history of.
+var ErrNoHistory = errors.New("no history kept for this cgroup")
+
+// History returns the finest-tier history of cgroup ("/" for the node)
+// since from, asked of the loop like Query.
+func (e *Engine) History(ctx context.Context, cgroup string, from time.Time) (HistoryView, error) {
+	type answer struct {
+		v   HistoryView
+		err error
+	}
+	reply := make(chan answer, 1)
+	f := func() {
+		v, err := e.historyView(cgroup, from)
+		reply <- answer{v, err}
+	}
+	select {
+	case e.calls <- f:
+	case <-ctx.Done():
+		return HistoryView{}, ctx.Err()
+	}
+	select {
+	case a := <-reply:
+		return a.v, a.err
+	case <-ctx.Done():
+		return HistoryView{}, ctx.Err()
+	}
+}
+
+func (e *Engine) historyView(cgroup string, from time.Time) (HistoryView, error) {
+	if e.hist == nil {
+		return HistoryView{}, errors.New("history is off (history.enabled = false)")
+	}
+	now := e.cfg.Now()
+	view := func(cg, name string, t *trend) HistoryView {
+		v := HistoryView{Cgroup: cg, Name: name, Trend: e.trendStatus(t), Step: e.hist.tiers[0].Step}
+		if t != nil {
+			v.Points = t.s.Points(0, from, now.Add(time.Second), nil)
+		}
+		return v
+	}
+	cg := "/" + strings.Trim(cgroup, "/")
+	if cg == "/" {
+		return view("/", "", e.nodeTr), nil
+	}
+	w, ok := e.watched[cg[1:]]
+	if !ok {
+		for _, pw := range e.watched {
+			if m, ok := pw.members[cg[1:]]; ok {
+				return view(cg, m.name, m.tr), nil
+			}
+		}
+		return HistoryView{}, fmt.Errorf("%s: %w", cg, ErrNoHistory)
+	}
+	v := view(cg, "", w.tr)
+	for _, m := range w.members {
+		v.Containers = append(v.Containers, view("/"+m.cg, m.name, m.tr))
+	}
+	sort.Slice(v.Containers, func(i, j int) bool { return v.Containers[i].Cgroup < v.Containers[j].Cgroup })
+	return v, nil
 }

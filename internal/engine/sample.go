@@ -37,6 +37,9 @@ type sample struct {
 	// per cgroup: slab_reclaimable is then read from kmem usage, all of the
 	// cgroup's kernel memory, an upper bound of its reclaimable slab.
 	kmemAsSlab bool
+	// tr is the history of the cgroup (of the node in the node rule) and
+	// nodeTr the node's, for trend metrics; nil when history is off.
+	tr, nodeTr *trend
 }
 
 var _ policy.Values = (*sample)(nil)
@@ -67,6 +70,11 @@ func (s *sample) Value(m policy.Metric) (float64, bool) {
 		return float64(s.node.mem.SReclaimable), s.node.hasMem
 	case policy.NegativeDentries:
 		return float64(s.node.dentry.NrNegative), s.node.hasDentry && s.node.dentry.HasNegative
+	case policy.NodeTimeToOOM:
+		return s.nodeTr.value(m)
+	case policy.MemoryTrend, policy.AnonTrend, policy.FileTrend, policy.SlabReclaimableTrend,
+		policy.SlabUnreclaimableTrend, policy.KernelTrend, policy.TimeToMemoryHigh, policy.TimeToMemoryMax:
+		return s.tr.value(m)
 	}
 	if s.isNode {
 		return s.nodeCgroupMetric(m)

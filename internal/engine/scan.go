@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -63,12 +64,21 @@ func (e *Engine) scan(ctx context.Context, now time.Time) {
 		if w != nil && rule != nil {
 			w.seen = e.scanGen
 			w.psi = w.rule.HasPSI()
+			if w.tr == nil {
+				w.tr = e.newTrend("/" + cg)
+			}
 		}
 	}
 	for _, w := range e.watched {
 		if w.seen != e.scanGen {
 			e.drop(ctx, w, "cgroup removed")
 		}
+	}
+	if e.hist != nil && e.nodeTr == nil {
+		e.nodeTr = e.newTrend("/")
+	}
+	for _, w := range e.watched {
+		e.scanMembers(w)
 	}
 	// Drop-ins of units that are gone are not needed any more.
 	for u := range e.overrides {
@@ -157,6 +167,12 @@ func (e *Engine) Reload(ctx context.Context) {
 		e.emit(report.Event{Kind: report.PolicyRejected, Priority: report.Err, Message: msg, Fields: f})
 		e.rejected = true
 		return
+	}
+	if old, nw := e.pol.History, p.History; old.Enabled != nw.Enabled || old.Dir != nw.Dir || !slices.Equal(old.Resolutions, nw.Resolutions) {
+		// Changing them live would throw away or split weeks of history.
+		e.emit(report.Event{Kind: report.Problem, Priority: report.Warning,
+			Message: "history.enabled, history.dir and history.resolution take effect at the next restart; the running daemon keeps its history as it is",
+			Fields:  map[string]string{report.FieldPolicy: p.Source}})
 	}
 	e.pol = p
 	e.rejected = false

@@ -1,0 +1,505 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"math"
+	"path"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/memrelief/memrelief/internal/cgroupfs"
+	"github.com/memrelief/memrelief/internal/history"
+	"github.com/memrelief/memrelief/internal/human"
+	"github.com/memrelief/memrelief/internal/policy"
+	"github.com/memrelief/memrelief/internal/report"
+)
+
+// trend is the history of one cgroup (or the node) and what the engine
+// last concluded from it.
+type trend struct {
+	s      *history.Series
+	est    history.Estimate
+	hasEst bool
+	fc     history.CgroupForecast // cgroups
+	oom    history.Forecast       // the node: MemAvailable reaching 0
+	cls    history.Classification
+	remind history.Reminder
+	// phase spreads estimates and saves of many series over their period,
+	// so they do not all fall on one tick.
+	phase          time.Duration
+	estAt, savedAt time.Time
+	dirty          bool
+}
+
+// member is a container of a watched pod: it has a history, so the
+// container that grows can be named, but no rule of its own.
+type member struct {
+	cg, name  string
+	h         *cgroupfs.Handle
+	mem       cgroupfs.Memory
+	hasMem    bool
+	sampledAt time.Time
+	tr        *trend
+	seen      int
+}
+
+// histories is the engine's part that keeps series: settings fixed at
+// start (tiers and directory change only on restart, so a reload never
+// throws weeks of history away) and the scratch space of estimates.
+type histories struct {
+	tiers    []history.Tier
+	store    history.Store
+	est      history.Estimator
+	prunedAt time.Time
+}
+
+func newHistories(r policy.History, roots string) *histories {
+	if !r.Enabled {
+		return nil
+	}
+	h := &histories{store: history.Store{Dir: historyDir(roots, r.Dir)}}
+	for _, res := range r.Resolutions {
+		h.tiers = append(h.tiers, history.Tier{Step: res.Step.Std(), Len: res.Points()})
+	}
+	return h
+}
+
+// historyDir maps the policy's path under /var/lib/memrelief to the
+// injected root, as stateDir does for /run, so tests and chroots keep
+// their history inside their tree.
+func historyDir(lib, dir string) string {
+	const host = "/var/lib/memrelief"
+	if lib == "" {
+		return dir
+	}
+	if dir == host {
+		return lib
+	}
+	if rest, ok := strings.CutPrefix(dir, host+"/"); ok {
+		return filepath.Join(lib, rest)
+	}
+	return dir
+}
+
+// estimateEvery is how often each series is estimated: once per finest
+// bucket (a new point is what changes an estimate), at most every 5
+// minutes and at least every interval.
+func (e *Engine) estimateEvery() time.Duration {
+	d := min(e.hist.tiers[0].Step, 5*time.Minute)
+	return max(d, e.pol.Daemon.Interval.Std())
+}
+
+// memberEvery is how often containers of pods are sampled: ten samples
+// per finest bucket are plenty for its minimum and mean, and cost a tenth
+// of sampling them every tick.
+func (e *Engine) memberEvery() time.Duration {
+	return max(e.hist.tiers[0].Step/10, e.pol.Daemon.Interval.Std())
+}
+
+// newTrend loads the stored history of key, or starts an empty one. A file
+// that cannot be trusted has been set aside by the store; that is worth
+// a warning, never a failure.
+func (e *Engine) newTrend(key string) *trend {
+	if e.hist == nil {
+		return nil
+	}
+	s, err := e.hist.store.Load(key, e.hist.tiers)
+	if err != nil {
+		e.once("history-load:"+key, fmt.Sprintf("history of %s not used, starting afresh: %v", key, err))
+	}
+	if s == nil {
+		if s, err = history.NewSeries(key, e.hist.tiers); err != nil {
+			e.once("history", err.Error())
+			return nil
+		}
+	}
+	h := fnv.New64a()
+	h.Write([]byte(key))
+	return &trend{s: s, phase: time.Duration(h.Sum64() % uint64(time.Hour))}
+}
+
+func (t *trend) add(now time.Time, v history.Values) {
+	if t != nil && t.s.Add(now, v) {
+		t.dirty = true
+	}
+}
+
+// due reports whether a periodic job of period every, last run at last,
+// should run at now. The phase places each series' runs at its own
+// offset within the period.
+func (t *trend) due(last, now time.Time, every time.Duration) bool {
+	if last.IsZero() {
+		// First run at the series' offset within one period from now.
+		return now.UnixNano()%int64(every) >= int64(t.phase%every)
+	}
+	return now.Sub(last) >= every
+}
+
+// scanMembers finds the containers of a watched pod.
+func (e *Engine) scanMembers(w *watched) {
+	if e.hist == nil || !e.pol.History.Containers || w.pod == "" || strings.Count(w.pod, "/") > 1 {
+		e.dropMembers(w)
+		return
+	}
+	kids, err := e.rd.Children(w.cg)
+	if err != nil {
+		return // the pod went; the next sample finds out
+	}
+	if w.members == nil {
+		w.members = map[string]*member{}
+	}
+	for _, k := range kids {
+		cg := w.cg + "/" + k
+		if _, ok := e.watched[cg]; ok {
+			continue // a rule watches the container itself
+		}
+		m := w.members[cg]
+		if m == nil {
+			m = &member{cg: cg, name: e.containerName(cg)}
+			if m.tr = e.newTrend("/" + cg); m.tr == nil {
+				continue
+			}
+			w.members[cg] = m
+		}
+		m.seen = e.scanGen
+	}
+	for cg, m := range w.members {
+		if m.seen != e.scanGen {
+			e.dropMember(w, cg, m)
+		}
+	}
+}
+
+func (e *Engine) containerName(cg string) string {
+	if p := e.podName(cg); strings.Count(p, "/") == 2 {
+		return p[strings.LastIndexByte(p, '/')+1:]
+	}
+	if u := cgroupfs.UnitOf(cg); u != "" {
+		return u
+	}
+	return path.Base(cg)
+}
+
+func (e *Engine) dropMember(w *watched, cg string, m *member) {
+	if m.h != nil {
+		m.h.Close()
+	}
+	delete(e.reported, "history-load:/"+cg)
+	delete(w.members, cg)
+}
+
+func (e *Engine) dropMembers(w *watched) {
+	for cg, m := range w.members {
+		e.dropMember(w, cg, m)
+	}
+}
+
+// sampleMembers reads the containers of w when their period is due.
+func (e *Engine) sampleMembers(w *watched, now time.Time) {
+	every := e.memberEvery()
+	for cg, m := range w.members {
+		if !m.sampledAt.IsZero() && now.Sub(m.sampledAt) < every {
+			continue
+		}
+		m.sampledAt = now
+		if m.h == nil {
+			h, err := e.rd.Open(cg)
+			if err != nil {
+				continue
+			}
+			m.h = h
+		}
+		err := m.h.Memory(&m.mem, true)
+		switch {
+		case errors.Is(err, cgroupfs.ErrGone):
+			e.dropMember(w, cg, m)
+		case err == nil:
+			m.hasMem = true
+			m.tr.add(now, history.FromMemory(&m.mem))
+		}
+	}
+}
+
+// updateTrends estimates the series that are due, reports growth, and
+// writes the series that are due to disk.
+func (e *Engine) updateTrends(now time.Time) {
+	if e.hist == nil {
+		return
+	}
+	every := e.estimateEvery()
+	save := e.pol.History.SaveEvery.Std()
+	visit := func(w *watched, m *member) {
+		t := w.tr
+		if m != nil {
+			t = m.tr
+		}
+		if t == nil {
+			return
+		}
+		if t.due(t.estAt, now, every) {
+			e.estimate(w, m, t, now)
+		}
+		if t.dirty && t.due(t.savedAt, now, save) {
+			e.save(t, now)
+		}
+	}
+	if t := e.nodeTr; t != nil {
+		if t.due(t.estAt, now, every) {
+			e.estimate(nil, nil, t, now)
+		}
+		if t.dirty && t.due(t.savedAt, now, save) {
+			e.save(t, now)
+		}
+	}
+	for _, cg := range e.order() {
+		w := e.watched[cg]
+		visit(w, nil)
+		for _, m := range w.members {
+			visit(w, m)
+		}
+	}
+	if now.Sub(e.hist.prunedAt) >= time.Hour {
+		e.hist.prunedAt = now
+		e.prune(now)
+	}
+}
+
+func (e *Engine) save(t *trend, now time.Time) {
+	t.savedAt = now
+	if err := e.hist.store.Save(t.s); err != nil {
+		e.once("history-save", fmt.Sprintf("history not saved (kept in memory, retried later): %v", err))
+		return
+	}
+	t.dirty = false
+}
+
+// prune removes the files of cgroups gone for longer than the longest
+// tier holds: their history has nothing left to say.
+func (e *Engine) prune(now time.Time) {
+	last := e.hist.tiers[len(e.hist.tiers)-1]
+	if _, err := e.hist.store.Prune(now, last.Step*time.Duration(last.Len)); err != nil {
+		e.once("history-prune", fmt.Sprintf("pruning old history: %v", err))
+	}
+}
+
+// saveAll writes every changed series, on the way out, for at most
+// budget: a restart must not lose the hours since the last save, and a
+// slow disk must not hold up the stop.
+func (e *Engine) saveAll(budget time.Duration) {
+	if e.hist == nil {
+		return
+	}
+	deadline := time.Now().Add(budget)
+	var ts []*trend
+	if e.nodeTr != nil {
+		ts = append(ts, e.nodeTr)
+	}
+	for _, w := range e.watched {
+		if w.tr != nil {
+			ts = append(ts, w.tr)
+		}
+		for _, m := range w.members {
+			ts = append(ts, m.tr)
+		}
+	}
+	for _, t := range ts {
+		if time.Now().After(deadline) {
+			e.once("history-save", "history not all saved on stop: the disk is too slow")
+			return
+		}
+		if t.dirty {
+			e.save(t, e.cfg.Now())
+		}
+	}
+}
+
+// estimate updates t's trend and forecast and reports growth; w is nil
+// for the node, m set for a container of w.
+func (e *Engine) estimate(w *watched, m *member, t *trend, now time.Time) {
+	t.estAt = now
+	t.est = e.hist.est.Estimate(t.s, now)
+	t.hasEst = true
+	minGrowth := float64(e.pol.History.MinGrowth)
+	t.cls = history.Classify(t.est, minGrowth)
+	switch {
+	case w == nil:
+		if e.nodeNow.hasMem {
+			t.oom = t.est.ForecastNode(e.nodeNow.mem.MemTotal)
+		}
+	case m != nil:
+		t.fc = t.est.ForecastCgroup(m.mem.High, m.mem.Max, m.mem.HasHigh)
+	default:
+		t.fc = t.est.ForecastCgroup(w.cur.mem.High, w.cur.mem.Max, w.cur.mem.HasHigh)
+	}
+	o := history.Observation{Growing: e.worthReporting(t)}
+	if in, ok := t.nearest(); ok && in <= e.pol.History.Horizon.Std() {
+		o.In, o.HasIn = in, true
+	}
+	rp := history.ReminderPolicy{Every: e.pol.History.RemindEvery.Std(), MinGap: min(time.Hour, e.pol.History.RemindEvery.Std())}
+	next, why := rp.Step(t.remind, o, now)
+	t.remind = next
+	if why != history.ReasonNone {
+		e.emit(e.growthEvent(w, m, t, why))
+	}
+}
+
+// worthReporting is growth an operator should hear about: memory.current
+// grows by at least min_growth with at least medium quality, and not only
+// by page cache (which the kernel drops under pressure), unless even that
+// meets a limit within the horizon.
+func (e *Engine) worthReporting(t *trend) bool {
+	g := t.est.C[history.Current]
+	if !g.Growing(float64(e.pol.History.MinGrowth)) {
+		return false
+	}
+	if len(t.cls.Causes) > 0 && t.cls.Causes[0].Component != history.File {
+		return true
+	}
+	in, ok := t.nearest()
+	return ok && in <= e.pol.History.Horizon.Std()
+}
+
+// nearest is the time until the first limit is met, when one is.
+func (t *trend) nearest() (time.Duration, bool) {
+	best, ok := time.Duration(math.MaxInt64), false
+	for _, f := range []history.Forecast{t.fc.High, t.fc.Max, t.oom} {
+		if f.Reachable && f.Quality >= history.QualityMedium && f.In < best {
+			best, ok = f.In, true
+		}
+	}
+	return best, ok
+}
+
+// growthEvent reports growth of w (nil: the node) or of its container m.
+func (e *Engine) growthEvent(w *watched, m *member, t *trend, why history.Reason) report.Event {
+	var f map[string]string
+	var name string
+	if w == nil {
+		f, name = map[string]string{report.FieldCgroup: "/"}, "node"
+	} else {
+		f, name = e.fields(w), e.name(w)
+	}
+	if m != nil {
+		f[report.FieldCgroup], f[report.FieldContainer] = "/"+m.cg, m.name
+		if u := cgroupfs.UnitOf(m.cg); u != "" {
+			f[report.FieldUnit] = u
+		}
+		f[report.FieldMemoryCurrent] = strconv.FormatUint(m.mem.Current, 10)
+		delete(f, report.FieldSlabReclaimable)
+		name += " container " + m.name
+	}
+	delete(f, report.FieldLevel)
+	g := t.est.C[history.Current]
+	f[report.FieldGrowthReason] = why.String()
+	f[report.FieldGrowthBytesPerSec] = strconv.FormatInt(int64(math.Round(g.BytesPerSec)), 10)
+	f[report.FieldGrowthQuality] = g.Quality.String()
+	if !g.From.IsZero() {
+		f[report.FieldGrowthSince] = g.From.UTC().Format(time.RFC3339)
+	}
+	if len(t.cls.Causes) > 0 {
+		f[report.FieldGrowthComponent] = t.cls.Causes[0].Component.String()
+		f[report.FieldGrowthClassification] = t.cls.Text
+	}
+	prio := report.Notice
+	var limits []string
+	for _, l := range []struct {
+		f     history.Forecast
+		field string
+		what  string
+	}{{t.fc.High, report.FieldTimeToMemoryHigh, "memory.high"}, {t.fc.Max, report.FieldTimeToMemoryMax, "memory.max"}, {t.oom, report.FieldTimeToOOM, "the node's MemAvailable 0"}} {
+		if !l.f.Reachable || l.f.Quality < history.QualityMedium {
+			continue
+		}
+		f[l.field] = strconv.FormatInt(int64(l.f.In.Seconds()), 10)
+		if l.f.Reached {
+			limits = append(limits, "at "+l.what+" already")
+		} else {
+			limits = append(limits, "reaches "+l.what+" in "+human.Duration(l.f.In))
+		}
+		if l.field != report.FieldTimeToMemoryHigh && l.f.In <= 7*24*time.Hour {
+			prio = report.Warning
+		}
+	}
+	var msg string
+	if why == history.ReasonStopped {
+		prio = report.Info
+		msg = fmt.Sprintf("%s no longer grows", name)
+		for _, k := range []string{report.FieldGrowthComponent, report.FieldGrowthClassification, report.FieldTimeToMemoryHigh, report.FieldTimeToMemoryMax, report.FieldTimeToOOM} {
+			delete(f, k)
+		}
+	} else {
+		msg = fmt.Sprintf("%s grows %s", name, human.Rate(g.BytesPerSec))
+		if !g.From.IsZero() {
+			msg += " since " + g.From.Local().Format("2006-01-02 15:04")
+		}
+		var parts []string
+		for _, c := range t.cls.Causes {
+			if c.Dominant {
+				parts = append(parts, fmt.Sprintf("%s %.0f%% (%s)", c.Component, 100*c.Share, c.Meaning))
+			}
+		}
+		if len(parts) > 0 {
+			msg += ": " + strings.Join(parts, ", ")
+		}
+		if len(limits) > 0 {
+			msg += "; " + strings.Join(limits, ", ")
+		}
+	}
+	return report.Event{Kind: report.Growth, Priority: prio, Message: msg, Fields: f}
+}
+
+// trendComponent maps a trend metric to the component it follows.
+func trendComponent(m policy.Metric) (history.Component, bool) {
+	switch m {
+	case policy.MemoryTrend:
+		return history.Current, true
+	case policy.AnonTrend:
+		return history.Anon, true
+	case policy.FileTrend:
+		return history.File, true
+	case policy.SlabReclaimableTrend:
+		return history.SlabReclaimable, true
+	case policy.SlabUnreclaimableTrend:
+		return history.SlabUnreclaimable, true
+	case policy.KernelTrend:
+		return history.OtherKernel, true
+	}
+	return 0, false
+}
+
+// value answers the trend metrics of a cgroup or the node.
+func (t *trend) value(m policy.Metric) (float64, bool) {
+	if t == nil || !t.hasEst {
+		return 0, false
+	}
+	if c, ok := trendComponent(m); ok {
+		g := t.est.C[c]
+		if !g.Known || g.Quality < history.QualityMedium {
+			return 0, false
+		}
+		return g.BytesPerSec, true
+	}
+	var f history.Forecast
+	switch m {
+	case policy.TimeToMemoryHigh:
+		f = t.fc.High
+	case policy.TimeToMemoryMax:
+		f = t.fc.Max
+	case policy.NodeTimeToOOM:
+		f = t.oom
+	default:
+		return 0, false
+	}
+	g := t.est.C[history.Current]
+	if !g.Known || g.Quality < history.QualityMedium {
+		return 0, false
+	}
+	if !f.Reachable {
+		return policy.Never, true
+	}
+	return f.In.Seconds(), true
+}
