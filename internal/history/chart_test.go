@@ -36,7 +36,7 @@ func TestSparkline(t *testing.T) {
 }
 
 func TestComponentValuesChart(t *testing.T) {
-	s := newTestSeries(t)
+	s := newTiersSeries(t, minuteTiers)
 	for m, v := range []uint64{1, 2, 3} {
 		s.Add(t0.Add(time.Duration(m)*time.Minute), vals(v*mib, v*mib))
 	}

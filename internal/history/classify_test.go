@@ -63,10 +63,10 @@ func TestClassify(t *testing.T) {
 	}
 }
 
-// The VM scenario, compressed: a pod of a quiet app, a sidecar
-// leaking anon and a log agent leaking dentries; after 15 minutes each
-// leaking container is named with the right cause, and the pod's growth is
-// put on the faster one.
+// The VM scenario, compressed, at the e2e policy's resolution: a
+// pod of a quiet app, a sidecar leaking anon and a log agent leaking
+// dentries; after 15 minutes each leaking container is named with the
+// right cause, and the pod's growth is put on the faster one.
 func TestPodContainersNamedWithinFifteenMinutes(t *testing.T) {
 	quiet := func(t float64) (float64, float64, float64, float64, float64) {
 		return 80 * mib, 20 * mib, 3 * mib, mib, mib
@@ -84,7 +84,7 @@ func TestPodContainersNamedWithinFifteenMinutes(t *testing.T) {
 		name string
 		f    shape
 	}{{"app", quiet}, {"leaky-sidecar", anonLeak}, {"log-agent", dentryLeak}} {
-		s, err := NewSeries("/pod/"+c.name, nil)
+		s, err := NewSeries("/pod/"+c.name, e2eTiers)
 		if err != nil {
 			t.Fatal(err)
 		}

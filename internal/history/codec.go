@@ -25,8 +25,8 @@ import (
 // from the previous bucket's mean of that component and the minimum as
 // mean-min, then the peak as peak-mean of Current (or the peak when Current
 // is not known), all in KiB. Neighbouring means differ little, so most
-// figures take one or two bytes: a full default series is ~20 KiB where
-// fixed-width fields would take ~95 KiB and JSON several times more.
+// figures take one or two bytes: a full default series is ~10 KiB where
+// fixed-width fields would take ~23 KiB and JSON several times more.
 const (
 	magic        = "MRHIST"
 	fileVersion  = 1
@@ -61,7 +61,7 @@ func encode(dst []byte, s *Series) []byte {
 	for i := range s.tiers {
 		t := &s.tiers[i]
 		dst = binary.AppendUvarint(dst, uint64(t.step))
-		dst = binary.AppendUvarint(dst, uint64(len(t.pts)))
+		dst = binary.AppendUvarint(dst, uint64(t.length))
 		dst = binary.AppendUvarint(dst, uint64(t.count))
 		dst = binary.AppendVarint(dst, t.lastSlot)
 		var prev [NumComponents]uint32
@@ -296,11 +296,14 @@ func (s *Series) restore(d decoded) {
 			if t.step != dt.step {
 				continue
 			}
-			keep := dt.pts[max(0, len(dt.pts)-len(t.pts)):]
-			t.count, t.newest = 0, -1
-			for _, p := range keep {
-				t.advance(p)
+			// Storage for what the file holds and no more: the ring grows
+			// from there as buckets close.
+			keep := dt.pts[max(0, len(dt.pts)-t.length):]
+			t.pts = nil
+			if len(keep) > 0 {
+				t.pts = append(make([]point, 0, len(keep)), keep...)
 			}
+			t.count, t.newest = len(keep), len(keep)-1
 			t.lastSlot = dt.lastSlot
 			t.open = acc{}
 			if dt.open.n > 0 {

@@ -78,6 +78,28 @@ func TestEstimateShapes(t *testing.T) {
 	}
 }
 
+// A staircase (memory taken in steps, kept) has residuals with shape, so
+// its floor is the rolling minimum; where that window is cut short by the
+// start of the data (the end, when falling) it must not bend the slope.
+func TestFloorTrendStaircase(t *testing.T) {
+	for _, period := range []float64{1800, 2700, 3600} {
+		for _, sign := range []float64{1, -1} {
+			var xs, ys []float64
+			for i := range 73 { // 6 hours of 5-minute buckets, ending now
+				x := float64(i-72) * 300
+				xs = append(xs, x)
+				ys = append(ys, 500*mib+sign*10*mib*math.Floor((x+6*3600)/period)+float64(i%3)*kib)
+			}
+			var e Estimator
+			g := e.floorTrend(xs, ys)
+			want := sign * 10 * mib / period
+			if math.Abs(g.BytesPerSec-want) > 0.01*math.Abs(want) {
+				t.Errorf("steps every %vs, sign %v: %.1f B/s, want %.1f", period, sign, g.BytesPerSec, want)
+			}
+		}
+	}
+}
+
 func TestEstimateTooFewPoints(t *testing.T) {
 	s := newTestSeries(t)
 	for m := range 4 {
@@ -94,9 +116,9 @@ func TestEstimateTooFewPoints(t *testing.T) {
 }
 
 // The VM check compresses time: a leak fast enough to matter
-// shows within 15 one-minute buckets.
+// shows within 15 minutes at the e2e policy's resolution.
 func TestFastLeakWithinFifteenMinutes(t *testing.T) {
-	s := newTestSeries(t)
+	s := newTiersSeries(t, e2eTiers)
 	leak := func(t float64) (float64, float64, float64, float64, float64) {
 		return 50 * mib, 10 * mib, 5*mib + 200*1024*t, 2 * mib, mib
 	}

@@ -1,8 +1,12 @@
 package history
 
 import (
+	"fmt"
+	"math/rand/v2"
+	"reflect"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/memrelief/memrelief/internal/cgroupfs"
 	"github.com/memrelief/memrelief/internal/procinfo"
@@ -50,12 +54,13 @@ func TestGapsWrapAndClock(t *testing.T) {
 	}{
 		{"consecutive", []int{0, 1, 2, 3}, 3, 0, 0},
 		{"gap of three", []int{0, 4}, 4, 3, 0},
+		{"open gap longer than the storage so far", []int{0, 1, 40}, 40, 38, 0},
 		{"wraps after 360", seq(0, 400), 360, 0, 39},
 		{"gap longer than ring forgets", []int{0, 1, 1000, 1001}, 1, 0, 1000},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			s := newTestSeries(t)
+			s := newTiersSeries(t, minuteTiers)
 			for _, m := range tc.minutes {
 				if !s.Add(t0.Add(time.Duration(m)*time.Minute), vals(kib, kib)) {
 					t.Fatalf("sample at minute %d dropped", m)
@@ -107,7 +112,7 @@ func TestClockBackIsDropped(t *testing.T) {
 }
 
 func TestCoarseTierFolds(t *testing.T) {
-	s := newTestSeries(t)
+	s := newTiersSeries(t, minuteTiers)
 	for m := range 31 {
 		s.Add(t0.Add(time.Duration(m)*time.Minute), vals(uint64(m)*kib, 0))
 	}
@@ -141,15 +146,220 @@ func TestNewSeriesRejects(t *testing.T) {
 }
 
 func TestAddDoesNotAllocate(t *testing.T) {
+	// Once every tier is full (14 days and an hour of 10-second samples
+	// for the default tiers) no Add may allocate, not even rarely: one run
+	// of a day of samples counts every allocation exactly.
 	s := newTestSeries(t)
 	now := t0
 	v := vals(100*kib, 50*kib)
-	allocs := testing.AllocsPerRun(10000, func() {
+	for now.Before(t0.Add(14*24*time.Hour + time.Hour)) {
 		now = now.Add(10 * time.Second)
 		s.Add(now, v)
+	}
+	for i := range s.tiers {
+		if tr := &s.tiers[i]; tr.count != tr.length || len(tr.pts) != tr.length {
+			t.Fatalf("tier %d holds %d of %d buckets in %d after 14 days", i, tr.count, tr.length, len(tr.pts))
+		}
+	}
+	allocs := testing.AllocsPerRun(1, func() {
+		for range 8640 {
+			now = now.Add(10 * time.Second)
+			s.Add(now, v)
+		}
 	})
 	if allocs != 0 {
-		t.Errorf("Add allocates %.1f times per call", allocs)
+		t.Errorf("a day of Add on full tiers allocates %.0f times", allocs)
+	}
+}
+
+// checkRing fails t unless every tier's storage is within its bound and
+// holds what it counts.
+func checkRing(t *testing.T, s *Series, when string) {
+	t.Helper()
+	for i := range s.tiers {
+		tr := &s.tiers[i]
+		if cap(tr.pts) > tr.length || len(tr.pts) != cap(tr.pts) || tr.count > len(tr.pts) {
+			t.Fatalf("%s: tier %d has len %d cap %d for %d buckets of %d", when, i, len(tr.pts), cap(tr.pts), tr.count, tr.length)
+		}
+	}
+}
+
+func TestRingsGrowLazily(t *testing.T) {
+	s := newTestSeries(t)
+	if got := s.Tiers(); got[0] != DefaultTiers()[0] || got[1] != DefaultTiers()[1] {
+		t.Errorf("Tiers() = %v before any sample, want the defaults %v", got, DefaultTiers())
+	}
+	empty := s.MemoryBytes()
+	for i := range s.tiers {
+		if s.tiers[i].pts != nil {
+			t.Errorf("tier %d allocated %d buckets before any sample", i, cap(s.tiers[i].pts))
+		}
+	}
+	now := t0
+	v := vals(100*mib, 50*mib)
+	var grown [2]int // times each tier's storage moved
+	add := func(until time.Duration) {
+		for now.Before(t0.Add(until)) {
+			before := [2]int{cap(s.tiers[0].pts), cap(s.tiers[1].pts)}
+			now = now.Add(10 * time.Second)
+			s.Add(now, v)
+			checkRing(t, s, now.Sub(t0).String())
+			for i := range grown {
+				if cap(s.tiers[i].pts) != before[i] {
+					grown[i]++
+				}
+			}
+		}
+	}
+	// An hour: 12 five-minute buckets and no closed hourly one yet, so
+	// the series holds a small fraction of the ~22 KiB of a full one.
+	add(time.Hour)
+	pointSize := int(unsafe.Sizeof(point{}))
+	if c := cap(s.tiers[0].pts); c < s.tiers[0].count || c > s.tiers[0].count+minGrowPoints {
+		t.Errorf("after an hour the fine tier has room for %d buckets and holds %d", c, s.tiers[0].count)
+	}
+	if got, want := s.MemoryBytes()-empty, (cap(s.tiers[0].pts)+cap(s.tiers[1].pts))*pointSize; got != want {
+		t.Errorf("MemoryBytes grew by %d, want the storage %d", got, want)
+	}
+	if s.MemoryBytes() > 3<<10 {
+		t.Errorf("an hour-old series holds %d bytes", s.MemoryBytes())
+	}
+	add(3 * 24 * time.Hour)
+	if c, n := cap(s.tiers[1].pts), s.tiers[1].count; c < n || c > n+max(minGrowPoints, n/4) {
+		t.Errorf("after 3 days the hourly tier has room for %d buckets and holds %d", c, n)
+	}
+	add(15 * 24 * time.Hour)
+	// Modest steps, but not one per bucket: 72 buckets in 16, 32, 48,
+	// 64, 72; 336 in a dozen.
+	if grown[0] > 5 || grown[1] > 12 {
+		t.Errorf("storage moved %v times to fill the tiers", grown)
+	}
+	full := (72 + 336) * pointSize
+	if got := s.MemoryBytes(); got < full || got > full+1024 {
+		t.Errorf("a full series holds %d bytes, want %d and a little", got, full)
+	}
+}
+
+// A ring that grew lazily must still hold the newest Len buckets in order
+// through gaps, wrap-around and forgetting: compared with a plain list of
+// every bucket after each sample. The long ring forgets and skips while
+// its storage is still small, so it wraps within storage that must then
+// grow in order.
+func TestLazyRingMatchesList(t *testing.T) {
+	for _, tc := range []struct {
+		length               int
+		forgetPct, midGapPct int
+	}{
+		{37, 2, 10},  // not a multiple of the growth step
+		{300, 3, 3},  // grows in many steps
+		{2000, 5, 1}, // rarely grows past its first steps
+	} {
+		t.Run(fmt.Sprint(tc.length), func(t *testing.T) {
+			checkLazyRing(t, tc.length, tc.forgetPct, tc.midGapPct)
+		})
+	}
+}
+
+func checkLazyRing(t *testing.T, length, forgetPct, midGapPct int) {
+	tiers := []Tier{{Step: time.Minute, Len: length}, {Step: 7 * time.Minute, Len: 5}}
+	s := newTiersSeries(t, tiers)
+	type bucket struct {
+		slot int64
+		kib  uint64 // 0: gap
+	}
+	var list []bucket // every closed bucket since the ring last forgot
+	r := rand.New(rand.NewPCG(11, uint64(length)))
+	minute := t0.Unix() / 60
+	openSlot, openKiB := int64(-1), uint64(0)
+	for i := range 5000 {
+		// Mostly the next minute, sometimes a gap shorter than the ring,
+		// sometimes one longer.
+		step := int64(1)
+		switch x := r.IntN(100); {
+		case x < forgetPct:
+			step += int64(length + r.IntN(10))
+		case x < forgetPct+midGapPct:
+			step += int64(r.IntN(length))
+		case x < 30:
+			step += int64(r.IntN(3))
+		}
+		minute += step
+		k := uint64(i + 1)
+		if !s.Add(time.Unix(minute*60, 0), vals(k*kib, kib)) {
+			t.Fatalf("sample %d dropped", i)
+		}
+		// The sample closed the open bucket: after its gap from the
+		// newest closed one, or alone when that gap outlasts the ring.
+		if n := len(list); n > 0 {
+			last := list[n-1].slot
+			if openSlot-last-1 >= int64(length) {
+				list = list[:0]
+			}
+			for g := last + 1; len(list) > 0 && g < openSlot; g++ {
+				list = append(list, bucket{slot: g})
+			}
+		}
+		if openSlot >= 0 {
+			list = append(list, bucket{openSlot, openKiB})
+		}
+		openSlot, openKiB = minute, k
+		checkRing(t, s, fmt.Sprintf("sample %d", i))
+		want := list[max(0, len(list)-length):]
+		tr := &s.tiers[0]
+		if tr.count != len(want) {
+			t.Fatalf("sample %d: ring holds %d buckets, want %d", i, tr.count, len(want))
+		}
+		for j, w := range want {
+			p, slot := tr.at(j)
+			if slot != w.slot || uint64(p.mean[Current]) != w.kib {
+				t.Fatalf("sample %d: bucket %d is slot %d with %d KiB, want slot %d with %d KiB", i, j, slot, p.mean[Current], w.slot, w.kib)
+			}
+		}
+	}
+}
+
+func TestRestoreAllocatesWhatItHolds(t *testing.T) {
+	s := newTestSeries(t)
+	f := func(t float64) (float64, float64, float64, float64, float64) {
+		return 100*mib + 100*t, 10 * mib, 5 * mib, 2 * mib, mib
+	}
+	saved := 100 * time.Minute
+	feed(t, s, f, 0, saved, 10*time.Second, 64<<10, 1)
+	d, err := decode(encode(nil, s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := newTestSeries(t)
+	got.restore(d)
+	checkRing(t, got, "restored")
+	for i := range got.tiers {
+		if tr := &got.tiers[i]; cap(tr.pts) != tr.count || tr.count != s.tiers[i].count {
+			t.Errorf("tier %d restored %d buckets into room for %d, want %d", i, tr.count, cap(tr.pts), s.tiers[i].count)
+		}
+	}
+	// Both go on alike: the restored ring grows from what it held.
+	feed(t, s, f, saved, 30*time.Hour, 10*time.Second, 64<<10, 2)
+	feed(t, got, f, saved, 30*time.Hour, 10*time.Second, 64<<10, 2)
+	checkRing(t, got, "restored and fed")
+	// The bucket open at the save was kept to the KiB and may differ by
+	// one; every other must be equal.
+	lastSaved := epoch.Add(saved - 10*time.Second)
+	for i, tr := range s.Tiers() {
+		open := lastSaved.Truncate(tr.Step)
+		var a, b []Point
+		for _, p := range s.Points(i, time.Time{}, time.Unix(1<<40, 0), nil) {
+			if !p.Start.Equal(open) {
+				a = append(a, p)
+			}
+		}
+		for _, p := range got.Points(i, time.Time{}, time.Unix(1<<40, 0), nil) {
+			if !p.Start.Equal(open) {
+				b = append(b, p)
+			}
+		}
+		if len(a) < 10 || !reflect.DeepEqual(a, b) {
+			t.Errorf("tier %d: a restored series and the original differ after the same samples (%d and %d points)", i, len(b), len(a))
+		}
 	}
 }
 

@@ -143,7 +143,7 @@ func TestStoreKeepsNewestWhenTiersShrink(t *testing.T) {
 	if err := st.Save(s); err != nil {
 		t.Fatal(err)
 	}
-	small := []Tier{{Step: time.Minute, Len: 60}, {Step: time.Hour, Len: 24}}
+	small := []Tier{{Step: 5 * time.Minute, Len: 60}, {Step: 2 * time.Hour, Len: 24}}
 	got, err := st.Load("/x.slice", small)
 	if err != nil {
 		t.Fatal(err)
@@ -154,7 +154,7 @@ func TestStoreKeepsNewestWhenTiersShrink(t *testing.T) {
 		t.Errorf("fine tier kept %d points, want the newest 60 and the open one", len(have))
 	}
 	if p := got.Points(1, time.Time{}, time.Unix(1<<40, 0), nil); len(p) != 0 {
-		t.Errorf("an hourly tier the file lacks holds %d points", len(p))
+		t.Errorf("a 2-hour tier the file lacks holds %d points", len(p))
 	}
 }
 

@@ -58,9 +58,24 @@ func trueTimeTo(f shape, t0 float64, limit float64) (time.Duration, bool) {
 
 func newTestSeries(t testing.TB) *Series {
 	t.Helper()
-	s, err := NewSeries("/test.slice", nil)
+	return newTiersSeries(t, nil)
+}
+
+func newTiersSeries(t testing.TB, tiers []Tier) *Series {
+	t.Helper()
+	s, err := NewSeries("/test.slice", tiers)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return s
 }
+
+// minuteTiers are 1-minute buckets for 6 hours and 15-minute ones for 14
+// days: tests of the ring that count in minutes use them, whatever the
+// defaults are.
+var minuteTiers = []Tier{{Step: time.Minute, Len: 360}, {Step: 15 * time.Minute, Len: 14 * 24 * 4}}
+
+// e2eTiers are the resolution of the e2e policy
+// (packaging/e2e/scenarios/policy-e2e.toml, "5s/30m" and "1m/12h"), which
+// compresses leaks into minutes.
+var e2eTiers = []Tier{{Step: 5 * time.Second, Len: 360}, {Step: time.Minute, Len: 720}}
