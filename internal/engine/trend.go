@@ -30,9 +30,9 @@ type trend struct {
 	remind history.Reminder
 	// phase spreads estimates and saves of many series over their period,
 	// so they do not all fall on one tick.
-	phase          time.Duration
-	estAt, savedAt time.Time
-	dirty          bool
+	phase             time.Duration
+	nextEst, nextSave time.Time
+	dirty             bool
 }
 
 // member is a container of a watched pod: it has a history, so the
@@ -128,15 +128,19 @@ func (t *trend) add(now time.Time, v history.Values) {
 	}
 }
 
-// due reports whether a periodic job of period every, last run at last,
-// should run at now. The phase places each series' runs at its own
-// offset within the period.
-func (t *trend) due(last, now time.Time, every time.Duration) bool {
-	if last.IsZero() {
-		// First run at the series' offset within one period from now.
-		return now.UnixNano()%int64(every) >= int64(t.phase%every)
+// due reports whether a periodic job of period every, next due at *next,
+// should run at now, and if so schedules the next run. A series' first run
+// falls at its phase within one period, which spreads the runs of many
+// series evenly over the period.
+func (t *trend) due(next *time.Time, now time.Time, every time.Duration) bool {
+	if next.IsZero() {
+		*next = now.Add(t.phase % every)
 	}
-	return now.Sub(last) >= every
+	if now.Before(*next) {
+		return false
+	}
+	*next = now.Add(every)
+	return true
 }
 
 // scanMembers finds the containers of a watched pod.
@@ -200,6 +204,9 @@ func (e *Engine) dropMembers(w *watched) {
 
 // sampleMembers reads the containers of w when their period is due.
 func (e *Engine) sampleMembers(w *watched, now time.Time) {
+	if len(w.members) == 0 {
+		return
+	}
 	every := e.memberEvery()
 	for cg, m := range w.members {
 		if !m.sampledAt.IsZero() && now.Sub(m.sampledAt) < every {
@@ -240,19 +247,19 @@ func (e *Engine) updateTrends(now time.Time) {
 		if t == nil {
 			return
 		}
-		if t.due(t.estAt, now, every) {
+		if t.due(&t.nextEst, now, every) {
 			e.estimate(w, m, t, now)
 		}
-		if t.dirty && t.due(t.savedAt, now, save) {
-			e.save(t, now)
+		if t.dirty && t.due(&t.nextSave, now, save) {
+			e.save(t)
 		}
 	}
 	if t := e.nodeTr; t != nil {
-		if t.due(t.estAt, now, every) {
+		if t.due(&t.nextEst, now, every) {
 			e.estimate(nil, nil, t, now)
 		}
-		if t.dirty && t.due(t.savedAt, now, save) {
-			e.save(t, now)
+		if t.dirty && t.due(&t.nextSave, now, save) {
+			e.save(t)
 		}
 	}
 	for _, cg := range e.order() {
@@ -268,8 +275,7 @@ func (e *Engine) updateTrends(now time.Time) {
 	}
 }
 
-func (e *Engine) save(t *trend, now time.Time) {
-	t.savedAt = now
+func (e *Engine) save(t *trend) {
 	if err := e.hist.store.Save(t.s); err != nil {
 		e.once("history-save", fmt.Sprintf("history not saved (kept in memory, retried later): %v", err))
 		return
@@ -312,7 +318,7 @@ func (e *Engine) saveAll(budget time.Duration) {
 			return
 		}
 		if t.dirty {
-			e.save(t, e.cfg.Now())
+			e.save(t)
 		}
 	}
 }
@@ -320,7 +326,6 @@ func (e *Engine) saveAll(budget time.Duration) {
 // estimate updates t's trend and forecast and reports growth; w is nil
 // for the node, m set for a container of w.
 func (e *Engine) estimate(w *watched, m *member, t *trend, now time.Time) {
-	t.estAt = now
 	t.est = e.hist.est.Estimate(t.s, now)
 	t.hasEst = true
 	minGrowth := float64(e.pol.History.MinGrowth)

@@ -1,0 +1,256 @@
+package engine
+
+import (
+	"context"
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/memrelief/memrelief/internal/history"
+	"github.com/memrelief/memrelief/internal/report"
+)
+
+// trendPolicy keeps 10-second points, so a leak compressed into minutes is
+// judged as one spread over days would be with the default 5-minute ones,
+// and a level that fires on the trend and the forecast alone.
+const trendPolicy = `
+[daemon]
+interval = "2s"
+
+[history]
+resolution = ["10s/10m", "1m/1h"]
+
+[[rule]]
+name = "pods"
+units = ["kubepods-burstable-pod*.slice"]
+
+[[rule.level]]
+name = "leaking"
+enter.all = ["memory_trend >= 50K/s", "time_to_memory_max < 7d"]
+exit.any = ["memory_trend < 10K/s"]
+dwell = "0s"
+
+[[rule.level.action]]
+type = "event"
+`
+
+const (
+	leakyScope = "cri-containerd-18dfc9b45b0889a3e9422f36b47db6bc1a4062551351f333bbc8af8fbba421cc.scope"
+	agentScope = "cri-containerd-712926b079e2569857847b10c6d933822f402f94e4cf0b2e7edc31c30862c35c.scope"
+)
+
+// setStat rewrites fields of a cgroup's memory.stat and, when current is
+// not 0, its memory.current.
+func (h *harness) setStat(cg string, current uint64, fields map[string]uint64) {
+	h.t.Helper()
+	dir := filepath.Join(h.roots.Cgroup, cg)
+	data, err := os.ReadFile(filepath.Join(dir, "memory.stat"))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+	for i, l := range lines {
+		k, _, _ := strings.Cut(l, " ")
+		if v, ok := fields[k]; ok {
+			lines[i] = k + " " + strconv.FormatUint(v, 10)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "memory.stat"), []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+		h.t.Fatal(err)
+	}
+	if current != 0 {
+		if err := os.WriteFile(filepath.Join(dir, "memory.current"), []byte(strconv.FormatUint(current, 10)+"\n"), 0o644); err != nil {
+			h.t.Fatal(err)
+		}
+	}
+}
+
+func (h *harness) write(cg, file, value string) {
+	h.t.Helper()
+	if err := os.WriteFile(filepath.Join(h.roots.Cgroup, cg, file), []byte(value+"\n"), 0o644); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+// leak runs the engine over secs seconds of fake time from start while one
+// container leaks anonymous memory at anonRate and the other reclaimable
+// slab at slabRate (bytes/s); the pod holds both.
+func (h *harness) leak(start, secs int, anonRate, slabRate uint64) {
+	const base = 100 << 20
+	for s := start; s <= start+secs; s += 2 {
+		anon, slab := base+anonRate*uint64(s), base+slabRate*uint64(s)
+		h.setStat(podSlice+"/"+leakyScope, anon+(8<<20), map[string]uint64{"anon": anon})
+		h.setStat(podSlice+"/"+agentScope, slab+(8<<20), map[string]uint64{"slab_reclaimable": slab, "slab": slab + (1 << 20)})
+		h.setStat(podSlice, anon+slab+(16<<20), map[string]uint64{"anon": anon, "slab_reclaimable": slab, "slab": slab + (1 << 20)})
+		h.now = time.Date(2026, 11, 24, 6, 0, 0, 0, time.UTC).Add(time.Duration(s) * time.Second)
+		h.eng.Tick(context.Background())
+	}
+}
+
+func growthOf(evs []report.Event, cgroupSuffix string) []report.Event {
+	var out []report.Event
+	for _, e := range evs {
+		if e.Kind == report.Growth && strings.HasSuffix(e.Fields[report.FieldCgroup], cgroupSuffix) {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// TestTrendNamesEachLeakingContainer: a pod whose sidecar leaks anonymous
+// memory and whose agent leaks dentries gets one growth event per
+// container, each naming what grows in it at about the rate it grows, and
+// the pod's level fires on its trend and forecast alone.
+func TestTrendNamesEachLeakingContainer(t *testing.T) {
+	h := newHarness(t, trendPolicy, false)
+	h.write(podSlice, "memory.max", strconv.Itoa(4<<30))
+	const anonRate, slabRate = 100 << 10, 40 << 10
+	h.leak(0, 600, anonRate, slabRate)
+	evs := h.rec.Events()
+
+	for _, c := range []struct {
+		scope, component string
+		rate             float64
+	}{{leakyScope, "anon", anonRate}, {agentScope, "slab_reclaimable", slabRate}} {
+		g := growthOf(evs, c.scope)
+		if len(g) == 0 {
+			t.Fatalf("no growth event for %s; growth events: %v", c.scope, growthOf(evs, ""))
+		}
+		first := g[0]
+		if first.Fields[report.FieldGrowthComponent] != c.component || first.Fields[report.FieldGrowthReason] != "first" {
+			t.Errorf("%s: first growth event %v, want component %s, reason first", c.scope, first.Fields, c.component)
+		}
+		if first.Fields[report.FieldContainer] == "" || first.Fields[report.FieldPodName] == "" {
+			t.Errorf("%s: growth event names no container or pod: %v", c.scope, first.Fields)
+		}
+		got, _ := strconv.ParseFloat(first.Fields[report.FieldGrowthBytesPerSec], 64)
+		if math.Abs(got-c.rate)/c.rate > 0.1 {
+			t.Errorf("%s: growth %v B/s, want %v within 10%%", c.scope, got, c.rate)
+		}
+		if !strings.Contains(first.Message, c.component) {
+			t.Errorf("%s: message %q does not say what grows", c.scope, first.Message)
+		}
+		// A steady leak is reported once, not every estimate.
+		if len(g) != 1 {
+			t.Errorf("%s: %d growth events in 10 minutes of a steady leak, want 1: %v", c.scope, len(g), g)
+		}
+	}
+	if a, b := growthOf(evs, leakyScope), growthOf(evs, agentScope); len(a) > 0 && len(b) > 0 &&
+		a[0].Fields[report.FieldContainer] == b[0].Fields[report.FieldContainer] {
+		t.Errorf("both containers named %q", a[0].Fields[report.FieldContainer])
+	}
+
+	pod := growthOf(evs, "pod1234_5678.slice")
+	if len(pod) == 0 || pod[0].Fields[report.FieldTimeToMemoryMax] == "" {
+		t.Fatalf("pod growth event without a forecast to memory.max: %v", pod)
+	}
+	in, _ := strconv.ParseFloat(pod[0].Fields[report.FieldTimeToMemoryMax], 64)
+	// 4 GiB minus ~300 MiB at 140 KiB/s: about 7.5 hours.
+	if want := float64(4<<30-316<<20) / (anonRate + slabRate); math.Abs(in-want)/want > 0.15 {
+		t.Errorf("time to memory.max %vs, want about %vs", in, want)
+	}
+	var leveled bool
+	for _, e := range h.events(report.LevelChanged, "") {
+		if e.Fields[report.FieldLevel] == "leaking" && strings.Contains(e.Fields[report.FieldReasons], "time_to_memory_max") {
+			leveled = true
+		}
+	}
+	if !leveled {
+		t.Errorf("the pod never entered level leaking on its trend: %v", h.events(report.LevelChanged, ""))
+	}
+
+	snap := h.eng.snapshot()
+	var found bool
+	for _, c := range snap.Cgroups {
+		if c.Cgroup != "/"+podSlice {
+			continue
+		}
+		found = true
+		if c.Trend == nil || !c.Trend.Growing || c.Trend.ToMax == NeverMet || len(c.Containers) != 2 {
+			t.Fatalf("pod status %+v, trend %+v", c, c.Trend)
+		}
+		for _, m := range c.Containers {
+			if m.Trend == nil || !m.Trend.Growing {
+				t.Errorf("container %s: trend %+v", m.Name, m.Trend)
+			}
+		}
+	}
+	if !found {
+		t.Fatal("pod missing from the snapshot")
+	}
+
+	// The leak stops: once quiet long enough, each container is reported
+	// stopped, once.
+	h.leak(602, 0, 0, 0)
+	for s := 604; s <= 604+4000; s += 2 {
+		h.now = time.Date(2026, 11, 24, 6, 0, 0, 0, time.UTC).Add(time.Duration(s) * time.Second)
+		h.eng.Tick(context.Background())
+	}
+	for _, scope := range []string{leakyScope, agentScope} {
+		g := growthOf(h.rec.Events(), scope)
+		if last := g[len(g)-1]; last.Fields[report.FieldGrowthReason] != "stopped" {
+			t.Errorf("%s: last growth event %v, want stopped", scope, last.Fields)
+		}
+	}
+}
+
+// TestTrendHistorySurvivesRestart: what one daemon learned, the next one
+// starts from; a damaged file is set aside with a warning, not trusted.
+func TestTrendHistorySurvivesRestart(t *testing.T) {
+	h := newHarness(t, trendPolicy, false)
+	h.leak(0, 300, 100<<10, 0)
+	h.eng.shutdown()
+	dir := filepath.Join(h.roots.Lib, "history")
+	name := history.FileName("/" + podSlice + "/" + agentScope)
+	if err := os.WriteFile(filepath.Join(dir, name), []byte("not a history file"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	h.eng = New(h.eng.cfg)
+	h.leak(302, 0, 100<<10, 0)
+	w := h.eng.watched[podSlice]
+	if w == nil || w.tr == nil {
+		t.Fatal("pod not watched after the restart")
+	}
+	pts := w.tr.s.Points(0, time.Time{}, h.now.Add(time.Second), nil)
+	var held int
+	for _, p := range pts {
+		if p.Samples > 0 {
+			held++
+		}
+	}
+	if held < 25 {
+		t.Errorf("restarted daemon holds %d points of the pod, want the ~30 of the first run", held)
+	}
+	var warned bool
+	for _, e := range h.events(report.Problem, "") {
+		warned = warned || strings.Contains(e.Message, agentScope)
+	}
+	if !warned {
+		t.Error("a damaged history file raised no warning")
+	}
+	if _, err := os.Stat(filepath.Join(dir, name)); !os.IsNotExist(err) {
+		t.Errorf("damaged file still in place: %v", err)
+	}
+}
+
+// TestTrendOff: with history off nothing is kept and trend conditions
+// never hold.
+func TestTrendOff(t *testing.T) {
+	h := newHarness(t, strings.Replace(trendPolicy, "[history]\n", "[history]\nenabled = false\n", 1), false)
+	h.write(podSlice, "memory.max", strconv.Itoa(4<<30))
+	h.leak(0, 600, 100<<10, 0)
+	if g := growthOf(h.rec.Events(), ""); len(g) != 0 {
+		t.Errorf("growth events with history off: %v", g)
+	}
+	if lc := h.events(report.LevelChanged, ""); len(lc) != 0 {
+		t.Errorf("a trend level fired with history off: %v", lc)
+	}
+	if _, err := os.Stat(filepath.Join(h.roots.Lib, "history")); !os.IsNotExist(err) {
+		t.Errorf("history directory written with history off: %v", err)
+	}
+}
