@@ -90,7 +90,11 @@ type Snapshot struct {
 	VFSCurrent  int  `json:"vfs_cache_pressure"`
 	// LastTick is how long the last tick took.
 	LastTick time.Duration `json:"last_tick_ns"`
-	Mode     string        `json:"cgroup_mode"`
+	// HistorySeries and HistoryBytes are how many series memrelief keeps
+	// and roughly how much memory they hold.
+	HistorySeries int    `json:"history_series"`
+	HistoryBytes  int    `json:"history_bytes"`
+	Mode          string `json:"cgroup_mode"`
 	// Recent holds the latest level changes, actions and undos, oldest
 	// first, at most RecentEvents of them.
 	Recent []RecentEvent `json:"recent"`
@@ -149,6 +153,10 @@ func (e *Engine) snapshot() Snapshot {
 	}
 	sort.Slice(s.Cgroups, func(i, j int) bool { return s.Cgroups[i].Cgroup < s.Cgroups[j].Cgroup })
 	s.Recent = append(make([]RecentEvent, 0, len(e.recent)), e.recent...)
+	e.eachTrend(func(t *trend) {
+		s.HistorySeries++
+		s.HistoryBytes += t.s.MemoryBytes()
+	})
 	return s
 }
 

@@ -300,25 +300,30 @@ func (e *Engine) saveAll(budget time.Duration) {
 		return
 	}
 	deadline := time.Now().Add(budget)
-	var ts []*trend
+	e.eachTrend(func(t *trend) {
+		if !t.dirty {
+			return
+		}
+		if time.Now().After(deadline) {
+			e.once("history-save-stop", "history not all saved on stop: the disk is too slow")
+			return
+		}
+		e.save(t)
+	})
+}
+
+// eachTrend calls f for every series kept: the node's, the watched
+// cgroups' and their containers'.
+func (e *Engine) eachTrend(f func(*trend)) {
 	if e.nodeTr != nil {
-		ts = append(ts, e.nodeTr)
+		f(e.nodeTr)
 	}
 	for _, w := range e.watched {
 		if w.tr != nil {
-			ts = append(ts, w.tr)
+			f(w.tr)
 		}
 		for _, m := range w.members {
-			ts = append(ts, m.tr)
-		}
-	}
-	for _, t := range ts {
-		if time.Now().After(deadline) {
-			e.once("history-save", "history not all saved on stop: the disk is too slow")
-			return
-		}
-		if t.dirty {
-			e.save(t)
+			f(m.tr)
 		}
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -21,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/memrelief/memrelief/internal/cgroupfs"
 	"github.com/memrelief/memrelief/internal/engine"
 	"github.com/memrelief/memrelief/internal/policy"
 	"github.com/memrelief/memrelief/internal/report"
@@ -168,6 +170,7 @@ type descs struct {
 	slab, current, psiSome, psiFull, level, levelSince *prometheus.Desc
 	vfsCurrent, vfsOriginal, vfsManaged                *prometheus.Desc
 	tick, watched, dryRun, rejected, up                *prometheus.Desc
+	growth, quality, timeTo, histSeries, histBytes     *prometheus.Desc
 }
 
 func newDescs() descs {
@@ -199,6 +202,16 @@ func newDescs() descs {
 			"1 while memrelief changes nothing (--dry-run or the policy's dry_run), else 0.", nil, nil),
 		rejected: prometheus.NewDesc("memrelief_engine_reload_rejected",
 			"1 while the last reload was rejected and the previous policy is in force, else 0.", nil, nil),
+		growth: prometheus.NewDesc("memrelief_cgroup_growth_bytes_per_second",
+			"Long-term trend of a component of the cgroup's memory (component=current is memory.current), robust to the sawtooth of reclaim; containers of pods are listed under their own cgroup with their pod's rule.", append(cgroupLabels, "component"), nil),
+		quality: prometheus.NewDesc("memrelief_cgroup_growth_quality",
+			"How far the trend of memory.current can be trusted: 0 none, 1 low, 2 medium, 3 high. Alert on growth only at 2 or more.", cgroupLabels, nil),
+		timeTo: prometheus.NewDesc("memrelief_cgroup_time_to_limit_seconds",
+			"Time until memory.current meets the limit (memory.high, memory.max, or oom: the node's MemAvailable 0) at the present trend; absent when it never does.", append(cgroupLabels, "limit"), nil),
+		histSeries: prometheus.NewDesc("memrelief_engine_history_series",
+			"Series of memory history kept (watched cgroups, containers of pods, the node).", nil, nil),
+		histBytes: prometheus.NewDesc("memrelief_engine_history_memory_bytes",
+			"Memory the history holds, approximately.", nil, nil),
 		up: prometheus.NewDesc("memrelief_metrics_snapshot_success",
 			"1 when the engine answered this scrape; 0 when it did not in time, and the engine's series are missing.", nil, nil),
 	}
@@ -208,7 +221,8 @@ func newDescs() descs {
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	d := c.d
 	for _, d := range []*prometheus.Desc{d.slab, d.current, d.psiSome, d.psiFull, d.level, d.levelSince,
-		d.vfsCurrent, d.vfsOriginal, d.vfsManaged, d.tick, d.watched, d.dryRun, d.rejected, d.up} {
+		d.vfsCurrent, d.vfsOriginal, d.vfsManaged, d.tick, d.watched, d.dryRun, d.rejected, d.up,
+		d.growth, d.quality, d.timeTo, d.histSeries, d.histBytes} {
 		ch <- d
 	}
 }
@@ -246,7 +260,13 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		if !cg.LevelSince.IsZero() {
 			gauge(d.levelSince, float64(cg.LevelSince.UnixNano())/1e9, l...)
 		}
+		c.trend(ch, cg.Trend, l)
+		for _, k := range cg.Containers {
+			c.trend(ch, k.Trend, []string{k.Cgroup, cgroupfs.UnitOf(strings.TrimPrefix(k.Cgroup, "/")), cg.Rule})
+		}
 	}
+	gauge(d.histSeries, float64(s.HistorySeries))
+	gauge(d.histBytes, float64(s.HistoryBytes))
 	gauge(d.vfsManaged, b2f(s.VFSManaged))
 	if s.VFSManaged {
 		gauge(d.vfsCurrent, float64(s.VFSCurrent))
@@ -258,6 +278,42 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	gauge(d.watched, float64(len(s.Cgroups)))
 	gauge(d.dryRun, b2f(s.DryRun))
 	gauge(d.rejected, b2f(s.Rejected))
+}
+
+func quality(q string) float64 {
+	switch q {
+	case "low":
+		return 1
+	case "medium":
+		return 2
+	case "high":
+		return 3
+	}
+	return 0
+}
+
+func (c *collector) trend(ch chan<- prometheus.Metric, t *engine.TrendStatus, l []string) {
+	if t == nil {
+		return
+	}
+	d := c.d
+	ch <- prometheus.MustNewConstMetric(d.quality, prometheus.GaugeValue, quality(t.Quality), l...)
+	comps := make([]string, 0, len(t.Components))
+	for k := range t.Components {
+		comps = append(comps, k)
+	}
+	sort.Strings(comps)
+	for _, k := range comps {
+		ch <- prometheus.MustNewConstMetric(d.growth, prometheus.GaugeValue, t.Components[k], append(l[:len(l):len(l)], k)...)
+	}
+	for _, lim := range []struct {
+		name string
+		in   time.Duration
+	}{{"memory.high", t.ToHigh}, {"memory.max", t.ToMax}, {"oom", t.ToOOM}} {
+		if lim.in != engine.NeverMet {
+			ch <- prometheus.MustNewConstMetric(d.timeTo, prometheus.GaugeValue, lim.in.Seconds(), append(l[:len(l):len(l)], lim.name)...)
+		}
+	}
 }
 
 func (m *Metrics) readVFS() (float64, bool) {

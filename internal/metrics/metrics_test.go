@@ -3,12 +3,14 @@ package metrics
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"sort"
 	"strings"
@@ -249,8 +251,10 @@ var (
 		"memrelief_vfs_cache_pressure_current": true, "memrelief_vfs_cache_pressure_original": true,
 		"memrelief_vfs_cache_pressure_managed": true, "memrelief_engine_watched_cgroups": true, "memrelief_engine_dry_run": true,
 		"memrelief_engine_reload_rejected": true, "memrelief_metrics_snapshot_success": true, "memrelief_cgroup_level_info": true,
+		"memrelief_engine_history_series": true, "memrelief_cgroup_growth_quality": true,
 	}
-	allowedLabels = map[string]bool{"cgroup": true, "unit": true, "rule": true, "level": true, "action": true, "result": true, "kind": true}
+	allowedLabels = map[string]bool{"cgroup": true, "unit": true, "rule": true, "level": true, "action": true, "result": true, "kind": true,
+		"component": true, "limit": true}
 )
 
 func TestNamesAndLabelsFollowConventions(t *testing.T) {
@@ -281,7 +285,7 @@ func TestNamesAndLabelsFollowConventions(t *testing.T) {
 			if strings.HasSuffix(name, "_total") {
 				t.Errorf("gauge %s ends in _total", name)
 			}
-			if !unitless[name] && !regexp.MustCompile(`_(bytes|seconds|ratio)$`).MatchString(name) {
+			if !unitless[name] && !regexp.MustCompile(`_(bytes|seconds|ratio|bytes_per_second)$`).MatchString(name) {
 				t.Errorf("gauge %s has no unit suffix", name)
 			}
 		default:
@@ -637,5 +641,52 @@ func TestRunTextfileReportsFailuresOnce(t *testing.T) {
 	m.RunTextfile(ctx, filepath.Join(t.TempDir(), "missing"), 5*time.Millisecond, func(err error) { errs = append(errs, err) })
 	if len(errs) != 1 || !strings.Contains(errs[0].Error(), filepath.Join("missing", TextfileName)) {
 		t.Errorf("reported %v, want one error naming the file", errs)
+	}
+}
+
+// TestTrendSeries: trends and forecasts of cgroups and of the containers of
+// pods are exported; forecasts that never arrive are left out, not
+// written as a huge number.
+func TestTrendSeries(t *testing.T) {
+	pod := "/kubepods.slice/kubepods-pod1.slice"
+	ctr := pod + "/cri-containerd-abc.scope"
+	snap := engine.Snapshot{
+		HistorySeries: 3, HistoryBytes: 40960,
+		Cgroups: []engine.CgroupStatus{{
+			Cgroup: pod, Unit: "kubepods-pod1.slice", Rule: "pods", Level: "normal",
+			Trend: &engine.TrendStatus{BytesPerSec: 120, Quality: "high", Components: map[string]float64{"current": 120, "anon": 118},
+				ToHigh: engine.NeverMet, ToMax: 36 * time.Hour, ToOOM: engine.NeverMet},
+			Containers: []engine.ContainerStatus{{Name: "sidecar", Cgroup: ctr,
+				Trend: &engine.TrendStatus{BytesPerSec: 118, Quality: "medium", Components: map[string]float64{"current": 118},
+					ToHigh: engine.NeverMet, ToMax: engine.NeverMet, ToOOM: engine.NeverMet}}},
+		}},
+	}
+	m := New(context.Background(), QueryFunc(func(context.Context) (engine.Snapshot, error) { return snap, nil }), Options{})
+	fams := gather(t, m)
+	growth := map[string]float64{}
+	for _, s := range fams["memrelief_cgroup_growth_bytes_per_second"].GetMetric() {
+		l := labels(s)
+		growth[l["cgroup"]+" "+l["component"]+" "+l["rule"]+" "+l["unit"]] = value(s)
+	}
+	want := map[string]float64{
+		pod + " current pods kubepods-pod1.slice": 120, pod + " anon pods kubepods-pod1.slice": 118,
+		ctr + " current pods cri-containerd-abc.scope": 118,
+	}
+	if !reflect.DeepEqual(growth, want) {
+		t.Errorf("growth series %v, want %v", growth, want)
+	}
+	var limits []string
+	for _, s := range fams["memrelief_cgroup_time_to_limit_seconds"].GetMetric() {
+		limits = append(limits, fmt.Sprintf("%s %s %v", labels(s)["cgroup"], labels(s)["limit"], value(s)))
+	}
+	if want := []string{pod + " memory.max 129600"}; !reflect.DeepEqual(limits, want) {
+		t.Errorf("time to limit %v, want %v", limits, want)
+	}
+	q := byCgroup(t, fams, "memrelief_cgroup_growth_quality")
+	if value(q[pod]) != 3 || value(q[ctr]) != 2 {
+		t.Errorf("quality pod %v container %v, want 3 and 2", value(q[pod]), value(q[ctr]))
+	}
+	if v := value(fams["memrelief_engine_history_memory_bytes"].GetMetric()[0]); v != 40960 {
+		t.Errorf("history bytes %v", v)
 	}
 }
