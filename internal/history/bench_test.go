@@ -1,8 +1,8 @@
 package history
 
 import (
-	"os"
-	"path/filepath"
+	"fmt"
+	"math/rand/v2"
 	"runtime"
 	"testing"
 	"time"
@@ -10,17 +10,57 @@ import (
 
 // Run: go test ./internal/history/ -run '^$' -bench . -benchmem
 
-func BenchmarkAdd(b *testing.B) {
+// sampleValues is one sample of a pod slowly leaking anon, with page
+// cache and a slab sawtooth, and noise: what 1-second samples of a busy
+// container look like to the buckets (means and minima that differ from
+// bucket to bucket, so the file is not flattered by constant figures).
+func sampleValues(r *rand.Rand, sec float64) Values {
+	var v Values
+	anon := 300*mib + 20*sec + r.NormFloat64()*2*mib
+	file := 80*mib + r.NormFloat64()*2*mib
+	slab := 20*mib + float64(int64(sec)%3600)*1000
+	v.Set(Anon, uint64(anon))
+	v.Set(File, uint64(file))
+	v.Set(SlabReclaimable, uint64(slab))
+	v.Set(SlabUnreclaimable, 6*mib)
+	v.Set(OtherKernel, 3*mib)
+	v.Set(Current, uint64(anon+file+slab+9*mib))
+	return v
+}
+
+// feedAll adds the same 1-second samples for age to every series.
+func feedAll(series []*Series, age time.Duration) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for d := time.Duration(0); d < age; d += time.Second {
+		v := sampleValues(r, d.Seconds())
+		now := epoch.Add(d)
+		for _, s := range series {
+			s.Add(now, v)
+		}
+	}
+}
+
+// fullSeries is a default series after 14 days and an hour of 1-second
+// samples: both rings full.
+func fullSeries(b *testing.B) *Series {
 	s := newTestSeries(b)
-	v := vals(100*mib, 50*mib)
-	v.Set(File, 10*mib)
-	v.Set(SlabReclaimable, 5*mib)
-	v.Set(SlabUnreclaimable, mib)
-	v.Set(OtherKernel, mib)
-	now := t0
+	feedAll([]*Series{s}, 14*24*time.Hour+time.Hour)
+	return s
+}
+
+// A realistic key: the daemon keeps the cgroup path, ~150 bytes for a
+// container of a pod.
+func containerKey(i int) string {
+	return fmt.Sprintf("/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod%08x_0000_4000_8000_000000000000.slice/cri-containerd-%064x.scope", i, i)
+}
+
+func BenchmarkAdd(b *testing.B) {
+	s := fullSeries(b)
+	v := sampleValues(rand.New(rand.NewPCG(3, 4)), 0)
+	now := s.Last()
 	b.ReportAllocs()
 	for b.Loop() {
-		now = now.Add(5 * time.Second)
+		now = now.Add(time.Second)
 		s.Add(now, v)
 	}
 }
@@ -44,34 +84,65 @@ func benchEstimate(b *testing.B, span time.Duration) {
 func BenchmarkEstimate6h(b *testing.B)  { benchEstimate(b, 6*time.Hour) }
 func BenchmarkEstimate14d(b *testing.B) { benchEstimate(b, 14*24*time.Hour) }
 
-// BenchmarkFootprint reports the memory a full default series holds and
-// the size of its file.
-func BenchmarkFootprint(b *testing.B) {
-	full := filledFortnight(b)
-	var before, after runtime.MemStats
-	var keep []*Series
+// BenchmarkEstimateFull estimates a full default series of 1-second
+// samples (fullSeries), the daemon's steady state.
+func BenchmarkEstimateFull(b *testing.B) {
+	s := fullSeries(b)
+	var est Estimator
+	now := s.Last()
+	est.Estimate(s, now)
+	b.ReportAllocs()
 	for b.Loop() {
-		runtime.GC()
-		runtime.ReadMemStats(&before)
-		keep = keep[:0]
-		for range 100 {
-			s, _ := NewSeries("/kubepods.slice/x.slice", nil)
-			keep = append(keep, s)
-		}
-		runtime.ReadMemStats(&after)
+		est.Estimate(s, now)
 	}
-	b.ReportMetric(float64(after.TotalAlloc-before.TotalAlloc)/100, "mem-bytes/series")
-	dir := b.TempDir()
-	st := Store{Dir: dir}
-	if err := st.Save(full); err != nil {
-		b.Fatal(err)
+}
+
+// BenchmarkFootprint measures what a default series holds after an hour,
+// a day and 14 days of 1-second samples, over many series fed alike: the
+// live heap after a collection (heap-B/series), what MemoryBytes says
+// (model-B/series) and the size of its file (file-B/series). The time per
+// op is that of feeding every series and means nothing.
+func BenchmarkFootprint(b *testing.B) {
+	for _, tc := range []struct {
+		name string
+		age  time.Duration
+		n    int
+	}{
+		{"1h", time.Hour, 1000},
+		{"1d", 24 * time.Hour, 200},
+		{"14d", 14 * 24 * time.Hour, 100},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			var heap, model, file float64
+			for b.Loop() {
+				series := make([]*Series, tc.n)
+				var before, after runtime.MemStats
+				runtime.GC()
+				runtime.ReadMemStats(&before)
+				for i := range series {
+					s, err := NewSeries(containerKey(i), nil)
+					if err != nil {
+						b.Fatal(err)
+					}
+					series[i] = s
+				}
+				feedAll(series, tc.age)
+				runtime.GC()
+				runtime.ReadMemStats(&after)
+				heap = float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / float64(tc.n)
+				model = 0
+				for _, s := range series {
+					model += float64(s.MemoryBytes())
+				}
+				model /= float64(tc.n)
+				file = float64(len(encode(nil, series[0])))
+				runtime.KeepAlive(series)
+			}
+			b.ReportMetric(heap, "heap-B/series")
+			b.ReportMetric(model, "model-B/series")
+			b.ReportMetric(file, "file-B/series")
+		})
 	}
-	fi, err := os.Stat(filepath.Join(dir, FileName(full.Key())))
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.ReportMetric(float64(fi.Size()), "disk-bytes/series")
-	runtime.KeepAlive(keep)
 }
 
 // filledFortnight is 14 days of a noisy, slowly growing series with
