@@ -9,8 +9,8 @@ import (
 )
 
 // Tier is one resolution of a Series: Len buckets of Step each, so it
-// remembers Step*Len of history. Its text form is "STEP/SPAN", as in
-// "5m/6h" (ParseResolution, String).
+// remembers Step*Len of history. Policies spell it "STEP/SPAN", as in
+// "5m/6h" (policy.Resolution).
 type Tier struct {
 	Step time.Duration
 	Len  int
