@@ -127,6 +127,8 @@ type Engine struct {
 	nodeTr *trend
 	// calls run on the loop's goroutine between ticks (History).
 	calls chan func()
+	// sorted caches order(); nil when the watched set changed.
+	sorted []string
 }
 
 type dropinResult struct {
@@ -298,6 +300,9 @@ func (e *Engine) Tick(ctx context.Context) {
 	}
 	for _, cg := range e.order() {
 		w := e.watched[cg]
+		if w == nil {
+			continue // dropped earlier in this tick
+		}
 		if !e.sampleCgroup(w, now) {
 			e.drop(ctx, w, "cgroup removed")
 			continue
@@ -319,12 +324,18 @@ func (e *Engine) Tick(ctx context.Context) {
 }
 
 // order is the watched cgroups sorted by path, so ticks are reproducible.
+// It is kept between ticks and rebuilt only when the set changes: sorting
+// a thousand paths every tick cost more than sampling a dozen cgroups.
 func (e *Engine) order() []string {
+	if e.sorted != nil && len(e.sorted) == len(e.watched) {
+		return e.sorted
+	}
 	out := make([]string, 0, len(e.watched))
 	for cg := range e.watched {
 		out = append(out, cg)
 	}
 	sort.Strings(out)
+	e.sorted = out
 	return out
 }
 
@@ -531,6 +542,7 @@ func (e *Engine) drop(ctx context.Context, w *watched, why string) {
 		delete(e.reported, "trigger:"+p)
 	}
 	delete(e.watched, w.cg)
+	e.sorted = nil
 }
 
 func (e *Engine) name(w *watched) string {

@@ -54,10 +54,12 @@ func (e *Engine) scan(ctx context.Context, now time.Time) {
 		case w == nil:
 			w = &watched{cg: cg, unit: cgroupfs.UnitOf(cg), rule: rule, st: NewState(), pod: e.podName(cg)}
 			e.watched[cg] = w
+			e.sorted = nil
 		case w.rule.Name != rule.Name:
 			e.drop(ctx, w, "rule changed to "+rule.Name)
 			w = &watched{cg: cg, unit: cgroupfs.UnitOf(cg), rule: rule, st: NewState(), pod: e.podName(cg)}
 			e.watched[cg] = w
+			e.sorted = nil
 		default:
 			w.rule = rule // same rule, maybe new thresholds after a reload
 		}

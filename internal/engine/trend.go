@@ -264,6 +264,9 @@ func (e *Engine) updateTrends(now time.Time) {
 	}
 	for _, cg := range e.order() {
 		w := e.watched[cg]
+		if w == nil {
+			continue
+		}
 		visit(w, nil)
 		for _, m := range w.members {
 			visit(w, m)
