@@ -113,6 +113,9 @@ func runRun(ctx context.Context, c *cli, args []string) int {
 	if h.live() && !*h.noDBus {
 		api = dbusapi.New(dbusapi.Config{
 			Dial: dbusapi.SystemBus, Engine: dbusapi.QueryFunc(query), Reload: reload, Problems: sinks,
+			History: func(ctx context.Context, cg string, from time.Time) (engine.HistoryView, error) {
+				return eng.History(ctx, cg, from)
+			},
 			Signals: slices.Contains(pol.Daemon.Sinks, "dbus"), Props: busProps(pol, layout, *dryRun),
 		})
 		sinks = append(sinks, api)

@@ -31,6 +31,9 @@ func memreliefInterface() introspect.Interface {
 		Methods: []introspect.Method{
 			{Name: "GetStatus", Args: args("out", "status", "s", "daemon", "a{sv}", "cgroups", "a"+CgroupStateSignature)},
 			{Name: "GetRecentEvents", Args: args("out", "events", "a"+RecentEventSignature)},
+			{Name: "GetTrends", Args: args("out", "trends", "a"+TrendSignature)},
+			{Name: "GetHistory", Args: append(args("in", "cgroup", "s", "since_usec", "t"),
+				args("out", "step_usec", "t", "components", "as", "series", "a"+HistorySeriesSignature)...)},
 			{Name: "Reload"},
 		},
 		Signals: []introspect.Signal{

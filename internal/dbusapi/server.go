@@ -1,8 +1,9 @@
 // Package dbusapi exports memrelief on the system bus: the well-known name
 // org.memrelief.MemRelief1 with one object, /org/memrelief/MemRelief1, whose
 // interface of the same name has read-only properties (Mode, CgroupVersion,
-// Driver, PolicyFile, DryRun), the methods GetStatus and Reload, and the
-// signals LevelChanged and ActionTaken. The "1" is the interface version: a
+// Driver, PolicyFile, DryRun), the methods GetStatus, GetRecentEvents,
+// GetTrends, GetHistory and Reload, and the signals LevelChanged and
+// ActionTaken. The "1" is the interface version: a
 // change that breaks callers gets a new name, the old one stays.
 //
 // Who may call what is the bus policy's business
@@ -33,8 +34,8 @@ const (
 	BusName    = "org.memrelief.MemRelief1"
 	ObjectPath = dbus.ObjectPath("/org/memrelief/MemRelief1")
 	Interface  = "org.memrelief.MemRelief1"
-	// ErrorUnavailable is the error GetStatus returns when the engine did
-	// not answer in time (busy in a long tick, or stopping).
+	// ErrorUnavailable is the error the Get methods return when the engine
+	// did not answer in time (busy in a long tick, or stopping).
 	ErrorUnavailable = Interface + ".Error.Unavailable"
 )
 
@@ -99,8 +100,11 @@ type Props struct {
 type Config struct {
 	// Dial opens the bus; SystemBus for the daemon.
 	Dial Dialer
-	// Engine answers GetStatus.
+	// Engine answers GetStatus, GetRecentEvents and GetTrends.
 	Engine Querier
+	// History answers GetHistory; nil answers every call with
+	// ErrorNoHistory.
+	History HistoryFunc
 	// Reload receives one value per Reload call, as SIGHUP does; a reload
 	// already pending absorbs the request.
 	Reload chan<- struct{}
@@ -113,7 +117,7 @@ type Config struct {
 	// Signals says whether LevelChanged and ActionTaken are sent at first
 	// (the policy's daemon.sinks holds "dbus"); SetSignals changes it.
 	Signals bool
-	// QueryTimeout bounds GetStatus's wait for the engine; 5 s when 0.
+	// QueryTimeout bounds each method's wait for the engine; 5 s when 0.
 	QueryTimeout time.Duration
 	// RetryEvery is the pause between attempts to get on the bus; 30 s
 	// when 0.
@@ -231,7 +235,8 @@ type table struct {
 
 func (s *Server) export(conn Conn) error {
 	tables := []table{
-		{ObjectPath, Interface, map[string]any{"GetStatus": s.getStatus, "GetRecentEvents": s.getRecentEvents, "Reload": s.reload}},
+		{ObjectPath, Interface, map[string]any{"GetStatus": s.getStatus, "GetRecentEvents": s.getRecentEvents,
+			"GetTrends": s.getTrends, "GetHistory": s.getHistory, "Reload": s.reload}},
 		{ObjectPath, propsInterface, map[string]any{"Get": s.propGet, "GetAll": s.propGetAll, "Set": s.propSet}},
 		{ObjectPath, introspectInterface, map[string]any{"Introspect": introspectMethod(objectXML())}},
 	}

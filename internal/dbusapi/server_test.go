@@ -19,6 +19,7 @@ import (
 	"github.com/memrelief/memrelief/internal/cgroupfs"
 	"github.com/memrelief/memrelief/internal/engine"
 	"github.com/memrelief/memrelief/internal/fixtures"
+	"github.com/memrelief/memrelief/internal/paths"
 	"github.com/memrelief/memrelief/internal/policy"
 	"github.com/memrelief/memrelief/internal/report"
 )
@@ -78,13 +79,34 @@ type daemon struct {
 
 func startDaemon(t *testing.T) *daemon {
 	t.Helper()
+	return startDaemonWith(t, daemonOptions{})
+}
+
+// daemonOptions vary startDaemon's daemon.
+type daemonOptions struct {
+	// policy replaces testPolicy.
+	policy string
+	// now is the engine's clock; prepare changes the fixture copy before
+	// the engine starts.
+	now     func() time.Time
+	prepare func(t *testing.T, roots paths.Roots)
+}
+
+func startDaemonWith(t *testing.T, o daemonOptions) *daemon {
+	t.Helper()
 	bus := startBus(t, policyFile)
 	roots := fixtures.Copy(t, "v2-systemd")
-	pol, err := policy.Parse("test.toml", []byte(testPolicy))
+	if o.policy == "" {
+		o.policy = testPolicy
+	}
+	if o.prepare != nil {
+		o.prepare(t, roots)
+	}
+	pol, err := policy.Parse("test.toml", []byte(o.policy))
 	if err != nil {
 		t.Fatal(err)
 	}
-	reloaded := strings.Replace(testPolicy, "[daemon]\n", "[daemon]\ndry_run = true\n", 1)
+	reloaded := strings.Replace(o.policy, "[daemon]\n", "[daemon]\ndry_run = true\n", 1)
 	layout, err := cgroupfs.DetectLayout(roots.Cgroup, func(string) (int64, error) { return cgroupfs.Cgroup2Magic, nil })
 	if err != nil {
 		t.Fatal(err)
@@ -93,11 +115,14 @@ func startDaemon(t *testing.T) *daemon {
 	problems := &report.Recorder{}
 	d.srv = New(Config{
 		Dial: bus.dial, Engine: QueryFunc(func(ctx context.Context) (engine.Snapshot, error) { return d.eng.Query(ctx) }),
+		History: func(ctx context.Context, cg string, from time.Time) (engine.HistoryView, error) {
+			return d.eng.History(ctx, cg, from)
+		},
 		Reload: d.reload, Problems: problems, Signals: true, RetryEvery: 100 * time.Millisecond,
 		Props: Props{Mode: string(layout.Mode), CgroupVersion: 2, Driver: "systemd", PolicyFile: pol.Source},
 	})
 	d.eng = engine.New(engine.Config{
-		Roots: roots, Layout: layout, Policy: pol, Sink: report.Multi{problems, d.srv},
+		Roots: roots, Layout: layout, Policy: pol, Sink: report.Multi{problems, d.srv}, Now: o.now,
 		LoadPolicy: func() (*policy.Policy, error) { return policy.Parse("reloaded.toml", []byte(reloaded)) },
 	})
 
@@ -380,7 +405,7 @@ func TestIntrospection(t *testing.T) {
 	for _, p := range api.Properties {
 		got = append(got, "property "+p.Name+" "+p.Type+" "+p.Access)
 	}
-	want := []string{"method GetStatus", "method GetRecentEvents", "method Reload", "signal LevelChanged", "signal ActionTaken",
+	want := []string{"method GetStatus", "method GetRecentEvents", "method GetTrends", "method GetHistory", "method Reload", "signal LevelChanged", "signal ActionTaken",
 		"property Mode s read", "property CgroupVersion u read", "property Driver s read", "property PolicyFile s read", "property DryRun b read"}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("introspection lists\n%v\nwant\n%v", got, want)
@@ -395,6 +420,32 @@ func TestIntrospection(t *testing.T) {
 	}
 	if sig := dbus.SignatureOf(line, daemon, cgroups).String(); sig != "sa{sv}a"+CgroupStateSignature {
 		t.Errorf("GetStatus returns %s", sig)
+	}
+	declared := func(m introspect.Method, dir string) string {
+		var sig string
+		for _, a := range m.Args {
+			if a.Direction == dir {
+				sig += a.Type
+			}
+		}
+		return sig
+	}
+	trends, derr := d.srv.getTrends()
+	if derr != nil {
+		t.Fatal(derr)
+	}
+	if sig, decl := dbus.SignatureOf(trends).String(), declared(api.Methods[2], "out"); sig != decl || decl != "a"+TrendSignature {
+		t.Errorf("GetTrends returns %s, declares %s", sig, decl)
+	}
+	step, comps, series, derr := d.srv.getHistory("/", 0)
+	if derr != nil {
+		t.Fatal(derr)
+	}
+	if sig, decl := dbus.SignatureOf(step, comps, series).String(), declared(api.Methods[3], "out"); sig != decl {
+		t.Errorf("GetHistory returns %s, declares %s", sig, decl)
+	}
+	if in := declared(api.Methods[3], "in"); in != "st" {
+		t.Errorf("GetHistory takes %s, want st", in)
 	}
 	// From "/" down, so `busctl tree` finds the object.
 	for _, p := range []dbus.ObjectPath{"/", "/org", "/org/memrelief"} {
@@ -428,6 +479,15 @@ func TestPolicyNonRootCaller(t *testing.T) {
 	contains(t, out, `string "watching`, `"/`+podSlice+`"`)
 	out = mustOK(send(nobody, Interface+".GetRecentEvents"))
 	contains(t, out, `string "level_changed"`)
+	mustOK(send(nobody, Interface+".GetTrends"))
+	out = mustOK(send(nobody, Interface+".GetHistory", "string:/", "uint64:0"))
+	contains(t, out, `string "current"`, `string "/"`)
+	// Refused by the daemon, not by the bus.
+	out, err := send(nobody, Interface+".GetHistory", "string:/system.slice", "uint64:0")
+	if err == nil {
+		t.Errorf("GetHistory of an unwatched cgroup succeeded:\n%s", out)
+	}
+	contains(t, out, ErrorNoHistory)
 	out = mustOK(send(nobody, propsInterface+".Get", "string:"+Interface, "string:DryRun"))
 	contains(t, out, "boolean false")
 	out = mustOK(send(nobody, introspectInterface+".Introspect"))

@@ -19,7 +19,10 @@ func TestCommandLineTools(t *testing.T) {
 	}{
 		{"busctl", []string{"--system", "tree", BusName}, []string{string(ObjectPath)}},
 		{"busctl", []string{"--system", "introspect", BusName, string(ObjectPath), Interface},
-			[]string{".GetStatus", "sa{sv}a" + CgroupStateSignature, ".LevelChanged", "ssssssa{ss}", ".DryRun", "emits-change", ".Mode", "const"}},
+			[]string{".GetStatus", "sa{sv}a" + CgroupStateSignature, ".LevelChanged", "ssssssa{ss}", ".DryRun", "emits-change", ".Mode", "const",
+				".GetTrends", "a" + TrendSignature, ".GetHistory", "st", "tasa" + HistorySeriesSignature}},
+		{"busctl", []string{"--system", "call", BusName, string(ObjectPath), Interface, "GetHistory", "st", "/", "0"},
+			[]string{"tasa" + HistorySeriesSignature, `"current" "anon" "file" "slab_reclaimable" "slab_unreclaimable" "other_kernel"`}},
 		{"busctl", []string{"--system", "get-property", BusName, string(ObjectPath), Interface, "Mode", "CgroupVersion", "Driver", "PolicyFile", "DryRun"},
 			[]string{`s "unified"`, "u 2", `s "systemd"`, `s "test.toml"`, "b false"}},
 		{"busctl", []string{"--system", "call", BusName, string(ObjectPath), Interface, "GetStatus"},
