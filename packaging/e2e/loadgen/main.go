@@ -8,6 +8,7 @@
 //	loadgen files     [-dir D] [-rate N] [-count N]       create empty files: positive dentries and inodes
 //	loadgen logagent  [-dir D] [-pods N] [-rate N]        a log agent: inotify over a deep pods tree, files churn
 //	loadgen anon      [-rate MB] [-max MB]                touch anonymous memory at MB/s up to a ceiling
+//	loadgen leak      [-size S] [-every D] [-max MB]      a slow steady leak: touch S more anonymous memory every D
 //	loadgen psi-probe -file F [-trigger T] [-timeout D]   arm a PSI trigger and report what poll saw
 //
 // Common flags: -duration bounds the work (0: until -count is reached or a
@@ -23,10 +24,12 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -44,6 +47,8 @@ type options struct {
 	open      string
 	pods      int
 	maxMB     int
+	size      string
+	every     time.Duration
 	file      string
 	trigger   string
 	timeout   time.Duration
@@ -52,7 +57,7 @@ type options struct {
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: loadgen dentries|files|logagent|anon|psi-probe [flags]")
+		fmt.Fprintln(os.Stderr, "usage: loadgen dentries|files|logagent|anon|leak|psi-probe [flags]")
 		os.Exit(2)
 	}
 	mode := os.Args[1]
@@ -66,7 +71,9 @@ func main() {
 	fset.StringVar(&o.watch, "watch", "", "add an inotify watch on every directory under this one")
 	fset.StringVar(&o.open, "open", "", "keep this file open (read only) for the process lifetime")
 	fset.IntVar(&o.pods, "pods", 20, "logagent: pod directories to create")
-	fset.IntVar(&o.maxMB, "max", 256, "anon: MB to allocate in total")
+	fset.IntVar(&o.maxMB, "max", 256, "anon, leak: MB to allocate in total")
+	fset.StringVar(&o.size, "size", "3M", "leak: bytes to add each step (suffix K, M or G: binary units)")
+	fset.DurationVar(&o.every, "every", 5*time.Second, "leak: time between steps")
 	fset.StringVar(&o.file, "file", "", "psi-probe: pressure file to arm")
 	fset.StringVar(&o.trigger, "trigger", "some 150000 1000000", "psi-probe: trigger text (stall µs, window µs)")
 	fset.DurationVar(&o.timeout, "timeout", 10*time.Second, "psi-probe: how long to poll")
@@ -121,6 +128,10 @@ func run(ctx context.Context, mode string, o options) error {
 	case "anon":
 		var keep [][]byte
 		keep, err = anon(workCtx, o)
+		defer func() { _ = len(keep) }()
+	case "leak":
+		var keep [][]byte
+		keep, err = leakFlags(workCtx, o)
 		defer func() { _ = len(keep) }()
 	case "psi-probe":
 		err = psiProbe(o)
@@ -284,6 +295,80 @@ func anon(ctx context.Context, o options) ([][]byte, error) {
 	}
 	report("anon-mb", len(chunks), start)
 	return chunks, nil
+}
+
+func leakFlags(ctx context.Context, o options) ([][]byte, error) {
+	size, err := parseSize(o.size)
+	if err != nil {
+		return nil, fmt.Errorf("-size: %w", err)
+	}
+	if o.every <= 0 {
+		return nil, fmt.Errorf("-every %s: want a positive duration", o.every)
+	}
+	return leak(ctx, size, o.every, int64(o.maxMB)<<20, os.Stdout)
+}
+
+// leak maps size bytes of anonymous memory every interval, writes to every
+// page so the memory is charged to the cgroup at once (an untouched mapping
+// costs nothing), and keeps it, until the next step would pass limit or ctx
+// ends. The steps are scheduled from the start, not from the previous step,
+// so a slow step under emulation does not bend the line a trend estimator
+// is meant to find. It prints progress every 30 s and the total at the end.
+func leak(ctx context.Context, size int64, interval time.Duration, limit int64, out io.Writer) ([][]byte, error) {
+	start := time.Now()
+	page := os.Getpagesize()
+	var chunks [][]byte
+	var total int64
+	nextReport := start.Add(30 * time.Second)
+	for step := 0; total+size <= limit; step++ {
+		if step > 0 {
+			t := time.NewTimer(time.Until(start.Add(time.Duration(step) * interval)))
+			select {
+			case <-ctx.Done():
+				t.Stop()
+			case <-t.C:
+			}
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		b, err := unix.Mmap(-1, 0, int(size), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+		if err != nil {
+			return chunks, fmt.Errorf("map anonymous memory after %d bytes: %w", total, err)
+		}
+		for i := 0; i < len(b); i += page {
+			b[i] = 1
+		}
+		chunks = append(chunks, b)
+		total += size
+		if now := time.Now(); now.After(nextReport) {
+			fmt.Fprintf(out, "op=leak bytes=%d seconds=%.1f\n", total, now.Sub(start).Seconds())
+			nextReport = now.Add(30 * time.Second)
+		}
+	}
+	fmt.Fprintf(out, "op=leak bytes=%d steps=%d seconds=%.1f\n", total, len(chunks), time.Since(start).Seconds())
+	return chunks, nil
+}
+
+// parseSize reads a byte count with an optional binary suffix: 4096, 640K,
+// 3M, 1G.
+func parseSize(s string) (int64, error) {
+	num, mult := s, int64(1)
+	if n := len(s); n > 0 {
+		switch s[n-1] {
+		case 'K', 'k':
+			num, mult = s[:n-1], 1<<10
+		case 'M', 'm':
+			num, mult = s[:n-1], 1<<20
+		case 'G', 'g':
+			num, mult = s[:n-1], 1<<30
+		}
+	}
+	v, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || v <= 0 || v > (1<<40)/mult {
+		return 0, fmt.Errorf("size %q: want a positive whole number of bytes, optionally with K, M or G, at most 1T", s)
+	}
+	return v * mult, nil
 }
 
 // psiProbe arms a trigger the way memrelief does and says what happened, so a

@@ -1,0 +1,109 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+func TestParseSize(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    int64
+		wantErr bool
+	}{
+		{in: "4096", want: 4096},
+		{in: "640K", want: 640 << 10},
+		{in: "3M", want: 3 << 20},
+		{in: "3m", want: 3 << 20},
+		{in: "1G", want: 1 << 30},
+		{in: "1024G", want: 1 << 40},
+		{in: "1025G", wantErr: true},
+		{in: "", wantErr: true},
+		{in: "M", wantErr: true},
+		{in: "0", wantErr: true},
+		{in: "-1K", wantErr: true},
+		{in: "1.5M", wantErr: true},
+		{in: "3MiB", wantErr: true},
+	}
+	for _, tt := range tests {
+		got, err := parseSize(tt.in)
+		if (err != nil) != tt.wantErr || got != tt.want {
+			t.Errorf("parseSize(%q) = %d, %v; want %d, error %v", tt.in, got, err, tt.want, tt.wantErr)
+		}
+	}
+}
+
+func unmapAll(t *testing.T, chunks [][]byte) {
+	t.Helper()
+	for _, c := range chunks {
+		if err := unix.Munmap(c); err != nil {
+			t.Errorf("munmap: %v", err)
+		}
+	}
+}
+
+// The ceiling is a whole number of steps: a step that would pass it is not
+// taken, and every page of every step is written (so the kernel charges it).
+func TestLeakStopsAtLimitWithPagesTouched(t *testing.T) {
+	var out bytes.Buffer
+	const size = 48 << 10
+	chunks, err := leak(t.Context(), size, time.Millisecond, 200<<10, &out)
+	defer unmapAll(t, chunks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(chunks) != 4 {
+		t.Fatalf("%d steps of 48K under a 200K limit, want 4", len(chunks))
+	}
+	for i, c := range chunks {
+		if len(c) != size {
+			t.Errorf("step %d: %d bytes, want %d", i, len(c), size)
+		}
+		for off := 0; off < len(c); off += os.Getpagesize() {
+			if c[off] != 1 {
+				t.Fatalf("step %d: page at %d not written", i, off)
+			}
+		}
+	}
+	if !strings.Contains(out.String(), "op=leak bytes=196608 steps=4 ") {
+		t.Errorf("final report %q does not give bytes=196608 steps=4", out.String())
+	}
+}
+
+// Steps are spaced by the interval from the start: n steps take at least
+// (n-1) intervals.
+func TestLeakPacesSteps(t *testing.T) {
+	const every = 30 * time.Millisecond
+	start := time.Now()
+	chunks, err := leak(t.Context(), 4096, every, 4*4096, &bytes.Buffer{})
+	took := time.Since(start)
+	defer unmapAll(t, chunks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(chunks) != 4 || took < 3*every {
+		t.Errorf("%d steps in %s, want 4 in at least %s", len(chunks), took, 3*every)
+	}
+}
+
+// Cancelling ends the leak at once, keeping what was taken: the scenario's
+// -duration and SIGTERM both rely on it.
+func TestLeakStopsWhenCancelled(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	time.AfterFunc(50*time.Millisecond, cancel)
+	start := time.Now()
+	chunks, err := leak(ctx, 4096, time.Hour, 1<<30, &bytes.Buffer{})
+	defer unmapAll(t, chunks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(chunks) != 1 || time.Since(start) > 10*time.Second {
+		t.Errorf("%d steps after %s, want the first step only and a prompt return", len(chunks), time.Since(start))
+	}
+}
