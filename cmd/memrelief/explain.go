@@ -2,13 +2,22 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
+	"time"
+
+	godbus "github.com/godbus/dbus/v5"
 
 	"github.com/memrelief/memrelief/internal/cgroupfs"
+	"github.com/memrelief/memrelief/internal/dbusapi"
+	"github.com/memrelief/memrelief/internal/engine"
 	"github.com/memrelief/memrelief/internal/inspect"
+	"github.com/memrelief/memrelief/internal/paths"
+	"github.com/memrelief/memrelief/internal/policy"
 )
 
-func runExplain(_ context.Context, c *cli, args []string) int {
+func runExplain(ctx context.Context, c *cli, args []string) int {
 	fs := newFlagSet("explain", c.stderr)
 	asJSON := fs.Bool("json", false, "print the explanation as JSON, sizes in bytes")
 	h := hostFlags(fs)
@@ -29,10 +38,62 @@ func runExplain(_ context.Context, c *cli, args []string) int {
 		fmt.Fprintf(c.stderr, "memrelief explain: %v\n", err)
 		return 1
 	}
-	e, err := inspect.Explain(inspect.ExplainOptions{Roots: roots, Layout: layout, Target: fs.Arg(0), Pods: podResolver(roots)})
+	hist, done := historyOptions(ctx, h, roots)
+	defer done()
+	e, err := inspect.Explain(inspect.ExplainOptions{Roots: roots, Layout: layout, Target: fs.Arg(0), Pods: podResolver(roots), History: hist})
 	if err != nil {
 		fmt.Fprintf(c.stderr, "memrelief explain: %v\n", err)
 		return 1
 	}
 	return printResult(c, "explain", *asJSON, e, e.WriteText)
+}
+
+// historyTimeout bounds the talk with the daemon: connecting and one
+// GetHistory per series (a pod and its containers).
+const historyTimeout = 5 * time.Second
+
+// historyOptions says where the trend comes from: the daemon on the
+// system bus when the roots are the live host's and D-Bus may be used,
+// else the files the daemon saved where its policy puts them. The
+// function returned closes the bus.
+func historyOptions(ctx context.Context, h *host, roots paths.Roots) (*inspect.HistoryOptions, func()) {
+	p, _, err := policy.LoadHost(roots)
+	if err != nil {
+		// The daemon refuses such a policy too and runs with the last good
+		// one, most often the default.
+		p, err = policy.Default()
+	}
+	var o inspect.HistoryOptions
+	if err == nil {
+		o = inspect.HistoryFromPolicy(p.History, p.Source, roots.Lib)
+	}
+	o.ASCII = inspect.PlainTerminal(os.Getenv)
+	switch {
+	case !h.live():
+		o.NoDaemon = "the daemon is not asked about a tree under --root"
+		return &o, func() {}
+	case *h.noDBus:
+		o.NoDaemon = "D-Bus is not used (--no-dbus)"
+		return &o, func() {}
+	}
+	// The connection lives as long as the context it was opened with.
+	ctx, cancel := context.WithTimeout(ctx, historyTimeout)
+	conn, err := godbus.ConnectSystemBus(godbus.WithContext(ctx))
+	if err != nil {
+		cancel()
+		o.NoDaemon = fmt.Sprintf("the system bus is not reachable (%v)", err)
+		return &o, func() {}
+	}
+	o.Daemon = func(cgroup string) (engine.HistoryView, error) {
+		v, err := dbusapi.GetHistory(ctx, conn, cgroup, time.Time{})
+		var derr godbus.Error
+		if errors.As(err, &derr) && (derr.Name == "org.freedesktop.DBus.Error.ServiceUnknown" || derr.Name == "org.freedesktop.DBus.Error.NameHasNoOwner") {
+			return v, fmt.Errorf("%w: %v", inspect.ErrNoDaemon, err)
+		}
+		return v, err
+	}
+	return &o, func() {
+		conn.Close()
+		cancel()
+	}
 }

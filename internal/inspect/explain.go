@@ -4,11 +4,19 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"io/fs"
+	"math"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/memrelief/memrelief/internal/cgroupfs"
+	"github.com/memrelief/memrelief/internal/engine"
+	"github.com/memrelief/memrelief/internal/history"
 	"github.com/memrelief/memrelief/internal/paths"
+	"github.com/memrelief/memrelief/internal/policy"
 	"github.com/memrelief/memrelief/internal/procinfo"
 )
 
@@ -83,6 +91,10 @@ type Explanation struct {
 	Children []Child  `json:"children"`
 	Verdict  string   `json:"verdict"`
 	Notes    []string `json:"notes,omitempty"`
+
+	// Trend is how the cgroup's memory moved lately and where it heads;
+	// nil when ExplainOptions.History is.
+	Trend *Trend `json:"trend,omitempty"`
 }
 
 // ExplainOptions selects the cgroup.
@@ -93,6 +105,9 @@ type ExplainOptions struct {
 	Target string
 	// Pods resolves pods; nil skips Kubernetes naming.
 	Pods PodResolver
+	// History says where the memory history comes from; nil leaves the
+	// trend out.
+	History *HistoryOptions
 }
 
 // PodResolver maps between cgroups and pods without an API server.
@@ -138,6 +153,9 @@ func Explain(o ExplainOptions) (Explanation, error) {
 	e.Gap = gapParts(&m)
 	e.Children = children(rd, cg, o.Pods)
 	e.Verdict = verdict(&e, &m)
+	if o.History != nil {
+		e.Trend = explainTrend(rd, o.History, &e, &m)
+	}
 	return e, nil
 }
 
@@ -313,4 +331,345 @@ func children(rd *cgroupfs.Reader, cg string, pods PodResolver) []Child {
 	}
 	slices.SortFunc(out, func(a, b Child) int { return cmp.Compare(b.CurrentBytes, a.CurrentBytes) })
 	return out
+}
+
+// HistoryOptions says where explain finds the memory history of a cgroup:
+// the running daemon first, else the series it saved.
+type HistoryOptions struct {
+	// Daemon asks the running daemon for the history of a cgroup ("/" and
+	// its path). Its error wraps ErrNoDaemon when no daemon runs, and
+	// engine.ErrNoHistory when the daemon keeps no history of the cgroup.
+	// Nil when the daemon is not asked; NoDaemon says why.
+	Daemon   func(cgroup string) (engine.HistoryView, error)
+	NoDaemon string
+	// Off, when set, says why the policy keeps no history at all.
+	Off string
+	// Dir is where the daemon saves its series.
+	Dir string
+	// Tiers are the resolutions the daemon saves with (the policy's);
+	// history.DefaultTiers are tried after them, for files saved under
+	// another policy.
+	Tiers []history.Tier
+	// MinGrowth (bytes per second, history.DefaultMinGrowth when 0) and
+	// Horizon (defaultHorizon when 0) judge saved series as the daemon
+	// does.
+	MinGrowth float64
+	Horizon   time.Duration
+	// ASCII draws charts in plain characters, for terminals that are not
+	// UTF-8.
+	ASCII bool
+}
+
+// HistoryFromPolicy reads the saved history where the daemon running
+// policy p (source names it) keeps it, with the same tiers and judgement.
+// The policy's directory is moved under lib when it is below
+// /var/lib/memrelief, as the daemon moves it (engine's historyDir).
+func HistoryFromPolicy(h policy.History, source, lib string) HistoryOptions {
+	o := HistoryOptions{Dir: h.Dir, MinGrowth: float64(h.MinGrowth), Horizon: time.Duration(h.Horizon)}
+	const host = "/var/lib/memrelief"
+	if rest, ok := strings.CutPrefix(h.Dir, host); ok && lib != "" && (rest == "" || rest[0] == '/') {
+		o.Dir = filepath.Join(lib, rest)
+	}
+	for _, r := range h.Resolutions {
+		o.Tiers = append(o.Tiers, history.Tier{Step: time.Duration(r.Step), Len: r.Points()})
+	}
+	if !h.Enabled {
+		o.Off = "no history: history.enabled = false in " + source
+	}
+	return o
+}
+
+// ErrNoDaemon is what HistoryOptions.Daemon wraps when no daemon answers.
+var ErrNoDaemon = errors.New("the daemon is not running")
+
+// defaultHorizon is the policy's default history.horizon.
+const defaultHorizon = 30 * 24 * time.Hour
+
+// Where a Trend comes from.
+const (
+	TrendFromDaemon = "daemon" // the running daemon
+	TrendSaved      = "saved"  // the files of a daemon that did not answer
+	TrendNone       = "none"   // nowhere: Note says why
+)
+
+// Trend is the memory history explain shows: of the cgroup and, for a
+// pod, of each of its containers.
+type Trend struct {
+	Source string `json:"source"`
+	// SavedAt is the newest sample of the saved history (Source "saved").
+	SavedAt time.Time `json:"saved_at,omitzero"`
+	// Note says why the daemon did not answer (Source "saved") or why
+	// there is no history (Source "none").
+	Note string `json:"note,omitempty"`
+	// Series is the cgroup's own history; nil when only its containers
+	// have one.
+	Series     *TrendSeries  `json:"series,omitempty"`
+	Containers []TrendSeries `json:"containers,omitempty"`
+	// ascii draws the charts in plain characters.
+	ascii bool
+}
+
+// TrendSeries is the finest-resolution history of one cgroup and the
+// trend estimated from it.
+type TrendSeries struct {
+	Cgroup string        `json:"cgroup"`
+	Name   string        `json:"name,omitempty"` // the container's name
+	Step   time.Duration `json:"step_ns"`
+	// From and To bound the buckets; Points counts those holding samples
+	// (the others are gaps).
+	From   time.Time `json:"from"`
+	To     time.Time `json:"to"`
+	Points int       `json:"points"`
+	// Components are the figures the host gives, memory.current first.
+	Components []ComponentHistory `json:"components"`
+	// Growth is the estimate; nil before the daemon's first one.
+	Growth *engine.TrendStatus `json:"growth"`
+}
+
+// ComponentHistory is one component of a TrendSeries.
+type ComponentHistory struct {
+	Name string `json:"name"` // history component name: current, anon, ...
+	// MeanBytes holds the mean of each bucket, null for gaps.
+	MeanBytes []*uint64 `json:"mean_bytes"`
+	// FirstBytes and LastBytes are the first and last means known.
+	FirstBytes uint64 `json:"first_bytes"`
+	LastBytes  uint64 `json:"last_bytes"`
+	// BytesPerSec is the component's trend, null when there is none.
+	BytesPerSec *float64 `json:"bytes_per_sec"`
+}
+
+// explainTrend finds the history of e's cgroup (and of its containers
+// when it is a pod): from the daemon, else from the files it saved.
+func explainTrend(rd *cgroupfs.Reader, h *HistoryOptions, e *Explanation, m *cgroupfs.Memory) *Trend {
+	t := &Trend{ascii: h.ASCII}
+	key := "/" + e.Cgroup
+	var kids []Child
+	if e.Pod != nil && e.Pod.Container == "" {
+		kids = e.Children
+	}
+	why := h.NoDaemon
+	if h.Daemon != nil {
+		if why = fromDaemon(t, h.Daemon, key, kids); why == "" {
+			t.Source = TrendFromDaemon
+			return t
+		}
+	}
+	if h.Off != "" {
+		t.Source, t.Note = TrendNone, h.Off
+		return t
+	}
+	var est history.Estimator
+	var problems []string
+	if s, err := loadSaved(h, key); err != nil {
+		problems = append(problems, err.Error())
+	} else if s != nil {
+		v := savedSeries(&est, h, s, "", m)
+		t.Series, t.SavedAt = &v, s.Last()
+	}
+	for _, k := range kids {
+		s, err := loadSaved(h, "/"+k.Cgroup)
+		if err != nil {
+			problems = append(problems, err.Error())
+			continue
+		}
+		if s == nil {
+			continue
+		}
+		var km cgroupfs.Memory
+		lim := &km
+		if rd.Memory(k.Cgroup, &km) != nil {
+			lim = nil
+		}
+		t.Containers = append(t.Containers, savedSeries(&est, h, s, containerName(k), lim))
+		if s.Last().After(t.SavedAt) {
+			t.SavedAt = s.Last()
+		}
+	}
+	if t.Series == nil && len(t.Containers) == 0 {
+		t.Source = TrendNone
+		t.Note = fmt.Sprintf("no history of this cgroup yet: %s, and none is saved in %s (the daemon keeps history of the cgroups its rules watch)", why, h.Dir)
+		if len(problems) > 0 {
+			t.Note = fmt.Sprintf("no history of this cgroup: %s, and %s", why, strings.Join(problems, "; "))
+		}
+		return t
+	}
+	t.Source, t.Note = TrendSaved, why
+	return t
+}
+
+// fromDaemon fills t from the daemon and returns "", or why the daemon
+// gave nothing. A pod the daemon does not watch may still have watched
+// containers, so they are asked for one by one.
+func fromDaemon(t *Trend, ask func(string) (engine.HistoryView, error), key string, kids []Child) string {
+	v, err := ask(key)
+	if errors.Is(err, ErrNoDaemon) {
+		return ErrNoDaemon.Error()
+	}
+	if err == nil {
+		s := seriesOf(v)
+		t.Series = &s
+		for _, c := range v.Containers {
+			t.Containers = append(t.Containers, seriesOf(c))
+		}
+	}
+	if len(t.Containers) == 0 {
+		for _, k := range kids {
+			cv, cerr := ask("/" + k.Cgroup)
+			if cerr != nil {
+				continue
+			}
+			cv.Name = cmp.Or(cv.Name, containerName(k))
+			t.Containers = append(t.Containers, seriesOf(cv))
+		}
+	}
+	switch {
+	case t.Series != nil || len(t.Containers) > 0:
+		return ""
+	case errors.Is(err, engine.ErrNoHistory):
+		return fmt.Sprintf("the daemon keeps none (%s)", strings.TrimSuffix(err.Error(), ": "+engine.ErrNoHistory.Error()))
+	}
+	return fmt.Sprintf("the daemon did not answer (%v)", err)
+}
+
+// containerName names a child as the daemon does: the kubelet's name for
+// the container when known, else the cgroup's own name.
+func containerName(c Child) string { return cmp.Or(c.Container, c.Name) }
+
+// loadSaved reads the series the daemon saved under key: (nil, nil) when
+// there is none. history.Store.Load sets a file it cannot trust aside, and
+// explain only reads, so it loads a copy. Load restores the tiers whose
+// step it is given and drops the others; the daemon saves with the
+// policy's tiers, so those are tried first, then the defaults.
+func loadSaved(h *HistoryOptions, key string) (*history.Series, error) {
+	name := history.FileName(key)
+	file := filepath.Join(h.Dir, name)
+	data, err := os.ReadFile(file)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("the saved history cannot be read: %w", err)
+	}
+	tmp, err := os.MkdirTemp("", "memrelief-explain-")
+	if err != nil {
+		return nil, fmt.Errorf("copy saved history %s: %w", file, err)
+	}
+	defer os.RemoveAll(tmp)
+	if err := os.WriteFile(filepath.Join(tmp, name), data, 0o600); err != nil {
+		return nil, fmt.Errorf("copy saved history %s: %w", file, err)
+	}
+	cands := [][]history.Tier{history.DefaultTiers()}
+	if len(h.Tiers) > 0 && !slices.Equal(h.Tiers, cands[0]) {
+		cands = [][]history.Tier{h.Tiers, cands[0]}
+	}
+	for _, tiers := range cands {
+		s, err := history.Store{Dir: tmp}.Load(key, tiers)
+		if err != nil || s == nil {
+			return nil, fmt.Errorf("the saved history %s cannot be read: damaged, or of another version of memrelief", file)
+		}
+		if _, pts := finest(s); len(pts) > 0 {
+			return s, nil
+		}
+	}
+	return nil, fmt.Errorf("the saved history %s has resolutions the policy no longer sets (the daemon starts it afresh)", file)
+}
+
+// finest returns the step and points of the finest tier of s that holds
+// any.
+func finest(s *history.Series) (time.Duration, []history.Point) {
+	end := s.Last().Add(time.Second)
+	for i, tier := range s.Tiers() {
+		if pts := s.Points(i, time.Time{}, end, nil); len(pts) > 0 {
+			return tier.Step, pts
+		}
+	}
+	return 0, nil
+}
+
+// savedSeries estimates a saved series as of its newest sample, as the
+// daemon would have, and forecasts against the limits in lim (nil: none
+// known).
+func savedSeries(est *history.Estimator, h *HistoryOptions, s *history.Series, name string, lim *cgroupfs.Memory) TrendSeries {
+	step, pts := finest(s)
+	v := engine.HistoryView{Cgroup: s.Key(), Name: name, Step: step, Points: pts}
+	v.Trend = savedTrend(est.Estimate(s, s.Last()), lim, cmp.Or(h.MinGrowth, history.DefaultMinGrowth), cmp.Or(h.Horizon, defaultHorizon))
+	return seriesOf(v)
+}
+
+// savedTrend turns an estimate into the TrendStatus the daemon would
+// report for it (engine's trendStatus and worthReporting).
+func savedTrend(est history.Estimate, lim *cgroupfs.Memory, minGrowth float64, horizon time.Duration) *engine.TrendStatus {
+	cls := history.Classify(est, minGrowth)
+	fc := est.ForecastCgroup(cgroupfs.Unlimited, cgroupfs.Unlimited, false)
+	if lim != nil {
+		fc = est.ForecastCgroup(lim.High, lim.Max, lim.HasHigh)
+	}
+	g := est.C[history.Current]
+	ts := &engine.TrendStatus{BytesPerSec: g.BytesPerSec, Quality: g.Quality.String(), Since: g.From, Causes: cls.Text,
+		ToHigh: engine.NeverMet, ToMax: engine.NeverMet, ToOOM: engine.NeverMet, Components: map[string]float64{}}
+	for c := range history.NumComponents {
+		if gc := est.C[c]; gc.Known && gc.Quality >= history.QualityLow {
+			ts.Components[c.String()] = gc.BytesPerSec
+		}
+	}
+	if len(cls.Causes) > 0 {
+		ts.Dominant = cls.Causes[0].Component.String()
+	}
+	nearest := time.Duration(math.MaxInt64)
+	if g.Quality >= history.QualityMedium {
+		for _, f := range []struct {
+			f   history.Forecast
+			dst *time.Duration
+		}{{fc.High, &ts.ToHigh}, {fc.Max, &ts.ToMax}} {
+			if f.f.Reachable {
+				*f.dst = f.f.In
+				nearest = min(nearest, f.f.In)
+			}
+		}
+	}
+	// Page cache alone is worth a word only when it meets a limit soon:
+	// the kernel drops it under pressure.
+	ts.Growing = g.Growing(minGrowth) && (ts.Dominant != history.File.String() || nearest <= horizon)
+	return ts
+}
+
+// seriesOf lays out a history for explain: per component, the bucket
+// means and the trend.
+func seriesOf(v engine.HistoryView) TrendSeries {
+	s := TrendSeries{Cgroup: strings.Trim(v.Cgroup, "/"), Name: v.Name, Step: v.Step, Growth: v.Trend, Components: []ComponentHistory{}}
+	if n := len(v.Points); n > 0 {
+		s.From, s.To = v.Points[0].Start, v.Points[n-1].Start.Add(v.Points[n-1].Step)
+	}
+	for _, p := range v.Points {
+		if p.Samples > 0 {
+			s.Points++
+		}
+	}
+	var vals []float64
+	for c := range history.NumComponents {
+		vals = history.ComponentValues(v.Points, c, vals[:0])
+		ch := ComponentHistory{Name: c.String(), MeanBytes: make([]*uint64, len(vals))}
+		known := false
+		for i, x := range vals {
+			if math.IsNaN(x) {
+				continue
+			}
+			b := uint64(x)
+			ch.MeanBytes[i] = &b
+			if !known {
+				ch.FirstBytes, known = b, true
+			}
+			ch.LastBytes = b
+		}
+		if !known {
+			continue
+		}
+		if v.Trend != nil {
+			if r, ok := v.Trend.Components[c.String()]; ok {
+				ch.BytesPerSec = &r
+			}
+		}
+		s.Components = append(s.Components, ch)
+	}
+	return s
 }

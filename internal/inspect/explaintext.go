@@ -1,11 +1,18 @@
 package inspect
 
 import (
+	"cmp"
 	"fmt"
 	"io"
+	"math"
+	"slices"
 	"strings"
 	"text/tabwriter"
+	"time"
+	"unicode/utf8"
 
+	"github.com/memrelief/memrelief/internal/engine"
+	"github.com/memrelief/memrelief/internal/history"
 	"github.com/memrelief/memrelief/internal/human"
 )
 
@@ -51,6 +58,11 @@ func (e Explanation) WriteText(w io.Writer) error {
 		if err := tw.Flush(); err != nil {
 			return err
 		}
+	}
+
+	if e.Trend != nil {
+		fmt.Fprintln(w)
+		e.Trend.writeText(w)
 	}
 
 	fmt.Fprintln(w)
@@ -133,4 +145,220 @@ func wrap(s string, width int) string {
 		n += len(word)
 	}
 	return b.String()
+}
+
+// chartWidth is the most characters a sparkline takes; longer histories
+// are averaged down to it.
+const chartWidth = 48
+
+// minTrendPoints is how many buckets an estimate needs for medium quality
+// (see history.QualityMedium).
+const minTrendPoints = 12
+
+// timeFormat writes the times of the trend as growth events do.
+const timeFormat = "2006-01-02 15:04"
+
+// writeText writes the trend: a sparkline per component of the cgroup and
+// of each container, then in words what grows, since when, why, and when
+// it meets a limit.
+func (t *Trend) writeText(w io.Writer) {
+	if t.Source == TrendNone {
+		fmt.Fprintf(w, "Trend: %s\n", t.Note)
+		return
+	}
+	all := t.Containers
+	if t.Series != nil {
+		all = append([]TrendSeries{*t.Series}, t.Containers...)
+	}
+	var step, span time.Duration
+	for _, s := range all {
+		step = cmp.Or(step, s.Step)
+		span = max(span, s.To.Sub(s.From))
+	}
+	src := "from the running daemon"
+	if t.Source == TrendSaved {
+		src = fmt.Sprintf("from the history saved at %s; %s", t.SavedAt.Local().Format(timeFormat), t.Note)
+	}
+	if span == 0 {
+		// A daemon that just started, or a pod whose series are all new.
+		fmt.Fprintf(w, "Trend: no points yet (%s)\n", src)
+	} else {
+		fmt.Fprintf(w, "Trend: %s points over the last %s (%s)\n", human.Duration(step), human.Duration(span), src)
+	}
+
+	charts := make([][]string, len(all))
+	width := 0
+	for i, s := range all {
+		for _, c := range s.Components {
+			line := history.Sparkline(means(c.MeanBytes), chartWidth, t.ascii)
+			charts[i] = append(charts[i], line)
+			width = max(width, utf8.RuneCountInString(line))
+		}
+	}
+	for i, s := range all {
+		indent := "  "
+		if s.Name != "" {
+			fmt.Fprintf(w, "  container %s\n", s.Name)
+			indent = "    "
+		}
+		for j, c := range s.Components {
+			line := charts[i][j]
+			pad := strings.Repeat(" ", width-utf8.RuneCountInString(line))
+			fmt.Fprintf(w, "%s%-*s  %s%s  %5s -> %-5s  %s\n", indent, 22-len(indent), c.Name, line, pad,
+				human.Bytes(c.FirstBytes), human.Bytes(c.LastBytes), signedRate(c.BytesPerSec))
+		}
+	}
+
+	if t.Series != nil {
+		for _, l := range growthLines(t.Series) {
+			fmt.Fprintln(w, l)
+		}
+	}
+	growing := slices.DeleteFunc(slices.Clone(t.Containers), func(s TrendSeries) bool { return !grows(s.Growth) })
+	slices.SortStableFunc(growing, func(a, b TrendSeries) int { return cmp.Compare(b.Growth.BytesPerSec, a.Growth.BytesPerSec) })
+	for _, s := range growing {
+		fmt.Fprintf(w, "container %s: %s\n", s.Name, containerLine(s.Growth))
+	}
+	switch {
+	case len(growing) > 0:
+	case t.Series == nil:
+		fmt.Fprintf(w, "no container grows steadily %s\n", inLast(span))
+	case len(t.Containers) > 0 && grows(t.Series.Growth):
+		fmt.Fprintln(w, "no single container grows steadily: the growth is spread over them")
+	}
+}
+
+// means turns bucket means back into the values Sparkline draws, NaN for
+// gaps.
+func means(bs []*uint64) []float64 {
+	out := make([]float64, len(bs))
+	for i, b := range bs {
+		out[i] = math.NaN()
+		if b != nil {
+			out[i] = float64(*b)
+		}
+	}
+	return out
+}
+
+func signedRate(r *float64) string {
+	switch {
+	case r == nil:
+		return "-"
+	case *r > 0:
+		return "+" + human.Rate(*r)
+	}
+	return human.Rate(*r)
+}
+
+// steady reports whether g rests on enough agreeing points to be called a
+// trend.
+func steady(g *engine.TrendStatus) bool {
+	return g != nil && (g.Quality == "medium" || g.Quality == "high")
+}
+
+// grows reports whether g is growth worth a line: memory.current rises
+// steadily and the daemon reports it, or some component grows.
+func grows(g *engine.TrendStatus) bool {
+	return steady(g) && g.BytesPerSec > 0 && (g.Growing || g.Causes != "")
+}
+
+// growthLines says what grows in s, why, and when it meets a limit, or
+// that nothing grows steadily and why not.
+func growthLines(s *TrendSeries) []string {
+	g := s.Growth
+	if !grows(g) && (g == nil || g.Causes == "") {
+		return []string{"no steady growth " + inLast(s.To.Sub(s.From)) + caveat(s)}
+	}
+	var out []string
+	if grows(g) {
+		what := "memory.current"
+		if s.Cgroup == "" {
+			what = "memory in use (MemTotal - MemAvailable)"
+		}
+		line := fmt.Sprintf("%s grows %s", what, signedRate(&g.BytesPerSec))
+		if !g.Since.IsZero() {
+			line += " since " + g.Since.Local().Format(timeFormat)
+		}
+		out = append(out, line+fmt.Sprintf(" (quality %s)", g.Quality))
+	}
+	if g.Causes != "" {
+		out = append(out, strings.Split(g.Causes, "\n")...)
+	}
+	if l := limits(g); l != "" {
+		out = append(out, "at this rate it "+l)
+	}
+	return out
+}
+
+func inLast(span time.Duration) string {
+	if span == 0 {
+		return "yet"
+	}
+	return "in the last " + human.Duration(span)
+}
+
+// caveat says why a series shows no steady growth when the reason is the
+// history rather than the memory.
+func caveat(s *TrendSeries) string {
+	if steady(s.Growth) {
+		return ""
+	}
+	switch {
+	case s.Points < minTrendPoints:
+		return fmt.Sprintf("; history too short for a trend: %d points, need %d", s.Points, minTrendPoints)
+	case s.Growth == nil:
+		return "; the daemon has not estimated a trend yet"
+	case s.Growth.Quality == "low":
+		return "; the points go up and down too much to call it a trend (quality low)"
+	}
+	return "; too few points since the workload restarted for a trend"
+}
+
+// limits says when g meets memory.high, memory.max or (the node) the end
+// of MemAvailable, "" when it does not.
+func limits(g *engine.TrendStatus) string {
+	var parts []string
+	for _, l := range []struct {
+		in   time.Duration
+		what string
+	}{{g.ToHigh, "memory.high"}, {g.ToMax, "memory.max"}, {g.ToOOM, "MemAvailable 0"}} {
+		switch {
+		case l.in < 0:
+		case l.in == 0:
+			parts = append(parts, "is at "+l.what+" already")
+		default:
+			parts = append(parts, "reaches "+l.what+" in "+human.Duration(l.in))
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+// containerLine is what grows in one container: its largest cause, else
+// the growth of memory.current, and when it meets a limit.
+func containerLine(g *engine.TrendStatus) string {
+	line, _, _ := strings.Cut(g.Causes, "\n")
+	if line == "" {
+		line = "memory.current grows " + signedRate(&g.BytesPerSec)
+		if !g.Since.IsZero() {
+			line += " since " + g.Since.Local().Format(timeFormat)
+		}
+	}
+	if l := limits(g); l != "" {
+		line += "; " + l
+	}
+	return line
+}
+
+// PlainTerminal reports whether the locale in the environment (LC_ALL,
+// LC_CTYPE, LANG, the first one set, as C programs look them up) is not
+// UTF-8, so charts should use plain characters. No locale is the C
+// locale, which is ASCII.
+func PlainTerminal(getenv func(string) string) bool {
+	for _, k := range []string{"LC_ALL", "LC_CTYPE", "LANG"} {
+		if v := strings.ToLower(getenv(k)); v != "" {
+			return !strings.Contains(v, "utf-8") && !strings.Contains(v, "utf8")
+		}
+	}
+	return true
 }
