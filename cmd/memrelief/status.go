@@ -2,16 +2,15 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"io"
+	"strings"
 	"time"
 
 	godbus "github.com/godbus/dbus/v5"
 
-	"fmt"
-	"github.com/memrelief/memrelief/internal/dbusapi"
-	"io"
-	"strings"
-
 	"github.com/memrelief/memrelief/internal/cgroupfs"
+	"github.com/memrelief/memrelief/internal/dbusapi"
 	"github.com/memrelief/memrelief/internal/inspect"
 )
 
@@ -38,53 +37,82 @@ func runStatus(ctx context.Context, c *cli, args []string) int {
 		fmt.Fprintf(c.stderr, "memrelief status: %v\n", err)
 		return 1
 	}
-	st, err := inspect.BuildStatus(inspect.StatusOptions{
-		Roots: roots, Layout: layout, Targets: fs.Args(), Depth: *depth, Sort: *sortKey,
-	})
+	// The figures come from the files either way; a running daemon adds
+	// each cgroup's rule, level and trend.
+	var d *daemonClient
+	if h.live() && !*h.noDBus {
+		d = &daemonClient{}
+		defer d.close()
+	}
+	build := func(ctx context.Context, sortKey string) (inspect.Status, error) {
+		return inspect.BuildStatus(inspect.StatusOptions{
+			Roots: roots, Layout: layout, Targets: fs.Args(), Depth: *depth, Sort: sortKey, Daemon: d.ask(ctx),
+		})
+	}
+	st, err := build(ctx, *sortKey)
 	if err != nil {
 		fmt.Fprintf(c.stderr, "memrelief status: %v\n", err)
 		return 1
 	}
-	if h.live() && !*h.noDBus {
-		// The figures come from the files either way; a running daemon adds
-		// each cgroup's rule and level.
-		if line, levels, recent, err := daemonLevels(ctx); err == nil {
-			st.AddDaemon(line, levels, recent)
-		}
-	}
 	return printResult(c, "status", *asJSON, st, func(w io.Writer) error { return st.WriteText(w, *sortKey != "") })
 }
 
-// daemonLevels asks a running memrelief for its status over the system bus.
-// It fails quickly when no daemon runs.
-func daemonLevels(ctx context.Context) (string, map[string]inspect.DaemonLevel, []inspect.DaemonEvent, error) {
+// daemonClient asks a running memrelief over the system bus, keeping one
+// connection across calls. A nil *daemonClient asks
+// nothing.
+type daemonClient struct {
+	conn *godbus.Conn
+}
+
+// ask returns what the daemon says, or nil when none answers within 2 s.
+// A daemon that answers GetStatus but not GetTrends (one older than
+// trends) still gives levels.
+func (d *daemonClient) ask(ctx context.Context) *inspect.Daemon {
+	if d == nil {
+		return nil
+	}
+	if d.conn == nil || !d.conn.Connected() {
+		d.close()
+		// The connection lives as long as the command; each call has its
+		// own timeout.
+		conn, err := godbus.ConnectSystemBus(godbus.WithContext(ctx))
+		if err != nil {
+			return nil
+		}
+		d.conn = conn
+	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	conn, err := godbus.ConnectSystemBus(godbus.WithContext(ctx))
+	st, err := dbusapi.GetStatus(ctx, d.conn)
 	if err != nil {
-		return "", nil, nil, err
-	}
-	defer conn.Close()
-	st, err := dbusapi.GetStatus(ctx, conn)
-	if err != nil {
-		return "", nil, nil, err
+		return nil
 	}
 	snap, err := st.Snapshot()
 	if err != nil {
-		return "", nil, nil, err
+		return nil
 	}
-	var recent []inspect.DaemonEvent
-	if evs, err := dbusapi.GetRecentEvents(ctx, conn); err == nil {
+	out := &inspect.Daemon{Status: snap.Status, Levels: map[string]inspect.DaemonLevel{}}
+	if evs, err := dbusapi.GetRecentEvents(ctx, d.conn); err == nil {
 		for _, ev := range evs {
-			recent = append(recent, inspect.DaemonEvent{Time: ev.Time, Message: ev.Message})
+			out.Recent = append(out.Recent, inspect.DaemonEvent{Time: ev.Time, Message: ev.Message})
 		}
 	}
-	levels := map[string]inspect.DaemonLevel{}
-	if snap.Node != nil {
-		levels["/"] = inspect.DaemonLevel{Rule: snap.Node.Rule, Level: snap.Node.Level}
+	if tr, err := dbusapi.GetTrends(ctx, d.conn); err == nil {
+		tr.Merge(&snap)
+		out.Trends = true
+	}
+	if n := snap.Node; n != nil {
+		out.Levels["/"] = inspect.DaemonLevel{Rule: n.Rule, Level: n.Level, Trend: n.Trend}
 	}
 	for _, cg := range snap.Cgroups {
-		levels[cg.Cgroup] = inspect.DaemonLevel{Rule: cg.Rule, Level: cg.Level}
+		out.Levels[cg.Cgroup] = inspect.DaemonLevel{Rule: cg.Rule, Level: cg.Level, Pod: cg.Pod, Trend: cg.Trend, Containers: cg.Containers}
 	}
-	return snap.Status, levels, recent, nil
+	return out
+}
+
+func (d *daemonClient) close() {
+	if d.conn != nil {
+		d.conn.Close()
+		d.conn = nil
+	}
 }

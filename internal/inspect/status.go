@@ -8,12 +8,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/memrelief/memrelief/internal/cgroupfs"
+	"github.com/memrelief/memrelief/internal/engine"
 	"github.com/memrelief/memrelief/internal/paths"
 	"github.com/memrelief/memrelief/internal/procinfo"
 	"github.com/memrelief/memrelief/internal/psi"
@@ -74,6 +76,14 @@ type Row struct {
 	// Rule and Level come from the running daemon, when there is one.
 	Rule  string `json:"rule,omitempty"`
 	Level string `json:"level,omitempty"`
+	// Pod is the daemon's namespace/name of a pod's row and of its
+	// containers' rows; Container is the container's name in a row of a
+	// container of a watched pod.
+	Pod       string `json:"pod,omitempty"`
+	Container string `json:"container,omitempty"`
+	// Trend is the daemon's estimate of the row's growth, absent when it
+	// keeps no history of the cgroup or has no estimate yet.
+	Trend *engine.TrendStatus `json:"trend,omitempty"`
 
 	// Errors says what could not be read for this row.
 	Errors []string `json:"errors,omitempty"`
@@ -89,6 +99,9 @@ type Status struct {
 	// Recent are the daemon's latest level changes and actions, oldest
 	// first.
 	Recent []DaemonEvent `json:"recent,omitempty"`
+	// trends is set when the daemon gave trends, so the text shows the
+	// GROWTH and TO-LIMIT columns.
+	trends bool
 }
 
 // DaemonEvent is one of the daemon's recent events.
@@ -98,20 +111,84 @@ type DaemonEvent struct {
 }
 
 // DaemonLevel is what the daemon says of one cgroup.
-type DaemonLevel struct{ Rule, Level string }
+type DaemonLevel struct {
+	Rule, Level string
+	// Pod is the pod's namespace/name, for a pod's cgroup.
+	Pod string
+	// Trend is the cgroup's growth (nil: no estimate yet); Containers are
+	// the containers of a pod that have one.
+	Trend      *engine.TrendStatus
+	Containers []engine.ContainerStatus
+}
 
-// AddDaemon annotates the rows with the daemon's rules and levels, keyed by
-// cgroup path ("/" for the node). Rows the daemon does not watch get "-".
+// Daemon is what the running daemon said, for BuildStatus.
+type Daemon struct {
+	Status string
+	// Levels are keyed by cgroup path ("/" for the node).
+	Levels map[string]DaemonLevel
+	Recent []DaemonEvent
+	// Trends is set when the daemon answered for trends too: the Trend
+	// and Containers of Levels mean something.
+	Trends bool
+}
+
+// AddDaemon annotates the rows with the daemon's rules, levels and trends,
+// keyed by cgroup path ("/" for the node). Rows the daemon does not watch
+// get "-".
 func (s *Status) AddDaemon(status string, levels map[string]DaemonLevel, recent []DaemonEvent) {
 	s.Daemon, s.Recent = status, recent
 	for i := range s.Rows {
 		key := "/" + s.Rows[i].Cgroup
 		if l, ok := levels[key]; ok {
-			s.Rows[i].Rule, s.Rows[i].Level = l.Rule, l.Level
+			s.Rows[i].Rule, s.Rows[i].Level, s.Rows[i].Pod, s.Rows[i].Trend = l.Rule, l.Level, l.Pod, l.Trend
 		} else {
 			s.Rows[i].Rule, s.Rows[i].Level = "-", "-"
 		}
 	}
+}
+
+// addContainers gives the rows of containers of watched pods their trend,
+// and adds a row below its pod for each container with a trend that the
+// depth left out, read from rd.
+func (s *Status) addContainers(rd *cgroupfs.Reader, levels map[string]DaemonLevel) {
+	type member struct {
+		pod string
+		c   engine.ContainerStatus
+	}
+	byCgroup := map[string]member{}
+	for _, l := range levels {
+		for _, c := range l.Containers {
+			byCgroup[c.Cgroup] = member{l.Pod, c}
+		}
+	}
+	shown := map[string]bool{}
+	for i := range s.Rows {
+		r := &s.Rows[i]
+		if c, ok := byCgroup["/"+r.Cgroup]; ok && r.Depth > 0 {
+			r.Pod, r.Container, r.Trend = c.pod, c.c.Name, c.c.Trend
+		}
+		shown["/"+r.Cgroup] = true
+	}
+	var m cgroupfs.Memory
+	out := make([]Row, 0, len(s.Rows))
+	for _, r := range s.Rows {
+		out = append(out, r)
+		if r.Depth == 0 {
+			continue
+		}
+		for _, c := range levels["/"+r.Cgroup].Containers {
+			if shown[c.Cgroup] || c.Trend == nil {
+				continue
+			}
+			row, err := CgroupRow(rd, strings.TrimPrefix(c.Cgroup, "/"), &m)
+			if errors.Is(err, cgroupfs.ErrGone) {
+				continue
+			}
+			row.Rule, row.Level, row.Pod, row.Container, row.Trend = "-", "-", r.Pod, c.Name, c.Trend
+			out = append(out, row)
+		}
+	}
+	s.Rows = out
 }
 
 // StatusOptions selects the rows.
@@ -126,11 +203,15 @@ type StatusOptions struct {
 	Depth int
 	// Sort is a column key (see SortKeys); "" keeps tree order.
 	Sort string
+	// Daemon, when one answered, adds its levels and trends, and rows for
+	// the containers of watched pods that grow.
+	Daemon *Daemon
 }
 
 // SortKeys are the accepted values of StatusOptions.Sort, each sorting
-// descending except name.
-var SortKeys = []string{"name", "current", "anon", "file", "slab", "slab_reclaimable", "kernel", "psi"}
+// descending except name. growth is the daemon's trend of memory.current;
+// rows without one of at least medium quality come last.
+var SortKeys = []string{"name", "current", "anon", "file", "slab", "slab_reclaimable", "kernel", "psi", "growth"}
 
 // BuildStatus reads the node and the selected cgroups. It fails only on
 // bad options (unknown sort key, a target that names nothing); figures that
@@ -173,8 +254,36 @@ func BuildStatus(o StatusOptions) (Status, error) {
 		}
 		st.Rows = append(st.Rows, row)
 	}
+	if d := o.Daemon; d != nil {
+		st.AddDaemon(d.Status, d.Levels, d.Recent)
+		if d.Trends {
+			st.trends = true
+			st.addContainers(rd, d.Levels)
+		}
+	}
 	sortRows(st.Rows[1:], o.Sort)
 	return st, nil
+}
+
+// SortBy sorts the rows below the node's by key (see SortKeys); "" leaves
+// them in tree order.
+func (s *Status) SortBy(key string) error {
+	if key != "" && !slices.Contains(SortKeys, key) {
+		return fmt.Errorf("unknown sort key %q (want one of %s)", key, strings.Join(SortKeys, ", "))
+	}
+	if len(s.Rows) > 1 {
+		sortRows(s.Rows[1:], key)
+	}
+	return nil
+}
+
+// trusted is the trend of memory.current shown as growth: one of at least
+// medium quality, nil otherwise.
+func trusted(t *engine.TrendStatus) *engine.TrendStatus {
+	if t == nil || (t.Quality != "medium" && t.Quality != "high") {
+		return nil
+	}
+	return t
 }
 
 // Resolve turns a unit name or a cgroup path (with or without the leading
@@ -340,6 +449,12 @@ func sortRows(rows []Row, key string) {
 				return *r.PSISomeAvg10
 			}
 			return -1
+		case "growth":
+			// A shrinking cgroup has a negative rate, so none is below all.
+			if t := trusted(r.Trend); t != nil {
+				return t.BytesPerSec
+			}
+			return math.Inf(-1)
 		}
 		if p := pick[key]; p != nil {
 			return float64(*p)

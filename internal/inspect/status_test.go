@@ -2,13 +2,17 @@ package inspect
 
 import (
 	"bytes"
+	"encoding/json"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/memrelief/memrelief/internal/cgroupfs"
+	"github.com/memrelief/memrelief/internal/engine"
 	"github.com/memrelief/memrelief/internal/fixtures"
 	"github.com/memrelief/memrelief/internal/paths"
 )
@@ -305,6 +309,11 @@ func sortValue(r Row, key string) float64 {
 			return -1
 		}
 		return *r.PSISomeAvg10
+	case "growth":
+		if r.Trend == nil || (r.Trend.Quality != "medium" && r.Trend.Quality != "high") {
+			return math.Inf(-1)
+		}
+		return r.Trend.BytesPerSec
 	}
 	panic("unknown sort key " + key)
 }
@@ -456,5 +465,163 @@ func TestStatusTextOnV2(t *testing.T) {
 	}
 	if !strings.Contains(out, "node dentries: ") {
 		t.Errorf("text lacks the dentry note:\n%s", out)
+	}
+}
+
+// trendDaemon is a daemon that watches the node and the fixture's pod: the
+// pod and its stress container leak anon memory, the agent container has
+// no estimate yet, and the node's trend is of low quality.
+func trendDaemon() *Daemon {
+	stress := "/" + podSlice + "/cri-containerd-" + stressID + ".scope"
+	agent := "/" + podSlice + "/cri-containerd-" + agentID + ".scope"
+	leak := func(bytesPerSec float64, toHigh, toMax time.Duration) *engine.TrendStatus {
+		return &engine.TrendStatus{BytesPerSec: bytesPerSec, Quality: "high", Growing: true, Dominant: "anon",
+			Components: map[string]float64{"anon": bytesPerSec}, ToHigh: toHigh, ToMax: toMax, ToOOM: engine.NeverMet}
+	}
+	return &Daemon{Status: "watching 1 cgroups", Trends: true, Levels: map[string]DaemonLevel{
+		"/": {Rule: "node", Level: "normal", Trend: &engine.TrendStatus{BytesPerSec: 1 << 20, Quality: "low",
+			ToHigh: engine.NeverMet, ToMax: engine.NeverMet, ToOOM: engine.NeverMet}},
+		"/" + podSlice: {Rule: "pods", Level: "normal", Pod: "logging/log-agent", Trend: leak(12<<20/3600.0, 2*time.Hour+10*time.Minute, 3*24*time.Hour),
+			Containers: []engine.ContainerStatus{{Name: "agent", Cgroup: agent}, {Name: "stress", Cgroup: stress, Trend: leak(12<<20/3600.0, 0, engine.NeverMet)}}},
+	}}
+}
+
+func TestStatusTrendsAndContainers(t *testing.T) {
+	roots := fixtures.Roots("v2-systemd")
+	build := func(depth int, sortKey string, targets ...string) Status {
+		st, err := BuildStatus(StatusOptions{Roots: roots, Layout: layoutOf(t, roots), Depth: depth, Sort: sortKey, Targets: targets, Daemon: trendDaemon()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	text := func(st Status, sorted bool) string {
+		var b bytes.Buffer
+		if err := st.WriteText(&b, sorted); err != nil {
+			t.Fatal(err)
+		}
+		return b.String()
+	}
+	stressCurrent := mustUint(t, strings.TrimSpace(fileText(t, filepath.Join(roots.Cgroup, podSlice, "cri-containerd-"+stressID+".scope", "memory.current"))))
+
+	// The pod alone: its growing container gets a row below it, read from
+	// its files; the agent, without a trend, does not.
+	st := build(1, "", podUnit)
+	if len(st.Rows) != 3 || st.Rows[1].Cgroup != podSlice || st.Rows[2].Container != "stress" {
+		t.Fatalf("rows %+v, want node, pod, stress", st.Rows)
+	}
+	c := st.Rows[2]
+	if c.Depth != 4 || c.Pod != "logging/log-agent" || c.CurrentBytes == nil || *c.CurrentBytes != stressCurrent || c.Trend == nil || c.Level != "-" {
+		t.Errorf("stress row %+v, want depth 4, CURRENT %d from its memory.current and the daemon's trend", c, stressCurrent)
+	}
+	out := text(st, false)
+	lines := strings.Split(out, "\n")
+	if head := columns(lines[0]); !slices.Equal(head[:7], []string{"LEVEL", "NAME", "CURRENT", "HIGH", "MAX", "GROWTH", "TO-LIMIT"}) {
+		t.Fatalf("header %q", head)
+	}
+	for _, want := range []string{
+		// The node's trend is of low quality: no growth shown.
+		"normal  node ", "  -  ",
+		"12M/h anon  2h 10m (high)",
+		"\n-       " + strings.Repeat(" ", 6) + "stress ",
+		"12M/h anon  now (high)",
+		"GROWTH is the daemon's trend of CURRENT",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("text lacks %q:\n%s", want, out)
+		}
+	}
+
+	// Deep enough to show the containers: no second row for stress, but
+	// the one there gets the daemon's trend and name.
+	st = build(4, "")
+	var stressRows, agentRows []Row
+	for _, r := range st.Rows {
+		switch {
+		case strings.HasSuffix(r.Cgroup, stressID+".scope"):
+			stressRows = append(stressRows, r)
+		case strings.HasSuffix(r.Cgroup, agentID+".scope"):
+			agentRows = append(agentRows, r)
+		}
+	}
+	if len(stressRows) != 1 || stressRows[0].Trend == nil || stressRows[0].Container != "stress" || len(agentRows) != 1 || agentRows[0].Trend != nil {
+		t.Fatalf("stress rows %+v, agent rows %+v", stressRows, agentRows)
+	}
+	if out := text(st, false); !strings.Contains(out, "      stress ") || strings.Contains(out, stressID) {
+		t.Errorf("the stress scope is not named by its container:\n%s", out)
+	}
+
+	// Sorted by growth: the growing pod and container first, named in
+	// full; rows without a trend after them.
+	st = build(4, "growth")
+	if st.Rows[1].Trend == nil || st.Rows[2].Trend == nil || st.Rows[3].Trend != nil {
+		t.Errorf("sorted by growth: %s, %s, %s", st.Rows[1].Name, st.Rows[2].Name, st.Rows[3].Name)
+	}
+	if out := text(st, true); !strings.Contains(out, " logging/log-agent/stress ") {
+		t.Errorf("sorted text does not name the container in full:\n%s", out)
+	}
+
+	// JSON carries the trend objects.
+	data, err := json.Marshal(build(1, "", podUnit))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back struct {
+		Rows []struct {
+			Container string              `json:"container"`
+			Pod       string              `json:"pod"`
+			Trend     *engine.TrendStatus `json:"trend"`
+		} `json:"rows"`
+	}
+	if err := json.Unmarshal(data, &back); err != nil {
+		t.Fatal(err)
+	}
+	if r := back.Rows[2]; r.Container != "stress" || r.Pod != "logging/log-agent" || r.Trend == nil || r.Trend.Dominant != "anon" || r.Trend.ToHigh != 0 || r.Trend.ToMax != engine.NeverMet {
+		t.Errorf("JSON row %+v from %s", r, data)
+	}
+}
+
+func TestStatusNotesOnTrends(t *testing.T) {
+	roots := fixtures.Roots("v2-systemd")
+	for _, c := range []struct {
+		name   string
+		daemon *Daemon
+		want   string
+	}{
+		{"no daemon", nil, "they need memrelief running"},
+		{"daemon without trends", &Daemon{Status: "watching 1 cgroups"}, "the daemon gave no trends"},
+	} {
+		st, err := BuildStatus(StatusOptions{Roots: roots, Layout: layoutOf(t, roots), Depth: 1, Daemon: c.daemon})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b bytes.Buffer
+		if err := st.WriteText(&b, false); err != nil {
+			t.Fatal(err)
+		}
+		if out := b.String(); !strings.Contains(out, c.want) || strings.Contains(strings.SplitN(out, "\n", 2)[0], "GROWTH") {
+			t.Errorf("%s: want no GROWTH column and a note %q:\n%s", c.name, c.want, out)
+		}
+	}
+}
+
+func TestGrowthAndToLimit(t *testing.T) {
+	never := engine.NeverMet
+	for _, c := range []struct {
+		t              *engine.TrendStatus
+		growth, toward string
+	}{
+		{nil, "-", "-"},
+		{&engine.TrendStatus{BytesPerSec: 1 << 20, Quality: "low", ToHigh: never, ToMax: never, ToOOM: never}, "-", "-"},
+		{&engine.TrendStatus{BytesPerSec: 0, Quality: "high", ToHigh: never, ToMax: never, ToOOM: never}, "0/day", "-"},
+		{&engine.TrendStatus{BytesPerSec: 12 << 20 / 3600.0, Quality: "medium", Dominant: "anon", ToHigh: never, ToMax: 3*24*time.Hour + 4*time.Hour, ToOOM: never}, "12M/h anon", "3d 4h (max)"},
+		{&engine.TrendStatus{BytesPerSec: -(2 << 20), Quality: "high", ToHigh: never, ToMax: never, ToOOM: never}, "-2.0M/s", "-"},
+		{&engine.TrendStatus{BytesPerSec: 5 << 20, Quality: "high", Dominant: "slab_reclaimable", ToHigh: time.Hour, ToMax: 30 * time.Minute, ToOOM: never}, "5.0M/s slab_reclaimable", "30m (max)"},
+		{&engine.TrendStatus{BytesPerSec: 1 << 20, Quality: "high", ToHigh: 0, ToMax: time.Minute, ToOOM: never}, "1.0M/s", "now (high)"},
+		{&engine.TrendStatus{BytesPerSec: 1 << 30 / 86400.0, Quality: "high", ToHigh: never, ToMax: never, ToOOM: 5 * 24 * time.Hour}, "43M/h", "5d (oom)"},
+	} {
+		if g, l := Growth(c.t), ToLimit(c.t); g != c.growth || l != c.toward {
+			t.Errorf("%+v: GROWTH %q TO-LIMIT %q, want %q %q", c.t, g, l, c.growth, c.toward)
+		}
 	}
 }
