@@ -207,28 +207,7 @@ func (e *Engine) trendStatus(t *trend) *TrendStatus {
 	if t == nil || !t.hasEst {
 		return nil
 	}
-	g := t.est.C[history.Current]
-	ts := &TrendStatus{BytesPerSec: g.BytesPerSec, Quality: g.Quality.String(), Since: g.From, Growing: e.worthReporting(t),
-		Causes: t.cls.Text, ToHigh: NeverMet, ToMax: NeverMet, ToOOM: NeverMet, Components: map[string]float64{}}
-	for c := range history.NumComponents {
-		if gc := t.est.C[c]; gc.Known && gc.Quality >= history.QualityLow {
-			ts.Components[c.String()] = gc.BytesPerSec
-		}
-	}
-	if len(t.cls.Causes) > 0 {
-		ts.Dominant = t.cls.Causes[0].Component.String()
-	}
-	if g.Quality >= history.QualityMedium {
-		for _, f := range []struct {
-			f   history.Forecast
-			dst *time.Duration
-		}{{t.fc.High, &ts.ToHigh}, {t.fc.Max, &ts.ToMax}, {t.oom, &ts.ToOOM}} {
-			if f.f.Reachable {
-				*f.dst = f.f.In
-			}
-		}
-	}
-	return ts
+	return judge(t.est, t.cls, t.fc, t.oom, float64(e.pol.History.MinGrowth), e.pol.History.Horizon.Std())
 }
 
 // HistoryView is what explain charts: the finest points of a series and

@@ -61,17 +61,18 @@ func newHistories(r policy.History, roots string) *histories {
 	if !r.Enabled {
 		return nil
 	}
-	h := &histories{store: history.Store{Dir: historyDir(roots, r.Dir)}}
+	h := &histories{store: history.Store{Dir: HistoryDir(roots, r.Dir)}}
 	for _, res := range r.Resolutions {
 		h.tiers = append(h.tiers, history.Tier{Step: res.Step.Std(), Len: res.Points()})
 	}
 	return h
 }
 
-// historyDir maps the policy's path under /var/lib/memrelief to the
-// injected root, as stateDir does for /run, so tests and chroots keep
-// their history inside their tree.
-func historyDir(lib, dir string) string {
+// HistoryDir maps the policy's history.dir under /var/lib/memrelief to the
+// injected root lib (paths.Roots.Lib), as stateDir does for /run, so tests
+// and chroots keep their history inside their tree, and explain finds it
+// where the daemon wrote it.
+func HistoryDir(lib, dir string) string {
 	const host = "/var/lib/memrelief"
 	if lib == "" {
 		return dir
@@ -349,7 +350,7 @@ func (e *Engine) estimate(w *watched, m *member, t *trend, now time.Time) {
 		t.fc = t.est.ForecastCgroup(w.cur.mem.High, w.cur.mem.Max, w.cur.mem.HasHigh)
 	}
 	o := history.Observation{Growing: e.worthReporting(t)}
-	if in, ok := t.nearest(); ok && in <= e.pol.History.Horizon.Std() {
+	if in, ok := nearest(t.fc, t.oom); ok && in <= e.pol.History.Horizon.Std() {
 		o.In, o.HasIn = in, true
 	}
 	rp := history.ReminderPolicy{Every: e.pol.History.RemindEvery.Std(), MinGap: min(time.Hour, e.pol.History.RemindEvery.Std())}
@@ -360,26 +361,54 @@ func (e *Engine) estimate(w *watched, m *member, t *trend, now time.Time) {
 	}
 }
 
-// worthReporting is growth an operator should hear about: memory.current
-// grows by at least min_growth with at least medium quality, and not only
-// by page cache (which the kernel drops under pressure), unless even that
-// meets a limit within the horizon.
+// worthReporting is growth an operator should hear about (TrendOf's
+// Growing).
 func (e *Engine) worthReporting(t *trend) bool {
-	g := t.est.C[history.Current]
-	if !g.Growing(float64(e.pol.History.MinGrowth)) {
-		return false
+	return judge(t.est, t.cls, t.fc, t.oom, float64(e.pol.History.MinGrowth), e.pol.History.Horizon.Std()).Growing
+}
+
+// TrendOf is what the daemon reports of an estimate and its forecasts
+// (oom: the node's; zero for cgroups), so that explain, judging saved
+// history without a daemon, concludes exactly what the daemon would.
+func TrendOf(est history.Estimate, fc history.CgroupForecast, oom history.Forecast, minGrowth float64, horizon time.Duration) *TrendStatus {
+	return judge(est, history.Classify(est, minGrowth), fc, oom, minGrowth, horizon)
+}
+
+// judge builds the TrendStatus. Growth is worth reporting when
+// memory.current grows by at least minGrowth with at least medium quality,
+// and not only by page cache (which the kernel drops under pressure)
+// unless even that meets a limit within the horizon.
+func judge(est history.Estimate, cls history.Classification, fc history.CgroupForecast, oom history.Forecast, minGrowth float64, horizon time.Duration) *TrendStatus {
+	g := est.C[history.Current]
+	ts := &TrendStatus{BytesPerSec: g.BytesPerSec, Quality: g.Quality.String(), Since: g.From,
+		Causes: cls.Text, ToHigh: NeverMet, ToMax: NeverMet, ToOOM: NeverMet, Components: map[string]float64{}}
+	for c := range history.NumComponents {
+		if gc := est.C[c]; gc.Known && gc.Quality >= history.QualityLow {
+			ts.Components[c.String()] = gc.BytesPerSec
+		}
 	}
-	if len(t.cls.Causes) > 0 && t.cls.Causes[0].Component != history.File {
-		return true
+	if len(cls.Causes) > 0 {
+		ts.Dominant = cls.Causes[0].Component.String()
 	}
-	in, ok := t.nearest()
-	return ok && in <= e.pol.History.Horizon.Std()
+	nearest, soon := nearest(fc, oom)
+	if g.Quality >= history.QualityMedium {
+		for _, f := range []struct {
+			f   history.Forecast
+			dst *time.Duration
+		}{{fc.High, &ts.ToHigh}, {fc.Max, &ts.ToMax}, {oom, &ts.ToOOM}} {
+			if f.f.Reachable {
+				*f.dst = f.f.In
+			}
+		}
+	}
+	ts.Growing = g.Growing(minGrowth) && (ts.Dominant != history.File.String() && ts.Dominant != "" || soon && nearest <= horizon)
+	return ts
 }
 
 // nearest is the time until the first limit is met, when one is.
-func (t *trend) nearest() (time.Duration, bool) {
+func nearest(fc history.CgroupForecast, oom history.Forecast) (time.Duration, bool) {
 	best, ok := time.Duration(math.MaxInt64), false
-	for _, f := range []history.Forecast{t.fc.High, t.fc.Max, t.oom} {
+	for _, f := range []history.Forecast{fc.High, fc.Max, oom} {
 		if f.Reachable && f.Quality >= history.QualityMedium && f.In < best {
 			best, ok = f.In, true
 		}

@@ -363,13 +363,9 @@ type HistoryOptions struct {
 // HistoryFromPolicy reads the saved history where the daemon running
 // policy p (source names it) keeps it, with the same tiers and judgement.
 // The policy's directory is moved under lib when it is below
-// /var/lib/memrelief, as the daemon moves it (engine's historyDir).
+// /var/lib/memrelief, as the daemon moves it (engine.HistoryDir).
 func HistoryFromPolicy(h policy.History, source, lib string) HistoryOptions {
-	o := HistoryOptions{Dir: h.Dir, MinGrowth: float64(h.MinGrowth), Horizon: time.Duration(h.Horizon)}
-	const host = "/var/lib/memrelief"
-	if rest, ok := strings.CutPrefix(h.Dir, host); ok && lib != "" && (rest == "" || rest[0] == '/') {
-		o.Dir = filepath.Join(lib, rest)
-	}
+	o := HistoryOptions{Dir: engine.HistoryDir(lib, h.Dir), MinGrowth: float64(h.MinGrowth), Horizon: time.Duration(h.Horizon)}
 	for _, r := range h.Resolutions {
 		o.Tiers = append(o.Tiers, history.Tier{Step: time.Duration(r.Step), Len: r.Points()})
 	}
@@ -597,40 +593,13 @@ func savedSeries(est *history.Estimator, h *HistoryOptions, s *history.Series, n
 }
 
 // savedTrend turns an estimate into the TrendStatus the daemon would
-// report for it (engine's trendStatus and worthReporting).
+// report for it, against the cgroup's limits as they are now.
 func savedTrend(est history.Estimate, lim *cgroupfs.Memory, minGrowth float64, horizon time.Duration) *engine.TrendStatus {
-	cls := history.Classify(est, minGrowth)
 	fc := est.ForecastCgroup(cgroupfs.Unlimited, cgroupfs.Unlimited, false)
 	if lim != nil {
 		fc = est.ForecastCgroup(lim.High, lim.Max, lim.HasHigh)
 	}
-	g := est.C[history.Current]
-	ts := &engine.TrendStatus{BytesPerSec: g.BytesPerSec, Quality: g.Quality.String(), Since: g.From, Causes: cls.Text,
-		ToHigh: engine.NeverMet, ToMax: engine.NeverMet, ToOOM: engine.NeverMet, Components: map[string]float64{}}
-	for c := range history.NumComponents {
-		if gc := est.C[c]; gc.Known && gc.Quality >= history.QualityLow {
-			ts.Components[c.String()] = gc.BytesPerSec
-		}
-	}
-	if len(cls.Causes) > 0 {
-		ts.Dominant = cls.Causes[0].Component.String()
-	}
-	nearest := time.Duration(math.MaxInt64)
-	if g.Quality >= history.QualityMedium {
-		for _, f := range []struct {
-			f   history.Forecast
-			dst *time.Duration
-		}{{fc.High, &ts.ToHigh}, {fc.Max, &ts.ToMax}} {
-			if f.f.Reachable {
-				*f.dst = f.f.In
-				nearest = min(nearest, f.f.In)
-			}
-		}
-	}
-	// Page cache alone is worth a word only when it meets a limit soon:
-	// the kernel drops it under pressure.
-	ts.Growing = g.Growing(minGrowth) && (ts.Dominant != history.File.String() || nearest <= horizon)
-	return ts
+	return engine.TrendOf(est, fc, history.Forecast{}, minGrowth, horizon)
 }
 
 // seriesOf lays out a history for explain: per component, the bucket
