@@ -4,10 +4,12 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"time"
 
 	godbus "github.com/godbus/dbus/v5"
+	"golang.org/x/sys/unix"
 
 	"github.com/memrelief/memrelief/internal/cgroupfs"
 	"github.com/memrelief/memrelief/internal/dbusapi"
@@ -18,17 +20,26 @@ func runStatus(ctx context.Context, c *cli, args []string) int {
 	fs := newFlagSet("status", c.stderr)
 	asJSON := fs.Bool("json", false, "print rows as JSON, sizes in bytes")
 	depth := fs.Int("depth", 1, "levels of cgroups to show below the root (or below each UNIT|PATH)")
-	sortKey := fs.String("sort", "", "sort rows by one of: "+strings.Join(inspect.SortKeys, ", "))
+	sortKey := fs.String("sort", "", "sort rows by one of: "+strings.Join(inspect.SortKeys, ", ")+" (--watch: growth)")
+	watch := fs.Bool("watch", false, "show the table again every --interval, fastest growth first, until Ctrl-C")
+	interval := fs.Duration("interval", 2*time.Second, "how often --watch refreshes")
 	h := hostFlags(fs)
 	fs.Usage = func() {
-		fmt.Fprintln(c.stderr, "usage: memrelief status [--json] [--depth N] [--sort KEY] [UNIT|PATH...]")
+		fmt.Fprintln(c.stderr, "usage: memrelief status [--json] [--depth N] [--sort KEY] [--watch [--interval D]] [UNIT|PATH...]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if *depth < 1 {
+	switch {
+	case *depth < 1:
 		fmt.Fprintln(c.stderr, "memrelief status: --depth must be at least 1")
+		return 2
+	case *watch && *asJSON:
+		fmt.Fprintln(c.stderr, "memrelief status: --watch shows the table; for JSON run status --json as often as needed")
+		return 2
+	case *interval < 100*time.Millisecond:
+		fmt.Fprintln(c.stderr, "memrelief status: --interval must be at least 100ms")
 		return 2
 	}
 	roots := h.roots()
@@ -49,6 +60,18 @@ func runStatus(ctx context.Context, c *cli, args []string) int {
 			Roots: roots, Layout: layout, Targets: fs.Args(), Depth: *depth, Sort: sortKey, Daemon: d.ask(ctx),
 		})
 	}
+	if *watch {
+		key := *sortKey
+		if key == "" {
+			key = "growth"
+		}
+		o := watchOptions{every: *interval, tty: isTerminal(c.stdout), sort: key, now: time.Now}
+		if err := watchStatus(ctx, c.stdout, o, func(ctx context.Context) (inspect.Status, error) { return build(ctx, "") }); err != nil {
+			fmt.Fprintf(c.stderr, "memrelief status: %v\n", err)
+			return 1
+		}
+		return 0
+	}
 	st, err := build(ctx, *sortKey)
 	if err != nil {
 		fmt.Fprintf(c.stderr, "memrelief status: %v\n", err)
@@ -57,8 +80,81 @@ func runStatus(ctx context.Context, c *cli, args []string) int {
 	return printResult(c, "status", *asJSON, st, func(w io.Writer) error { return st.WriteText(w, *sortKey != "") })
 }
 
+// watchOptions are those of status --watch.
+type watchOptions struct {
+	every time.Duration
+	// tty is set when the frames go to a terminal, which is cleared
+	// before each.
+	tty  bool
+	sort string
+	now  func() time.Time
+}
+
+// clearScreen moves the cursor home and clears the terminal.
+const clearScreen = "\033[H\033[2J"
+
+// watchStatus writes a frame of next's status every o.every until ctx
+// ends (Ctrl-C: main's signal.NotifyContext), and returns nil then. It
+// returns next's error, or the writer's, at once.
+func watchStatus(ctx context.Context, w io.Writer, o watchOptions, next func(context.Context) (inspect.Status, error)) error {
+	t := time.NewTicker(o.every)
+	defer t.Stop()
+	for first := true; ; first = false {
+		st, err := next(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		f, err := frame(st, o, first)
+		if err != nil {
+			return err
+		}
+		if _, err := io.WriteString(w, f); err != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// frame is one refresh of --watch: a heading and the table sorted by
+// o.sort. On a terminal it clears the screen first; elsewhere (a file, a
+// pipe) frames follow each other after a blank line.
+func frame(st inspect.Status, o watchOptions, first bool) (string, error) {
+	if err := st.SortBy(o.sort); err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	switch {
+	case o.tty:
+		b.WriteString(clearScreen)
+	case !first:
+		b.WriteString("\n")
+	}
+	fmt.Fprintf(&b, "memrelief status, %s, every %s, sorted by %s (Ctrl-C stops)\n\n", o.now().Local().Format("2006-01-02 15:04:05"), o.every, o.sort)
+	if err := st.WriteText(&b, true); err != nil {
+		return "", err
+	}
+	return b.String(), nil
+}
+
+// isTerminal reports whether w is a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
+}
+
 // daemonClient asks a running memrelief over the system bus, keeping one
-// connection across calls. A nil *daemonClient asks
+// connection across the frames of --watch. A nil *daemonClient asks
 // nothing.
 type daemonClient struct {
 	conn *godbus.Conn
