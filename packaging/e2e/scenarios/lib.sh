@@ -90,3 +90,15 @@ SLAB_THRESHOLD=$((48 * 1048576))
 SLAB_BOUND=$((SLAB_THRESHOLD * 5 / 2))
 # The PSI threshold of its services rule, in percent.
 PSI_THRESHOLD=5
+
+# reinstall_if_purged puts the package back when scenario 9 (package
+# lifecycle) has purged it, so scenarios sorted after it find the daemon
+# they test. Without a .deb scenario 9 skips and nothing was removed.
+reinstall_if_purged() {
+	command -v memrelief >/dev/null 2>&1 && return 0
+	for _deb in "$SHARE"/artifacts/*.deb; do break; done
+	[ -f "$_deb" ] || fail "memrelief is not installed and there is no .deb to install"
+	log "memrelief was purged (scenario 9): reinstalling $(basename "$_deb")"
+	DEBIAN_FRONTEND=noninteractive dpkg -i "$_deb" >/run/e2e/reinstall.out 2>&1 ||
+		fail "reinstalling the package after scenario 9 failed: $(tail -n 3 /run/e2e/reinstall.out)"
+}
