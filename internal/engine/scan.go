@@ -62,6 +62,11 @@ func (e *Engine) scan(ctx context.Context, now time.Time) {
 			e.sorted = nil
 		default:
 			w.rule = rule // same rule, maybe new thresholds after a reload
+			if w.pod == "" {
+				// The kubelet may write /var/log/pods after the pod's
+				// cgroup appears: look again until the pod is known.
+				w.pod = e.podName(cg)
+			}
 		}
 		if w != nil && rule != nil {
 			w.seen = e.scanGen

@@ -14,6 +14,7 @@ import (
 	"github.com/memrelief/memrelief/internal/cgroupfs"
 	"github.com/memrelief/memrelief/internal/history"
 	"github.com/memrelief/memrelief/internal/human"
+	"github.com/memrelief/memrelief/internal/kube"
 	"github.com/memrelief/memrelief/internal/policy"
 	"github.com/memrelief/memrelief/internal/report"
 )
@@ -144,9 +145,10 @@ func (t *trend) due(next *time.Time, now time.Time, every time.Duration) bool {
 	return true
 }
 
-// scanMembers finds the containers of a watched pod.
+// scanMembers finds the containers of a watched pod: a cgroup the
+// kubelet's naming says is a pod, whether or not its name is known yet.
 func (e *Engine) scanMembers(w *watched) {
-	if e.hist == nil || !e.pol.History.Containers || w.pod == "" || strings.Count(w.pod, "/") > 1 {
+	if e.hist == nil || !e.pol.History.Containers || !isPod(w.cg) {
 		e.dropMembers(w)
 		return
 	}
@@ -164,12 +166,13 @@ func (e *Engine) scanMembers(w *watched) {
 		}
 		m := w.members[cg]
 		if m == nil {
-			m = &member{cg: cg, name: e.containerName(cg)}
+			m = &member{cg: cg}
 			if m.tr = e.newTrend("/" + cg); m.tr == nil {
 				continue
 			}
 			w.members[cg] = m
 		}
+		m.name = e.containerName(cg) // the kubelet's name may come later
 		m.seen = e.scanGen
 	}
 	for cg, m := range w.members {
@@ -177,6 +180,13 @@ func (e *Engine) scanMembers(w *watched) {
 			e.dropMember(w, cg, m)
 		}
 	}
+}
+
+// isPod reports whether cg is a pod's own cgroup (not a container's, not a
+// QoS slice), by the kubelet's naming under either driver.
+func isPod(cg string) bool {
+	ref, err := kube.ParsePath(cg)
+	return err == nil && ref.PodUID != "" && ref.ContainerID == ""
 }
 
 func (e *Engine) containerName(cg string) string {

@@ -254,3 +254,48 @@ func TestTrendOff(t *testing.T) {
 		t.Errorf("history directory written with history off: %v", err)
 	}
 }
+
+// TestTrendPodNamedLate: a pod whose log directory the kubelet writes after
+// its cgroup appears still gets container series at once (named by their
+// scopes), and its name once the directory is there.
+func TestTrendPodNamedLate(t *testing.T) {
+	h := newHarness(t, trendPolicy, false)
+	logs := filepath.Join(h.roots.Log)
+	hidden := logs + ".later"
+	if err := os.Rename(logs, hidden); err != nil {
+		t.Fatal(err)
+	}
+	h.tickAt(0)
+	w := h.eng.watched[podSlice]
+	if w == nil || w.pod != "" {
+		t.Fatalf("pod watched %v, named %q before its logs exist", w != nil, w.pod)
+	}
+	if m := w.members[podSlice+"/"+leakyScope]; m == nil || m.name != leakyScope {
+		t.Fatalf("containers of an unnamed pod: %v", w.members)
+	}
+	if err := os.Rename(hidden, logs); err != nil {
+		t.Fatal(err)
+	}
+	h.tickAt(12) // past RescanEvery
+	if w.pod != "logging/log-agent" {
+		t.Errorf("pod named %q after its logs appeared, want logging/log-agent", w.pod)
+	}
+	if m := w.members[podSlice+"/"+leakyScope]; m == nil || m.name != "agent" {
+		t.Errorf("container not renamed after the pod's logs appeared: %+v", m)
+	}
+}
+
+func TestIsPod(t *testing.T) {
+	for cg, want := range map[string]bool{
+		podSlice:                    true,
+		podSlice + "/" + leakyScope: false,
+		"kubepods.slice/kubepods-burstable.slice": false,
+		"kubepods/burstable/pod0f1e-2d":           true,
+		"kubepods/burstable/pod0f1e-2d/ab12":      false,
+		"system.slice/fluent-bit.service":         false,
+	} {
+		if got := isPod(cg); got != want {
+			t.Errorf("isPod(%q) = %v, want %v", cg, got, want)
+		}
+	}
+}
