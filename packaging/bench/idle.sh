@@ -3,6 +3,7 @@
 # slices (copied from the real v2-systemd fixture's pod slice) with a 1 s
 # interval for SECONDS, and prints the daemon's CPU time per wall second and
 # its peak and final RSS. Results go into BENCHMARKS.md with this command.
+# HISTORY=off runs it with [history] enabled = false, to see what trends cost.
 set -eu
 n=${1:-1000}
 secs=${2:-60}
@@ -25,7 +26,9 @@ while [ "$i" -lt "$n" ]; do
 done
 # The default policy at a 1 s interval: the figures stay below its
 # thresholds, so this measures the steady state of watching.
-sed 's/^interval = "2s".*/interval = "1s"/' "$top/configs/default.toml" >"$root/etc/memrelief/policy.toml"
+hist=true
+[ "${HISTORY:-on}" = off ] && hist=false
+sed -e 's/^interval = "2s".*/interval = "1s"/' -e "s/^enabled = true .*/enabled = $hist/" "$top/configs/default.toml" >"$root/etc/memrelief/policy.toml"
 (cd "$top" && CGO_ENABLED=0 go build -o "$work/memrelief" ./cmd/memrelief)
 "$work/memrelief" run --root "$root" --log stderr --duration "${secs}s" 2>"$work/log" &
 pid=$!
@@ -44,6 +47,6 @@ hz=$(getconf CLK_TCK)
 rss=$(awk '/^VmRSS/ {print $2}' /proc/$pid/status)
 wait $pid || true
 watching=$(grep -o 'watching [0-9]* cgroups' "$work/log" | head -1)
-echo "cgroups=$n interval=1s measured=${s}s $watching"
+echo "history=${HISTORY:-on} cgroups=$n interval=1s measured=${s}s $watching"
 awk -v t0="$t0" -v t1="$t1" -v hz="$hz" -v s="$s" 'BEGIN { printf "cpu=%.2f%% of one core (%.1f ms per second)\n", 100*(t1-t0)/hz/s, 1000*(t1-t0)/hz/s }'
 echo "rss_peak=$((peak / 1024)) MiB rss_end=$((rss / 1024)) MiB"
