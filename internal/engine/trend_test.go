@@ -299,3 +299,58 @@ func TestIsPod(t *testing.T) {
 		}
 	}
 }
+
+// TestTrendNodeTimeToOOM: anonymous memory growing on the node as a whole
+// is reported for the node ("/") with the time until MemAvailable runs out,
+// whether or not the policy has a node rule.
+func TestTrendNodeTimeToOOM(t *testing.T) {
+	h := newHarness(t, trendPolicy, false)
+	path := filepath.Join(h.roots.Proc, "meminfo")
+	orig, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const rateKiB = 200 // KiB/s
+	for s := 0; s <= 600; s += 2 {
+		grown := uint64(rateKiB * s)
+		var lines []string
+		for _, l := range strings.Split(strings.TrimSpace(string(orig)), "\n") {
+			k, v, _ := strings.Cut(l, ":")
+			n, _ := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			switch k {
+			case "MemAvailable", "MemFree":
+				l = k + ": " + strconv.FormatUint(n-grown, 10) + " kB"
+			case "AnonPages":
+				l = k + ": " + strconv.FormatUint(n+grown, 10) + " kB"
+			}
+			lines = append(lines, l)
+		}
+		if err := os.WriteFile(path, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		h.tickAt(s)
+	}
+	g := growthOf(h.rec.Events(), "")
+	var node *report.Event
+	for i := range g {
+		if g[i].Fields[report.FieldCgroup] == "/" {
+			node = &g[i]
+			break
+		}
+	}
+	if node == nil {
+		t.Fatalf("no growth event for the node: %v", g)
+	}
+	if node.Fields[report.FieldGrowthComponent] != "anon" || !strings.HasPrefix(node.Message, "node grows") {
+		t.Errorf("node growth event %q %v", node.Message, node.Fields)
+	}
+	in, err := strconv.ParseFloat(node.Fields[report.FieldTimeToOOM], 64)
+	// MemAvailable was 1,732,504 KiB at the start, ~1,700,000 KiB when the
+	// trend became trustworthy, falling 200 KiB/s: about 2.4 hours.
+	if err != nil || in < 2*3600 || in > 2.6*3600 {
+		t.Errorf("time to OOM %q, want about 2.4 h", node.Fields[report.FieldTimeToOOM])
+	}
+	if node.Priority != report.Warning {
+		t.Errorf("an OOM forecast within hours is priority %d, want warning", node.Priority)
+	}
+}
