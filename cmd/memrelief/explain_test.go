@@ -117,7 +117,7 @@ func TestExplainTrendOffline(t *testing.T) {
 }
 
 // The daemon saves with the policy's resolutions; explain reads the files
-// with them.
+// as saved, and says when the policy keeps no history.
 func TestExplainTrendOfflinePolicyTiers(t *testing.T) {
 	utcClock(t)
 	dir := fixtures.CopyDir(t, "v2-systemd")
@@ -174,7 +174,11 @@ func TestExplainTrendFromTheDaemon(t *testing.T) {
 	if code != 0 {
 		t.Skipf("SKIP: explain / on this host: exit %d, %s", code, errOut)
 	}
-	if !strings.Contains(out, "Trend: no history of this cgroup yet: the daemon is not running, and none is saved in ") {
+	// Whether this host has a saved history of its own (memrelief installed
+	// here) is not this test's business: either way explain must say that
+	// no daemon answered.
+	if !strings.Contains(out, "Trend: no history of this cgroup yet: the daemon is not running, and none is saved in ") &&
+		!strings.Contains(out, "; the daemon is not running)") {
 		t.Errorf("bus without the daemon:\n%s", out)
 	}
 

@@ -134,6 +134,39 @@ func (st Store) Load(key string, tiers []Tier) (*Series, error) {
 	return s, nil
 }
 
+// Read returns the series stored under key with the tiers it was saved
+// with, whatever the caller's policy says, and changes nothing: it is for
+// readers such as explain, which show what the daemon kept and must not
+// move its files. (nil, nil) means nothing is stored for key; a file that
+// cannot be trusted is an error naming it.
+func (st Store) Read(key string) (*Series, error) {
+	file := filepath.Join(st.Dir, FileName(key))
+	data, err := os.ReadFile(file)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read history %s: %w", file, err)
+	}
+	d, err := decode(data)
+	if err == nil && d.key != key {
+		err = fmt.Errorf("holds the history of %q, not %q", d.key, key)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("history %s: %w", file, err)
+	}
+	tiers := make([]Tier, len(d.tiers))
+	for i, t := range d.tiers {
+		tiers[i] = Tier{Step: time.Duration(t.step) * time.Second, Len: t.length}
+	}
+	s, err := NewSeries(key, tiers)
+	if err != nil {
+		return nil, fmt.Errorf("history %s: %w", file, err)
+	}
+	s.restore(d)
+	return s, nil
+}
+
 // Remove deletes the file of key; a missing file is not an error.
 func (st Store) Remove(key string) error {
 	file := filepath.Join(st.Dir, FileName(key))

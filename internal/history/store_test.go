@@ -237,3 +237,42 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// TestStoreReadUsesTheSavedTiers: a reader gets the series with the tiers
+// it was saved with, whatever the defaults, and a bad file is an error that
+// leaves the file where it is.
+func TestStoreReadUsesTheSavedTiers(t *testing.T) {
+	st := Store{Dir: t.TempDir()}
+	tiers := []Tier{{Step: 5 * time.Second, Len: 360}, {Step: time.Minute, Len: 720}}
+	s, err := NewSeries("/a.service", tiers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := func(t float64) (float64, float64, float64, float64, float64) {
+		return 100*mib + 1000*t, 30 * mib, 10 * mib, 4 * mib, 2 * mib
+	}
+	feed(t, s, f, 0, 20*time.Minute, time.Second, 0, 1)
+	if err := st.Save(s); err != nil {
+		t.Fatal(err)
+	}
+	got, err := st.Read("/a.service")
+	if err != nil || got == nil {
+		t.Fatalf("Read = %v, %v", got, err)
+	}
+	if !reflect.DeepEqual(got.Tiers(), tiers) || !reflect.DeepEqual(allPoints(got), allPoints(s)) {
+		t.Errorf("Read gave tiers %v and other points; want %v and the saved points", got.Tiers(), tiers)
+	}
+	if s, err := st.Read("/missing.service"); s != nil || err != nil {
+		t.Errorf("Read of a missing key = %v, %v", s, err)
+	}
+	file := filepath.Join(st.Dir, FileName("/a.service"))
+	if err := os.WriteFile(file, []byte("garbage"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if s, err := st.Read("/a.service"); s != nil || err == nil || !strings.Contains(err.Error(), file) {
+		t.Errorf("Read of a bad file = %v, %v; want an error naming it", s, err)
+	}
+	if _, err := os.Stat(file); err != nil {
+		t.Errorf("Read moved the bad file: %v", err)
+	}
+}

@@ -4,10 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
-	"io/fs"
 	"math"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -346,10 +343,6 @@ type HistoryOptions struct {
 	Off string
 	// Dir is where the daemon saves its series.
 	Dir string
-	// Tiers are the resolutions the daemon saves with (the policy's);
-	// history.DefaultTiers are tried after them, for files saved under
-	// another policy.
-	Tiers []history.Tier
 	// MinGrowth (bytes per second, history.DefaultMinGrowth when 0) and
 	// Horizon (defaultHorizon when 0) judge saved series as the daemon
 	// does.
@@ -361,14 +354,13 @@ type HistoryOptions struct {
 }
 
 // HistoryFromPolicy reads the saved history where the daemon running
-// policy p (source names it) keeps it, with the same tiers and judgement.
+// policy p (source names it) keeps it, with the same judgement. Files
+// carry their own tiers, so a policy changed since they were saved still
+// reads them.
 // The policy's directory is moved under lib when it is below
 // /var/lib/memrelief, as the daemon moves it (engine.HistoryDir).
 func HistoryFromPolicy(h policy.History, source, lib string) HistoryOptions {
 	o := HistoryOptions{Dir: engine.HistoryDir(lib, h.Dir), MinGrowth: float64(h.MinGrowth), Horizon: time.Duration(h.Horizon)}
-	for _, r := range h.Resolutions {
-		o.Tiers = append(o.Tiers, history.Tier{Step: time.Duration(r.Step), Len: r.Points()})
-	}
 	if !h.Enabled {
 		o.Off = "no history: history.enabled = false in " + source
 	}
@@ -531,43 +523,15 @@ func fromDaemon(t *Trend, ask func(string) (engine.HistoryView, error), key stri
 // the container when known, else the cgroup's own name.
 func containerName(c Child) string { return cmp.Or(c.Container, c.Name) }
 
-// loadSaved reads the series the daemon saved under key: (nil, nil) when
-// there is none. history.Store.Load sets a file it cannot trust aside, and
-// explain only reads, so it loads a copy. Load restores the tiers whose
-// step it is given and drops the others; the daemon saves with the
-// policy's tiers, so those are tried first, then the defaults.
+// loadSaved reads the series the daemon saved under key, with the tiers it
+// was saved with and without moving the file: (nil, nil) when there is
+// none.
 func loadSaved(h *HistoryOptions, key string) (*history.Series, error) {
-	name := history.FileName(key)
-	file := filepath.Join(h.Dir, name)
-	data, err := os.ReadFile(file)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
+	s, err := history.Store{Dir: h.Dir}.Read(key)
 	if err != nil {
-		return nil, fmt.Errorf("the saved history cannot be read: %w", err)
+		return nil, fmt.Errorf("the saved history cannot be read (damaged, or of another version of memrelief): %w", err)
 	}
-	tmp, err := os.MkdirTemp("", "memrelief-explain-")
-	if err != nil {
-		return nil, fmt.Errorf("copy saved history %s: %w", file, err)
-	}
-	defer os.RemoveAll(tmp)
-	if err := os.WriteFile(filepath.Join(tmp, name), data, 0o600); err != nil {
-		return nil, fmt.Errorf("copy saved history %s: %w", file, err)
-	}
-	cands := [][]history.Tier{history.DefaultTiers()}
-	if len(h.Tiers) > 0 && !slices.Equal(h.Tiers, cands[0]) {
-		cands = [][]history.Tier{h.Tiers, cands[0]}
-	}
-	for _, tiers := range cands {
-		s, err := history.Store{Dir: tmp}.Load(key, tiers)
-		if err != nil || s == nil {
-			return nil, fmt.Errorf("the saved history %s cannot be read: damaged, or of another version of memrelief", file)
-		}
-		if _, pts := finest(s); len(pts) > 0 {
-			return s, nil
-		}
-	}
-	return nil, fmt.Errorf("the saved history %s has resolutions the policy no longer sets (the daemon starts it afresh)", file)
+	return s, nil
 }
 
 // finest returns the step and points of the finest tier of s that holds
