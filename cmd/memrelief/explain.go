@@ -15,6 +15,7 @@ import (
 	"github.com/memrelief/memrelief/internal/inspect"
 	"github.com/memrelief/memrelief/internal/paths"
 	"github.com/memrelief/memrelief/internal/policy"
+	"github.com/memrelief/memrelief/internal/procinfo"
 )
 
 func runExplain(ctx context.Context, c *cli, args []string) int {
@@ -68,6 +69,9 @@ func historyOptions(ctx context.Context, h *host, roots paths.Roots) (*inspect.H
 		o = inspect.HistoryFromPolicy(p.History, p.Source, roots.Lib)
 	}
 	o.ASCII = inspect.PlainTerminal(os.Getenv)
+	if mi, err := procinfo.ReadMeminfo(roots.Proc); err == nil {
+		o.MemTotal = mi.MemTotal // the node's saved history forecasts against it
+	}
 	switch {
 	case !h.live():
 		o.NoDaemon = "the daemon is not asked about a tree under --root"

@@ -130,7 +130,13 @@ func Explain(o ExplainOptions) (Explanation, error) {
 		e.Pod = o.Pods.PodOf(cg)
 	}
 	var m cgroupfs.Memory
-	if err := rd.Memory(cg, &m); err != nil {
+	if cg == "" && o.Layout.Mode == cgroupfs.Unified {
+		// The v2 root cgroup has no memory.current: the node's figures
+		// are /proc/meminfo's, as in status.
+		if err := nodeMemory(o.Roots.Proc, &m); err != nil {
+			return Explanation{}, err
+		}
+	} else if err := rd.Memory(cg, &m); err != nil {
 		return Explanation{}, fmt.Errorf("read memory of %s: %w", cg, err)
 	}
 	e.CurrentBytes, e.High, e.Max = m.Current, limit(m.High, m.HasHigh), limit(m.Max, true)
@@ -154,6 +160,27 @@ func Explain(o ExplainOptions) (Explanation, error) {
 		e.Trend = explainTrend(rd, o.History, &e, &m)
 	}
 	return e, nil
+}
+
+// nodeMemory fills m with the node's figures from /proc/meminfo: memory in
+// use (MemTotal-MemAvailable) as current, no limit but the memory itself.
+func nodeMemory(procRoot string, m *cgroupfs.Memory) error {
+	mi, err := procinfo.ReadMeminfo(procRoot)
+	if err != nil {
+		return fmt.Errorf("read the node's memory: %w", err)
+	}
+	*m = cgroupfs.Memory{Current: mi.MemTotal - mi.MemAvailable, High: cgroupfs.Unlimited, Max: mi.MemTotal}
+	for _, f := range []struct {
+		f cgroupfs.Field
+		v uint64
+	}{
+		{cgroupfs.Anon, mi.AnonPages}, {cgroupfs.File, mi.Cached + mi.Buffers}, {cgroupfs.InactiveFile, mi.InactiveFile},
+		{cgroupfs.SlabReclaimable, mi.SReclaimable}, {cgroupfs.SlabUnreclaimable, mi.SUnreclaim},
+		{cgroupfs.KernelStack, mi.KernelStack}, {cgroupfs.PageTables, mi.PageTables}, {cgroupfs.Shmem, mi.Shmem},
+	} {
+		m.Stat.Set(f.f, f.v)
+	}
+	return nil
 }
 
 func resolveTarget(rd *cgroupfs.Reader, o ExplainOptions) (string, error) {
@@ -348,6 +375,9 @@ type HistoryOptions struct {
 	// does.
 	MinGrowth float64
 	Horizon   time.Duration
+	// MemTotal is the node's, for the time until its MemAvailable runs out
+	// (0: not forecast).
+	MemTotal uint64
 	// ASCII draws charts in plain characters, for terminals that are not
 	// UTF-8.
 	ASCII bool
@@ -552,18 +582,27 @@ func finest(s *history.Series) (time.Duration, []history.Point) {
 func savedSeries(est *history.Estimator, h *HistoryOptions, s *history.Series, name string, lim *cgroupfs.Memory) TrendSeries {
 	step, pts := finest(s)
 	v := engine.HistoryView{Cgroup: s.Key(), Name: name, Step: step, Points: pts}
-	v.Trend = savedTrend(est.Estimate(s, s.Last()), lim, cmp.Or(h.MinGrowth, history.DefaultMinGrowth), cmp.Or(h.Horizon, defaultHorizon))
+	var memTotal uint64
+	if s.Key() == "/" {
+		memTotal = h.MemTotal
+	}
+	v.Trend = savedTrend(est.Estimate(s, s.Last()), lim, memTotal, cmp.Or(h.MinGrowth, history.DefaultMinGrowth), cmp.Or(h.Horizon, defaultHorizon))
 	return seriesOf(v)
 }
 
 // savedTrend turns an estimate into the TrendStatus the daemon would
-// report for it, against the cgroup's limits as they are now.
-func savedTrend(est history.Estimate, lim *cgroupfs.Memory, minGrowth float64, horizon time.Duration) *engine.TrendStatus {
+// report for it, against the cgroup's limits as they are now, or for the
+// node (memTotal set) against its memory.
+func savedTrend(est history.Estimate, lim *cgroupfs.Memory, memTotal uint64, minGrowth float64, horizon time.Duration) *engine.TrendStatus {
 	fc := est.ForecastCgroup(cgroupfs.Unlimited, cgroupfs.Unlimited, false)
-	if lim != nil {
+	if lim != nil && memTotal == 0 {
 		fc = est.ForecastCgroup(lim.High, lim.Max, lim.HasHigh)
 	}
-	return engine.TrendOf(est, fc, history.Forecast{}, minGrowth, horizon)
+	var oom history.Forecast
+	if memTotal > 0 {
+		oom = est.ForecastNode(memTotal)
+	}
+	return engine.TrendOf(est, fc, oom, minGrowth, horizon)
 }
 
 // seriesOf lays out a history for explain: per component, the bucket

@@ -702,7 +702,7 @@ func TestExplainTrendFromDaemon(t *testing.T) {
 	for key, f := range map[string]shape{"/" + stressCgroup: linearAnon, "/" + agentCg: steppedSlab} {
 		s := synthSeries(t, key, nil, 6*time.Hour, 30*time.Second, f)
 		views[key] = engine.HistoryView{Cgroup: key, Step: 5 * time.Minute, Points: s.Points(0, time.Time{}, trendStart.Add(7*time.Hour), nil),
-			Trend: savedTrend(est.Estimate(s, s.Last()), nil, 0, 0)}
+			Trend: savedTrend(est.Estimate(s, s.Last()), nil, 0, 0, 0)}
 	}
 	pod := views["/"+stressCgroup]
 	pod.Cgroup = "/" + podSlice
@@ -779,5 +779,32 @@ horizon = "7d"
 	p.History.Dir = "/var/lib/memreliefx/h"
 	if o := HistoryFromPolicy(p.History, p.Source, "/fx/lib"); o.Dir != "/var/lib/memreliefx/h" {
 		t.Errorf("a directory outside /var/lib/memrelief moved to %s", o.Dir)
+	}
+}
+
+// Without a daemon, the node's saved history is forecast against the
+// node's memory: when MemAvailable runs out.
+func TestExplainNodeSavedHistoryForecastsOOM(t *testing.T) {
+	roots := fixtures.Copy(t, "v2-systemd")
+	dir := filepath.Join(roots.Lib, "history")
+	saveSynth(t, dir, nil, time.Minute, map[string]shape{"/": linearAnon})
+	const memTotal = 2 << 30
+	e := explainHistory(t, roots, "/", &HistoryOptions{Dir: dir, MemTotal: memTotal})
+	s := e.Trend.Series
+	if e.Trend.Source != TrendSaved || s == nil || s.Growth == nil {
+		t.Fatalf("trend %+v", e.Trend)
+	}
+	// ~178 MiB in use at the end, growing 12 MiB/h: ~156 h to 2 GiB.
+	left, rate := float64(memTotal-178*mib), float64(12*mib)
+	want := time.Duration(left / rate * float64(time.Hour))
+	if got := s.Growth.ToOOM; got == engine.NeverMet || math.Abs(float64(got-want)) > 0.1*float64(want) {
+		t.Errorf("time to MemAvailable 0 = %v, want about %v", got, want)
+	}
+	var b strings.Builder
+	if err := e.WriteText(&b); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "MemAvailable 0") {
+		t.Errorf("explain / does not say when MemAvailable runs out:\n%s", b.String())
 	}
 }
