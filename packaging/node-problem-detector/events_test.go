@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -22,6 +23,10 @@ const podSlice = "kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod
 // of its memory) crosses: it enters elevated, and two reclaims that free
 // nothing (a fixture file frees no memory) escalate it to high.
 const scenarioPolicy = `
+# 2-second buckets: a leak of a few minutes is judged as one of days.
+[history]
+resolution = ["2s/2m", "1m/1h"]
+
 [[rule]]
 name = "pods"
 units = ["kubepods-burstable-pod*.slice"]
@@ -69,8 +74,8 @@ timeout = "5s"
 // fixture through a pod's whole story, the way internal/engine's tests do,
 // and returns every event it reported: entering a level, reclaims that
 // free nothing, escalation to the top level, reminders while there,
-// leaving it, and two rejected reloads (an unreadable file, then one that
-// fails validation).
+// leaving it, a heap leak reported as growth, and two rejected reloads (an
+// unreadable file, then one that fails validation).
 func scenarioEvents(t *testing.T) []report.Event {
 	t.Helper()
 	roots := fixtures.Copy(t, "v2-systemd")
@@ -127,6 +132,15 @@ func scenarioEvents(t *testing.T) []report.Event {
 	for sec := 202; sec <= 230; sec += 2 {
 		tick(sec)
 	}
+	// 232-330 s: the pod's heap leaks 100 KiB/s: a growth event.
+	for sec := 232; sec <= 330; sec += 2 {
+		grown := uint64(sec-232) * 100 << 10
+		setField(t, stat, "anon", strconv.FormatUint(60<<20+grown, 10))
+		if err := os.WriteFile(filepath.Join(roots.Cgroup, podSlice, "memory.current"), []byte(strconv.FormatUint(150<<20+grown, 10)+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		tick(sec)
+	}
 	eng.Reload(ctx) // no policy file: rejected, the old policy stays
 	if err := os.MkdirAll(filepath.Dir(pfile), 0o755); err != nil {
 		t.Fatal(err)
@@ -141,14 +155,20 @@ func scenarioEvents(t *testing.T) []report.Event {
 
 func setSlab(t *testing.T, path, bytes string) {
 	t.Helper()
+	setField(t, path, "slab_reclaimable", bytes)
+}
+
+// setField rewrites one field of a memory.stat file.
+func setField(t *testing.T, path, field, bytes string) {
+	t.Helper()
 	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var out []string
 	for _, line := range strings.Split(string(data), "\n") {
-		if strings.HasPrefix(line, "slab_reclaimable ") {
-			line = "slab_reclaimable " + bytes
+		if strings.HasPrefix(line, field+" ") {
+			line = field + " " + bytes
 		}
 		out = append(out, line)
 	}

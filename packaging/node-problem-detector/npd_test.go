@@ -106,7 +106,7 @@ func allEvents(t *testing.T) []report.Event {
 	out := append([]report.Event(nil), evs...)
 	for _, subject := range []string{"fluent-bit.service", "kubepods/burstable/pod1234-5678", "node"} {
 		for _, e := range evs {
-			if e.Kind != report.LevelChanged && !strings.Contains(e.Message, " still at level ") {
+			if e.Kind != report.LevelChanged && e.Kind != report.Growth && !strings.Contains(e.Message, " still at level ") {
 				continue
 			}
 			c := e
@@ -140,6 +140,8 @@ func wantReasons(e report.Event) []string {
 		return []string{"MemReliefPolicyRejected"}
 	case e.Kind == report.Yielded:
 		return []string{"MemReliefYielded"}
+	case e.Kind == report.Growth && e.Fields[report.FieldGrowthReason] != "stopped":
+		return []string{"MemReliefMemoryGrowth"}
 	}
 	return nil
 }
@@ -190,7 +192,7 @@ func TestMonitorTurnsEventsIntoNodeEvents(t *testing.T) {
 			t.Errorf("rule %s (%q) matched no message memrelief wrote", r.Reason, r.Pattern)
 		}
 	}
-	for _, k := range []string{"MemReliefLevelEntered", "MemReliefLevelEscalated", "MemReliefLevelLeft", "MemReliefPolicyRejected", "MemReliefYielded", "MemReliefActionFailed", "MemReliefReclaimIneffective"} {
+	for _, k := range []string{"MemReliefLevelEntered", "MemReliefLevelEscalated", "MemReliefLevelLeft", "MemReliefPolicyRejected", "MemReliefYielded", "MemReliefActionFailed", "MemReliefReclaimIneffective", "MemReliefMemoryGrowth"} {
 		if !kinds[k] {
 			t.Errorf("the scenario produced no event that should become %s", k)
 		}
