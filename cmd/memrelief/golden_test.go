@@ -2,7 +2,6 @@ package main
 
 import (
 	"flag"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -75,23 +74,7 @@ func TestGolden(t *testing.T) {
 				}
 				got := normalise(out, dir)
 				path := filepath.Join("testdata", "golden", flavour, gc.file)
-				if *update {
-					if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-						t.Fatal(err)
-					}
-					if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-						t.Fatal(err)
-					}
-					return
-				}
-				want, err := os.ReadFile(path)
-				if err != nil {
-					t.Fatalf("%v (run go test ./cmd/memrelief -update to create it)", err)
-				}
-				if got != string(want) {
-					t.Errorf("memrelief %s differs from %s (go test ./cmd/memrelief -update rewrites it; check the diff):\n%s",
-						strings.Join(gc.args, " "), path, lineDiff(string(want), got))
-				}
+				checkGolden(t, path, got)
 			})
 		}
 	}

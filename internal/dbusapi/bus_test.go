@@ -1,9 +1,7 @@
 package dbusapi
 
 import (
-	"bufio"
 	"context"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -12,6 +10,8 @@ import (
 	"time"
 
 	"github.com/godbus/dbus/v5"
+
+	"github.com/memrelief/memrelief/internal/bustest"
 )
 
 // policyFile is the bus policy that ships in the package; the private bus
@@ -46,18 +46,6 @@ type testBus struct {
 // every user can reach.
 func startBus(t *testing.T, policy string) *testBus {
 	t.Helper()
-	daemon, err := exec.LookPath("dbus-daemon")
-	if err != nil {
-		t.Skip("SKIP: dbus-daemon is not installed (apt-get install dbus-daemon); the D-Bus API and its bus policy are NOT tested")
-	}
-	dir := t.TempDir()
-	// Non-root callers must reach the socket: open the temporary directory
-	// and its parent (both 0700 from os.MkdirTemp).
-	for _, d := range []string{filepath.Dir(dir), dir} {
-		if err := os.Chmod(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
 	include := ""
 	if policy != "" {
 		abs, err := filepath.Abs(policy)
@@ -66,62 +54,8 @@ func startBus(t *testing.T, policy string) *testBus {
 		}
 		include = "<include>" + abs + "</include>"
 	}
-	cfg := filepath.Join(dir, "bus.conf")
-	conf := `<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>system</type>
-  <listen>unix:path=` + filepath.Join(dir, "bus") + `</listen>
-  <auth>EXTERNAL</auth>` + systemDefaults + `
-  ` + include + `
-</busconfig>
-`
-	if err := os.WriteFile(cfg, []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(daemon, "--config-file="+cfg, "--nofork", "--nopidfile", "--nosyslog", "--print-address=1")
-	cmd.Stderr = &testWriter{t: t, prefix: "dbus-daemon: "}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start dbus-daemon: %v", err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
-	addr := make(chan string, 1)
-	go func() {
-		line, _ := bufio.NewReader(out).ReadString('\n')
-		addr <- strings.TrimSpace(line)
-	}()
-	select {
-	case a := <-addr:
-		if a == "" {
-			t.Fatal("dbus-daemon printed no address (see its stderr above)")
-		}
-		return &testBus{addr: a}
-	case <-time.After(10 * time.Second):
-		t.Fatal("dbus-daemon did not start within 10s")
-	}
-	return nil
-}
-
-type testWriter struct {
-	t      *testing.T
-	prefix string
-}
-
-func (w *testWriter) Write(p []byte) (int, error) {
-	line := strings.TrimRight(string(p), "\n")
-	// Raising the fd limit is a nicety the daemon asks for and a test
-	// runner need not grant.
-	if !strings.Contains(line, "Failed to set fd limit") {
-		w.t.Log(w.prefix + line)
-	}
-	return len(p), nil
+	return &testBus{addr: bustest.Start(t, "system", systemDefaults+"\n  "+include,
+		"the D-Bus API and its bus policy are NOT tested")}
 }
 
 // conn connects as this process (root in the suite).
