@@ -305,37 +305,35 @@ func (c *conv) strs(key string, v val) []string {
 }
 
 func (c *conv) size(key string, v val, def Size) Size {
-	if !v.set {
-		return def
-	}
-	s, ok := v.v.(string)
-	if !ok {
-		c.errf(key, "want a size such as \"512M\", got %s", tomlType(v.v))
-		return def
-	}
-	n, err := ParseSize(s)
-	if err != nil {
-		c.errf(key, "%v", err)
-		return def
-	}
-	return n
+	return text(c, key, v, def, `a size such as "512M"`, ParseSize)
 }
 
 func (c *conv) duration(key string, v val, def Duration) Duration {
+	return text(c, key, v, def, `a duration such as "30s"`, ParseDuration)
+}
+
+func (c *conv) rate(key string, v val, def Rate) Rate {
+	return text(c, key, v, def, `a rate such as "1M/day"`, ParseRate)
+}
+
+// text converts a value written as a string in its own spelling (sizes,
+// durations, rates): def when it is not set, and def with an error at key
+// when it is not a string (want says what is) or parse refuses it.
+func text[T any](c *conv, key string, v val, def T, want string, parse func(string) (T, error)) T {
 	if !v.set {
 		return def
 	}
 	s, ok := v.v.(string)
 	if !ok {
-		c.errf(key, "want a duration such as \"30s\", got %s", tomlType(v.v))
+		c.errf(key, "want %s, got %s", want, tomlType(v.v))
 		return def
 	}
-	d, err := ParseDuration(s)
+	x, err := parse(s)
 	if err != nil {
 		c.errf(key, "%v", err)
 		return def
 	}
-	return d
+	return x
 }
 
 func (c *conv) policy(raw *rawPolicy) *Policy {
@@ -409,23 +407,6 @@ func (c *conv) history(raw *rawHistory) History {
 		}
 	}
 	return h
-}
-
-func (c *conv) rate(key string, v val, def Rate) Rate {
-	if !v.set {
-		return def
-	}
-	s, ok := v.v.(string)
-	if !ok {
-		c.errf(key, "want a rate such as \"1M/day\", got %s", tomlType(v.v))
-		return def
-	}
-	r, err := ParseRate(s)
-	if err != nil {
-		c.errf(key, "%v", err)
-		return def
-	}
-	return r
 }
 
 func (c *conv) globs(key string, v val, unit bool) []string {
