@@ -170,8 +170,21 @@ func stateDir(r paths.Roots, dir string) string {
 	if dir == "" {
 		dir = "/run/memrelief"
 	}
-	if rest, ok := strings.CutPrefix(dir, "/run/"); ok {
-		return filepath.Join(r.Run, rest)
+	return rehome(dir, "/run", r.Run)
+}
+
+// rehome moves dir, a path on the host, from below host to below root
+// (the injected root of that host path); a dir elsewhere, or no root,
+// leaves it as it is.
+func rehome(dir, host, root string) string {
+	if root == "" {
+		return dir
+	}
+	if dir == host {
+		return root
+	}
+	if rest, ok := strings.CutPrefix(dir, host+"/"); ok {
+		return filepath.Join(root, rest)
 	}
 	return dir
 }

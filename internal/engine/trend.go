@@ -6,7 +6,6 @@ import (
 	"hash/fnv"
 	"math"
 	"path"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -42,7 +41,6 @@ type member struct {
 	cg, name  string
 	h         *cgroupfs.Handle
 	mem       cgroupfs.Memory
-	hasMem    bool
 	sampledAt time.Time
 	tr        *trend
 	seen      int
@@ -73,19 +71,7 @@ func newHistories(r policy.History, roots string) *histories {
 // injected root lib (paths.Roots.Lib), as stateDir does for /run, so tests
 // and chroots keep their history inside their tree, and explain finds it
 // where the daemon wrote it.
-func HistoryDir(lib, dir string) string {
-	const host = "/var/lib/memrelief"
-	if lib == "" {
-		return dir
-	}
-	if dir == host {
-		return lib
-	}
-	if rest, ok := strings.CutPrefix(dir, host+"/"); ok {
-		return filepath.Join(lib, rest)
-	}
-	return dir
-}
+func HistoryDir(lib, dir string) string { return rehome(dir, "/var/lib/memrelief", lib) }
 
 // estimateEvery is how often each series is estimated: once per finest
 // bucket (a new point is what changes an estimate), at most every 5
@@ -236,7 +222,6 @@ func (e *Engine) sampleMembers(w *watched, now time.Time) {
 		case errors.Is(err, cgroupfs.ErrGone):
 			e.dropMember(w, cg, m)
 		case err == nil:
-			m.hasMem = true
 			m.tr.add(now, history.FromMemory(&m.mem))
 		}
 	}
@@ -250,11 +235,8 @@ func (e *Engine) updateTrends(now time.Time) {
 	}
 	every := e.estimateEvery()
 	save := e.pol.History.SaveEvery.Std()
-	visit := func(w *watched, m *member) {
-		t := w.tr
-		if m != nil {
-			t = m.tr
-		}
+	// w is nil for the node, m set for a container of w.
+	visit := func(w *watched, m *member, t *trend) {
 		if t == nil {
 			return
 		}
@@ -265,22 +247,15 @@ func (e *Engine) updateTrends(now time.Time) {
 			e.save(t)
 		}
 	}
-	if t := e.nodeTr; t != nil {
-		if t.due(&t.nextEst, now, every) {
-			e.estimate(nil, nil, t, now)
-		}
-		if t.dirty && t.due(&t.nextSave, now, save) {
-			e.save(t)
-		}
-	}
+	visit(nil, nil, e.nodeTr)
 	for _, cg := range e.order() {
 		w := e.watched[cg]
 		if w == nil {
 			continue
 		}
-		visit(w, nil)
+		visit(w, nil, w.tr)
 		for _, m := range w.members {
-			visit(w, m)
+			visit(w, m, m.tr)
 		}
 	}
 	if now.Sub(e.hist.prunedAt) >= time.Hour {
@@ -374,7 +349,22 @@ func (e *Engine) estimate(w *watched, m *member, t *trend, now time.Time) {
 // worthReporting is growth an operator should hear about (TrendOf's
 // Growing).
 func (e *Engine) worthReporting(t *trend) bool {
-	return judge(t.est, t.cls, t.fc, t.oom, float64(e.pol.History.MinGrowth), e.pol.History.Horizon.Std()).Growing
+	return growing(t.est, t.cls, t.fc, t.oom, float64(e.pol.History.MinGrowth), e.pol.History.Horizon.Std())
+}
+
+// growing reports growth worth reporting: memory.current grows by at
+// least minGrowth with at least medium quality, and not only by page cache
+// (which the kernel drops under pressure) unless even that meets a limit
+// within the horizon.
+func growing(est history.Estimate, cls history.Classification, fc history.CgroupForecast, oom history.Forecast, minGrowth float64, horizon time.Duration) bool {
+	if !est.C[history.Current].Growing(minGrowth) {
+		return false
+	}
+	if len(cls.Causes) > 0 && cls.Causes[0].Component != history.File {
+		return true
+	}
+	in, soon := nearest(fc, oom)
+	return soon && in <= horizon
 }
 
 // TrendOf is what the daemon reports of an estimate and its forecasts
@@ -384,10 +374,7 @@ func TrendOf(est history.Estimate, fc history.CgroupForecast, oom history.Foreca
 	return judge(est, history.Classify(est, minGrowth), fc, oom, minGrowth, horizon)
 }
 
-// judge builds the TrendStatus. Growth is worth reporting when
-// memory.current grows by at least minGrowth with at least medium quality,
-// and not only by page cache (which the kernel drops under pressure)
-// unless even that meets a limit within the horizon.
+// judge builds the TrendStatus.
 func judge(est history.Estimate, cls history.Classification, fc history.CgroupForecast, oom history.Forecast, minGrowth float64, horizon time.Duration) *TrendStatus {
 	g := est.C[history.Current]
 	ts := &TrendStatus{BytesPerSec: g.BytesPerSec, Quality: g.Quality.String(), Since: g.From,
@@ -400,7 +387,6 @@ func judge(est history.Estimate, cls history.Classification, fc history.CgroupFo
 	if len(cls.Causes) > 0 {
 		ts.Dominant = cls.Causes[0].Component.String()
 	}
-	nearest, soon := nearest(fc, oom)
 	if g.Quality >= history.QualityMedium {
 		for _, f := range []struct {
 			f   history.Forecast
@@ -411,7 +397,7 @@ func judge(est history.Estimate, cls history.Classification, fc history.CgroupFo
 			}
 		}
 	}
-	ts.Growing = g.Growing(minGrowth) && (ts.Dominant != history.File.String() && ts.Dominant != "" || soon && nearest <= horizon)
+	ts.Growing = growing(est, cls, fc, oom, minGrowth, horizon)
 	return ts
 }
 
