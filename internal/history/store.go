@@ -107,21 +107,13 @@ func (st Store) Save(s *Series) error {
 // Errors reading the directory itself are returned the same way, without
 // renaming anything.
 func (st Store) Load(key string, tiers []Tier) (*Series, error) {
-	file := filepath.Join(st.Dir, FileName(key))
-	data, err := os.ReadFile(file)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read history %s: %w", file, err)
-	}
 	s, err := NewSeries(key, tiers)
 	if err != nil {
 		return nil, err
 	}
-	d, err := decode(data)
-	if err == nil && d.key != key {
-		err = fmt.Errorf("holds the history of %q, not %q", d.key, key)
+	file, d, found, err := st.read(key)
+	if !found {
+		return nil, err
 	}
 	if err != nil {
 		bad := fmt.Errorf("history %s: %w", file, err)
@@ -134,23 +126,34 @@ func (st Store) Load(key string, tiers []Tier) (*Series, error) {
 	return s, nil
 }
 
+// read reads and decodes the file of key. found is false when there is no
+// file or it cannot be read (err says why, nil for no file); with found
+// set, err says why the file cannot be trusted.
+func (st Store) read(key string) (file string, d decoded, found bool, err error) {
+	file = filepath.Join(st.Dir, FileName(key))
+	data, err := os.ReadFile(file)
+	if errors.Is(err, fs.ErrNotExist) {
+		return file, d, false, nil
+	}
+	if err != nil {
+		return file, d, false, fmt.Errorf("read history %s: %w", file, err)
+	}
+	d, err = decode(data)
+	if err == nil && d.key != key {
+		err = fmt.Errorf("holds the history of %q, not %q", d.key, key)
+	}
+	return file, d, true, err
+}
+
 // Read returns the series stored under key with the tiers it was saved
 // with, whatever the caller's policy says, and changes nothing: it is for
 // readers such as explain, which show what the daemon kept and must not
 // move its files. (nil, nil) means nothing is stored for key; a file that
 // cannot be trusted is an error naming it.
 func (st Store) Read(key string) (*Series, error) {
-	file := filepath.Join(st.Dir, FileName(key))
-	data, err := os.ReadFile(file)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read history %s: %w", file, err)
-	}
-	d, err := decode(data)
-	if err == nil && d.key != key {
-		err = fmt.Errorf("holds the history of %q, not %q", d.key, key)
+	file, d, found, err := st.read(key)
+	if !found {
+		return nil, err
 	}
 	if err != nil {
 		return nil, fmt.Errorf("history %s: %w", file, err)
