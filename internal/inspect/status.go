@@ -217,8 +217,8 @@ var SortKeys = []string{"name", "current", "anon", "file", "slab", "slab_reclaim
 // bad options (unknown sort key, a target that names nothing); figures that
 // cannot be read become row errors.
 func BuildStatus(o StatusOptions) (Status, error) {
-	if o.Sort != "" && !slices.Contains(SortKeys, o.Sort) {
-		return Status{}, fmt.Errorf("unknown sort key %q (want one of %s)", o.Sort, strings.Join(SortKeys, ", "))
+	if err := checkSortKey(o.Sort); err != nil {
+		return Status{}, err
 	}
 	if o.Depth < 1 {
 		o.Depth = 1
@@ -268,11 +268,19 @@ func BuildStatus(o StatusOptions) (Status, error) {
 // SortBy sorts the rows below the node's by key (see SortKeys); "" leaves
 // them in tree order.
 func (s *Status) SortBy(key string) error {
-	if key != "" && !slices.Contains(SortKeys, key) {
-		return fmt.Errorf("unknown sort key %q (want one of %s)", key, strings.Join(SortKeys, ", "))
+	if err := checkSortKey(key); err != nil {
+		return err
 	}
 	if len(s.Rows) > 1 {
 		sortRows(s.Rows[1:], key)
+	}
+	return nil
+}
+
+// checkSortKey accepts "" and the keys of SortKeys.
+func checkSortKey(key string) error {
+	if key != "" && !slices.Contains(SortKeys, key) {
+		return fmt.Errorf("unknown sort key %q (want one of %s)", key, strings.Join(SortKeys, ", "))
 	}
 	return nil
 }
