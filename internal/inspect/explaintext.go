@@ -252,7 +252,7 @@ func signedRate(r *float64) string {
 }
 
 // steady reports whether g rests on enough agreeing points to be called a
-// trend.
+// trend (at least medium quality): what explain and status show as growth.
 func steady(g *engine.TrendStatus) bool {
 	return g != nil && (g.Quality == "medium" || g.Quality == "high")
 }

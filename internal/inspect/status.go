@@ -285,15 +285,6 @@ func checkSortKey(key string) error {
 	return nil
 }
 
-// trusted is the trend of memory.current shown as growth: one of at least
-// medium quality, nil otherwise.
-func trusted(t *engine.TrendStatus) *engine.TrendStatus {
-	if t == nil || (t.Quality != "medium" && t.Quality != "high") {
-		return nil
-	}
-	return t
-}
-
 // Resolve turns a unit name or a cgroup path (with or without the leading
 // slash, or as an absolute path below the hierarchy root) into a cgroup
 // path relative to the root.
@@ -459,8 +450,8 @@ func sortRows(rows []Row, key string) {
 			return -1
 		case "growth":
 			// A shrinking cgroup has a negative rate, so none is below all.
-			if t := trusted(r.Trend); t != nil {
-				return t.BytesPerSec
+			if steady(r.Trend) {
+				return r.Trend.BytesPerSec
 			}
 			return math.Inf(-1)
 		}

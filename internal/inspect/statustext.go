@@ -107,8 +107,7 @@ func rowName(r Row, sorted bool) string {
 // the component that grows most, "12M/h anon"; "-" without a trend of at
 // least medium quality.
 func Growth(t *engine.TrendStatus) string {
-	t = trusted(t)
-	if t == nil {
+	if !steady(t) {
 		return "-"
 	}
 	s := human.Rate(t.BytesPerSec)
