@@ -133,7 +133,7 @@ func runRun(ctx context.Context, c *cli, args []string) int {
 		if !*h.noDBus && systemd.Probe(ctx, roots, nil).PID1 {
 			if conn, err := sddbus.NewSystemConnectionContext(ctx); err == nil {
 				defer conn.Close()
-				cfg.Units = &action.SystemdUnits{Conn: conn, Run: roots.Run}
+				cfg.Units = &action.SystemdUnits{Conn: conn}
 				if bus, err := dropin.DialSystemd(ctx); err == nil {
 					defer bus.Close()
 					cfg.DropIns.Bus = bus

@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
 	"sort"
+	"syscall"
 	"time"
 
 	"github.com/memrelief/memrelief/internal/policy"
@@ -28,8 +30,10 @@ type ExecOutcome struct {
 
 // Exec runs a hook with the event as MEMRELIEF_<FIELD> environment variables
 // and as JSON on standard input. The command runs directly, not through a
-// shell, unless spec.Shell asks for /bin/sh -c. It is killed after
-// spec.Timeout. In dry run nothing runs.
+// shell, unless spec.Shell asks for /bin/sh -c. It runs in a process group of
+// its own, and the whole group is killed after spec.Timeout, when ctx ends
+// (memrelief stopping), and when the hook exits, so nothing it started
+// outlives it. In dry run nothing runs.
 func Exec(ctx context.Context, sys System, spec *policy.Exec, ev report.Event) ExecOutcome {
 	if len(spec.Command) == 0 {
 		return ExecOutcome{Result: report.ResultFailed, Err: errors.New("exec hook without a command")}
@@ -41,31 +45,52 @@ func Exec(ctx context.Context, sys System, spec *policy.Exec, ev report.Event) E
 	if timeout <= 0 {
 		timeout = 10 * time.Second
 	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+	hctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	argv := spec.Command
 	if spec.Shell {
 		argv = []string{"/bin/sh", "-c", spec.Command[0]}
 	}
-	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd := exec.CommandContext(hctx, argv[0], argv[1:]...)
 	cmd.Env = hookEnv(ev)
 	payload, _ := json.Marshal(hookPayload(ev))
 	cmd.Stdin = bytes.NewReader(payload)
 	var out limitedBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return killGroup(cmd) }
+	// Output pipes held open by the group would otherwise keep Wait waiting.
 	cmd.WaitDelay = time.Second
 	start := time.Now()
 	err := cmd.Run()
+	killGroup(cmd) // what the hook left running in the background
 	o := ExecOutcome{Duration: time.Since(start), Output: out.String(), ExitCode: cmd.ProcessState.ExitCode()}
+	elapsed := o.Duration.Round(time.Millisecond)
 	switch {
-	case ctx.Err() == context.DeadlineExceeded:
-		o.Result, o.Err = report.ResultFailed, fmt.Errorf("%s: killed after %v", argv[0], timeout)
+	case errors.Is(hctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil:
+		o.Result, o.Err = report.ResultFailed, fmt.Errorf("%s: killed after %v (timeout %v)", argv[0], elapsed, timeout)
+	case ctx.Err() != nil:
+		o.Result, o.Err = report.ResultFailed, fmt.Errorf("%s: killed after %v: memrelief is stopping", argv[0], elapsed)
 	case err != nil:
 		o.Result, o.Err = report.ResultFailed, fmt.Errorf("%s: %w", argv[0], err)
 	default:
 		o.Result = report.ResultOK
 	}
 	return o
+}
+
+// killGroup kills the hook's process group. The group outlives its leader
+// while any member lives, so this also reaches the hook's children after it
+// exited.
+func killGroup(cmd *exec.Cmd) error {
+	if cmd.Process == nil {
+		return nil
+	}
+	err := syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	if errors.Is(err, syscall.ESRCH) {
+		return os.ErrProcessDone
+	}
+	return err
 }
 
 func hookEnv(ev report.Event) []string {

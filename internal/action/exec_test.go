@@ -52,7 +52,9 @@ func TestExecTimeoutAndFailure(t *testing.T) {
 	if o.Result != report.ResultFailed {
 		t.Fatalf("missing binary: %+v", o)
 	}
-	o = Exec(context.Background(), DryRun{newFake()}, &policy.Exec{Command: []string{"/bin/false"}}, hookEvent())
+	dry := newFake()
+	dry.setDry(true)
+	o = Exec(context.Background(), dry, &policy.Exec{Command: []string{"/bin/false"}}, hookEvent())
 	if o.Result != report.ResultDryRun {
 		t.Fatalf("dry run ran the hook: %+v", o)
 	}

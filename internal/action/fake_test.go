@@ -3,9 +3,13 @@ package action
 import (
 	"context"
 	"fmt"
+	"math"
+	"os"
+	"path/filepath"
 	"sync"
 
 	"github.com/memrelief/memrelief/internal/cgroupfs"
+	"github.com/memrelief/memrelief/internal/systemd"
 )
 
 // fakeSystem is a host in memory. reclaim decides what one memory.reclaim
@@ -20,6 +24,7 @@ type fakeSystem struct {
 	// as a kernel busy reclaiming does.
 	gate  chan struct{}
 	units *fakeUnits
+	dry   bool // guarded by mu
 }
 
 func newFake() *fakeSystem {
@@ -86,7 +91,17 @@ func (f *fakeSystem) Units() Units {
 	return f.units
 }
 
-func (f *fakeSystem) DryRun() bool { return false }
+func (f *fakeSystem) DryRun() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.dry
+}
+
+func (f *fakeSystem) setDry(d bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.dry = d
+}
 
 func (f *fakeSystem) log() []string {
 	f.mu.Lock()
@@ -106,12 +121,42 @@ func freeSlab(overshoot float64, err error) func(m *cgroupfs.Memory, n uint64, _
 	}
 }
 
+// fakeUnits is systemd in memory: properties by "unit/Name", the units it
+// knows with their cgroups, and the runtime drop-ins it writes, as files
+// under run (so that UnitKnob's side state is exercised for real).
 type fakeUnits struct {
-	mu     sync.Mutex
-	props  map[string]uint64 // "unit/Name" -> value
-	dropIn map[string]bool
-	log    []string
-	err    error
+	mu      sync.Mutex
+	props   map[string]uint64 // "unit/Name" -> value
+	cgroups map[string]string // unit -> ControlGroup; a unit not here is not-found
+	run     string
+	log     []string
+	err     error
+}
+
+func newFakeUnits(run string) *fakeUnits {
+	return &fakeUnits{props: map[string]uint64{}, cgroups: map[string]string{}, run: run}
+}
+
+func (u *fakeUnits) add(unit, cgroup string, high uint64) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.cgroups[unit] = cgroup
+	u.props[unit+"/MemoryHigh"] = high
+}
+
+func (u *fakeUnits) Unit(_ context.Context, unit string) (systemd.UnitState, error) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.err != nil {
+		return systemd.UnitState{}, u.err
+	}
+	cg, ok := u.cgroups[unit]
+	if !ok {
+		// systemd answers for any name: a unit it cannot find is not-found,
+		// with every property at its default.
+		return systemd.UnitState{LoadState: "not-found"}, nil
+	}
+	return systemd.UnitState{LoadState: "loaded", ControlGroup: cg}, nil
 }
 
 func (u *fakeUnits) Property(_ context.Context, unit, name string) (uint64, error) {
@@ -122,29 +167,27 @@ func (u *fakeUnits) Property(_ context.Context, unit, name string) (uint64, erro
 	}
 	v, ok := u.props[unit+"/"+name]
 	if !ok {
-		return 0, fmt.Errorf("unit %s not loaded", unit)
+		return math.MaxUint64, nil
 	}
 	return v, nil
 }
 
-func (u *fakeUnits) SetProperty(_ context.Context, unit, name string, v uint64, scaled bool) error {
+func (u *fakeUnits) SetProperty(_ context.Context, unit, name string, v uint64) error {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	if u.err != nil {
 		return u.err
 	}
-	u.log = append(u.log, fmt.Sprintf("set %s %s=%d scaled=%v", unit, name, v, scaled))
+	if _, ok := u.cgroups[unit]; !ok {
+		return fmt.Errorf("unit %s not loaded", unit)
+	}
+	u.log = append(u.log, fmt.Sprintf("set %s %s=%s", unit, name, FormatValue(v)))
 	u.props[unit+"/"+name] = v
-	u.dropIn[unit+"/"+name] = true
-	return nil
-}
-
-func (u *fakeUnits) ForgetProperty(_ context.Context, unit, name string) error {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	u.log = append(u.log, fmt.Sprintf("forget %s %s", unit, name))
-	delete(u.dropIn, unit+"/"+name)
-	return nil
+	dir := filepath.Join(u.run, "systemd", "system.control", unit+".d")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "50-"+name+".conf"), []byte("[Slice]\n"+name+"="+FormatValue(v)+"\n"), 0o644)
 }
 
 var (

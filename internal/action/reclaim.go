@@ -57,32 +57,44 @@ func sub(a, b uint64) uint64 {
 	return 0
 }
 
-// Reclaimer runs reclaim actions with per-cgroup and node-wide budgets. It
-// allows one memory.reclaim write per cgroup at a time: a write that
-// outlives its timeout is left to finish in the background, and the cgroup
-// is skipped until it has.
+// Reclaimer runs reclaim actions under a node-wide budget. What it keeps
+// per cgroup (the cgroup's budget and whether a write is still running)
+// lives in that cgroup's CgroupReclaim, owned by the engine's record of
+// the cgroup, so it goes when the cgroup goes.
 type Reclaimer struct {
 	Sys System
-	// NodeBudget caps bytes requested across all cgroups per minute.
-	NodeBudget uint64
 
-	mu       sync.Mutex
-	inflight map[string]bool // guarded by mu: cgroups with a write still running
-
-	node      budget
-	perCgroup map[string]*budget
+	mu sync.Mutex
+	// nodeBudget caps bytes requested across all cgroups per minute;
+	// guarded by mu, as are the two below.
+	nodeBudget uint64
+	node       budget
 	// noSwappiness is set once the kernel rejected swappiness=.
 	noSwappiness bool
 }
 
-// Forget drops the budget of a cgroup that is gone.
-func (r *Reclaimer) Forget(cg string) { delete(r.perCgroup, cg) }
+// SetNodeBudget sets the node-wide cap per minute (0: none).
+func (r *Reclaimer) SetNodeBudget(b uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.nodeBudget = b
+}
+
+// CgroupReclaim is what reclaim keeps about one cgroup. It allows one
+// memory.reclaim write per cgroup at a time: a write that outlives its
+// timeout is left to finish in the background, and the cgroup is skipped
+// until it has.
+type CgroupReclaim struct {
+	mu       sync.Mutex
+	budget   budget // guarded by mu
+	inflight bool   // guarded by mu
+}
 
 // Run reclaims from cgroup cg as spec says, in decaying batches, until the
 // target is met, a budget is spent, a batch frees nothing, the time runs
 // out or an error stops it. It measures memory.current and slab_reclaimable
 // before and after.
-func (r *Reclaimer) Run(ctx context.Context, cg string, spec *policy.Reclaim, now time.Time) ReclaimOutcome {
+func (r *Reclaimer) Run(ctx context.Context, cg string, cr *CgroupReclaim, spec *policy.Reclaim, now time.Time) ReclaimOutcome {
 	start := time.Now()
 	var o ReclaimOutcome
 	defer func() { o.Duration = time.Since(start) }()
@@ -96,15 +108,7 @@ func (r *Reclaimer) Run(ctx context.Context, cg string, spec *policy.Reclaim, no
 	o.SlabAfter = o.SlabBefore
 
 	want := target(spec.Amount, &m)
-	if r.perCgroup == nil {
-		r.perCgroup = map[string]*budget{}
-	}
-	b := r.perCgroup[cg]
-	if b == nil {
-		b = &budget{}
-		r.perCgroup[cg] = b
-	}
-	o.Target = min(want, b.left(uint64(spec.BudgetPerMinute), now), r.nodeLeft(now))
+	o.Target = min(want, cr.left(uint64(spec.BudgetPerMinute), now), r.nodeLeft(now))
 	if o.Target < minBatch {
 		o.Result, o.Stop = report.ResultSkipped, "budget spent or nothing to reclaim"
 		if want >= minBatch {
@@ -112,19 +116,19 @@ func (r *Reclaimer) Run(ctx context.Context, cg string, spec *policy.Reclaim, no
 		}
 		return o
 	}
-	if r.Sys.DryRun() {
+	if r.Sys.DryRun() { // asked now: a reload may have changed it
 		o.Requested, o.Batches = o.Target, 1
 		o.Result, o.Stop = report.ResultDryRun, "dry run"
 		return o
 	}
-	if !r.begin(cg) {
+	if !cr.begin() {
 		o.Result, o.Stop = report.ResultSkipped, "a previous memory.reclaim write is still running"
 		return o
 	}
 	release := true
 	defer func() {
 		if release {
-			r.end(cg)
+			cr.end()
 		}
 	}()
 
@@ -135,12 +139,12 @@ func (r *Reclaimer) Run(ctx context.Context, cg string, spec *policy.Reclaim, no
 	}
 	deadline := time.Now().Add(timeout)
 	for {
-		abandoned, err := r.write(ctx, cg, batch, spec.Swappiness, time.Until(deadline))
+		abandoned, err := r.write(ctx, cg, cr, batch, spec.Swappiness, time.Until(deadline))
 		release = !abandoned
 		o.Requested += batch
 		o.Batches++
-		b.spend(batch, now)
-		r.node.spend(batch, now)
+		cr.spend(batch, now)
+		r.spendNode(batch, now)
 		prev := o.CurrentAfter
 		prevSlab := o.SlabAfter
 		if rerr := r.Sys.Memory(cg, &m); rerr == nil {
@@ -189,10 +193,18 @@ func (r *Reclaimer) Run(ctx context.Context, cg string, spec *policy.Reclaim, no
 }
 
 func (r *Reclaimer) nodeLeft(now time.Time) uint64 {
-	if r.NodeBudget == 0 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.nodeBudget == 0 {
 		return ^uint64(0)
 	}
-	return r.node.left(r.NodeBudget, now)
+	return r.node.left(r.nodeBudget, now)
+}
+
+func (r *Reclaimer) spendNode(n uint64, now time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.node.spend(n, now)
 }
 
 func target(a policy.Amount, m *cgroupfs.Memory) uint64 {
@@ -208,30 +220,39 @@ func target(a policy.Amount, m *cgroupfs.Memory) uint64 {
 	return 0
 }
 
-func (r *Reclaimer) begin(cg string) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.inflight[cg] {
+func (cr *CgroupReclaim) left(limit uint64, now time.Time) uint64 {
+	cr.mu.Lock()
+	defer cr.mu.Unlock()
+	return cr.budget.left(limit, now)
+}
+
+func (cr *CgroupReclaim) spend(n uint64, now time.Time) {
+	cr.mu.Lock()
+	defer cr.mu.Unlock()
+	cr.budget.spend(n, now)
+}
+
+func (cr *CgroupReclaim) begin() bool {
+	cr.mu.Lock()
+	defer cr.mu.Unlock()
+	if cr.inflight {
 		return false
 	}
-	if r.inflight == nil {
-		r.inflight = map[string]bool{}
-	}
-	r.inflight[cg] = true
+	cr.inflight = true
 	return true
 }
 
-func (r *Reclaimer) end(cg string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	delete(r.inflight, cg)
+func (cr *CgroupReclaim) end() {
+	cr.mu.Lock()
+	defer cr.mu.Unlock()
+	cr.inflight = false
 }
 
 // write issues one memory.reclaim request, bounded by timeout. A write the
 // kernel is still working on when the timeout passes cannot be interrupted
 // from here: write returns abandoned, and the cgroup stays in flight until
 // the kernel returns.
-func (r *Reclaimer) write(ctx context.Context, cg string, n uint64, swappiness *int, timeout time.Duration) (abandoned bool, err error) {
+func (r *Reclaimer) write(ctx context.Context, cg string, cr *CgroupReclaim, n uint64, swappiness *int, timeout time.Duration) (abandoned bool, err error) {
 	r.mu.Lock()
 	if r.noSwappiness {
 		swappiness = nil
@@ -262,7 +283,7 @@ func (r *Reclaimer) write(ctx context.Context, cg string, n uint64, swappiness *
 	}
 	go func() {
 		<-done
-		r.end(cg)
+		cr.end()
 	}()
 	return true, err
 }

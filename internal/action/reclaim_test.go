@@ -51,8 +51,9 @@ func TestReclaimOutcomes(t *testing.T) {
 			f := newFake()
 			f.setCgroup("pod.slice", 500*mib, 400*mib) // 25% of slab: 100M
 			f.reclaim = tt.reclaim
-			r := &Reclaimer{Sys: f, NodeBudget: tt.nodeBudget}
-			o := r.Run(context.Background(), "pod.slice", tt.spec, now)
+			r := &Reclaimer{Sys: f}
+			r.SetNodeBudget(tt.nodeBudget)
+			o := r.Run(context.Background(), "pod.slice", &CgroupReclaim{}, tt.spec, now)
 			if o.Result != tt.result || o.Stop != tt.stop {
 				t.Fatalf("result %s (%s), want %s (%s); outcome %+v", o.Result, o.Stop, tt.result, tt.stop, o)
 			}
@@ -74,14 +75,15 @@ func TestReclaimBudgetSpansRuns(t *testing.T) {
 	f.setCgroup("a", 500*mib, 400*mib)
 	f.reclaim = freeSlab(1, nil)
 	r := &Reclaimer{Sys: f}
+	cr := &CgroupReclaim{}
 	s := spec(25, 16*mib, 64*mib)
-	if o := r.Run(context.Background(), "a", s, now); o.Requested != 64*mib {
+	if o := r.Run(context.Background(), "a", cr, s, now); o.Requested != 64*mib {
 		t.Fatalf("first run requested %d, want the whole 64M budget", o.Requested)
 	}
-	if o := r.Run(context.Background(), "a", s, now.Add(30*time.Second)); o.Result != report.ResultSkipped || !strings.Contains(o.Stop, "budget spent") {
+	if o := r.Run(context.Background(), "a", cr, s, now.Add(30*time.Second)); o.Result != report.ResultSkipped || !strings.Contains(o.Stop, "budget spent") {
 		t.Fatalf("second run within the minute: %+v", o)
 	}
-	if o := r.Run(context.Background(), "a", s, now.Add(61*time.Second)); o.Requested == 0 {
+	if o := r.Run(context.Background(), "a", cr, s, now.Add(61*time.Second)); o.Requested == 0 {
 		t.Fatalf("budget did not refill after a minute: %+v", o)
 	}
 }
@@ -100,7 +102,8 @@ func TestReclaimSwappinessFallback(t *testing.T) {
 	s := spec(25, 64*mib, 1024*mib)
 	s.Swappiness = &zero
 	r := &Reclaimer{Sys: f}
-	o := r.Run(context.Background(), "a", s, now)
+	cr := &CgroupReclaim{}
+	o := r.Run(context.Background(), "a", cr, s, now)
 	if o.Result != report.ResultOK {
 		t.Fatalf("result %s: %+v", o.Result, o)
 	}
@@ -117,7 +120,8 @@ func TestReclaimSwappinessFallback(t *testing.T) {
 
 func TestReclaimVanishedCgroup(t *testing.T) {
 	r := &Reclaimer{Sys: newFake()}
-	o := r.Run(context.Background(), "gone", spec(25, mib, 64*mib), now)
+	cr := &CgroupReclaim{}
+	o := r.Run(context.Background(), "gone", cr, spec(25, mib, 64*mib), now)
 	if o.Result != report.ResultFailed || !errors.Is(o.Err, cgroupfs.ErrGone) {
 		t.Fatalf("%+v", o)
 	}
@@ -129,21 +133,22 @@ func TestReclaimTimeoutKeepsCgroupBusy(t *testing.T) {
 	release := make(chan struct{})
 	f.gate = release
 	r := &Reclaimer{Sys: f}
+	cr := &CgroupReclaim{}
 	s := spec(25, 16*mib, 1024*mib)
 	s.Timeout = policy.Duration(50 * time.Millisecond)
-	o := r.Run(context.Background(), "a", s, now)
+	o := r.Run(context.Background(), "a", cr, s, now)
 	if o.Stop != "timeout" || o.Result != report.ResultIneffective {
 		t.Fatalf("blocked write: %+v", o)
 	}
-	if o2 := r.Run(context.Background(), "a", s, now.Add(time.Second)); o2.Result != report.ResultSkipped {
+	if o2 := r.Run(context.Background(), "a", cr, s, now.Add(time.Second)); o2.Result != report.ResultSkipped {
 		t.Fatalf("second run while the first write still blocks: %+v", o2)
 	}
 	close(release)
 	deadline := time.Now().Add(5 * time.Second)
 	for time.Now().Before(deadline) {
-		r.mu.Lock()
-		busy := r.inflight["a"]
-		r.mu.Unlock()
+		cr.mu.Lock()
+		busy := cr.inflight
+		cr.mu.Unlock()
 		if !busy {
 			return
 		}
@@ -155,8 +160,10 @@ func TestReclaimTimeoutKeepsCgroupBusy(t *testing.T) {
 func TestReclaimDryRunWritesNothing(t *testing.T) {
 	f := newFake()
 	f.setCgroup("a", 500*mib, 400*mib)
-	r := &Reclaimer{Sys: DryRun{f}}
-	o := r.Run(context.Background(), "a", spec(25, 16*mib, 1024*mib), now)
+	f.setDry(true)
+	r := &Reclaimer{Sys: f}
+	cr := &CgroupReclaim{}
+	o := r.Run(context.Background(), "a", cr, spec(25, 16*mib, 1024*mib), now)
 	if o.Result != report.ResultDryRun || o.Requested != 100*mib {
 		t.Fatalf("%+v", o)
 	}

@@ -1,13 +1,13 @@
 // Package action carries out what a level asks for: reclaim through
 // memory.reclaim, vm.vfs_cache_pressure, systemd unit properties and exec
 // hooks. Every change goes through System, the one boundary to the host, so
-// dry run is one wrapper and tests use a fake. Every action measures what it
-// achieved and knows how to undo what it changed.
+// tests use a fake. Stateful changes are Knobs, moved with a write-ahead
+// intent record (Knobs) so that a crash at any point can be undone. Every
+// action measures what it achieved.
 package action
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -15,6 +15,7 @@ import (
 	"strings"
 
 	"github.com/memrelief/memrelief/internal/cgroupfs"
+	"github.com/memrelief/memrelief/internal/systemd"
 )
 
 // System is the host as actions see it.
@@ -29,25 +30,23 @@ type System interface {
 	SetSysctl(rel string, v int) error
 	// Units is systemd's unit API; nil where there is no systemd on D-Bus.
 	Units() Units
-	// DryRun reports whether writes are suppressed, so actions can report
-	// what they would have done instead of judging an effect that cannot
-	// come.
+	// DryRun reports whether changes are suppressed at this moment. Every
+	// action asks it right before its write (the one point of action), so
+	// actions report what they would have done instead of judging an effect
+	// that cannot come.
 	DryRun() bool
 }
 
-// Units is the part of systemd's D-Bus API unit_property uses.
+// Units is the part of systemd's D-Bus API memrelief uses.
 type Units interface {
+	// Unit says how systemd knows a unit now.
+	Unit(ctx context.Context, unit string) (systemd.UnitState, error)
 	// Property returns a memory property of a unit in bytes (MaxUint64 for
 	// "infinity").
 	Property(ctx context.Context, unit, name string) (uint64, error)
-	// SetProperty sets it at runtime (a drop-in under
-	// /run/systemd/system.control that vanishes at reboot). value is a
-	// byte count, or a share of physical memory when scaled is true
-	// (value/2^32, systemd's MemoryHighScale and friends).
-	SetProperty(ctx context.Context, unit, name string, value uint64, scaled bool) error
-	// ForgetProperty removes the runtime drop-in SetProperty wrote, once
-	// the previous value is back, so nothing is left behind.
-	ForgetProperty(ctx context.Context, unit, name string) error
+	// SetProperty sets it at runtime (systemd writes a drop-in under
+	// /run/systemd/system.control that vanishes at reboot).
+	SetProperty(ctx context.Context, unit, name string, value uint64) error
 }
 
 // Live is the real host.
@@ -57,6 +56,8 @@ type Live struct {
 	Proc string
 	// UnitAPI is nil without systemd.
 	UnitAPI Units
+	// Dry says whether writes are suppressed now; nil means never.
+	Dry func() bool
 }
 
 // Memory implements System.
@@ -93,39 +94,8 @@ func (l *Live) SetSysctl(rel string, v int) error {
 // Units implements System.
 func (l *Live) Units() Units { return l.UnitAPI }
 
-// DryRun implements System.
-func (l *Live) DryRun() bool { return false }
+// DryRun implements System: asked at every write, so a reload that turns
+// dry run on or off takes effect at the next action.
+func (l *Live) DryRun() bool { return l.Dry != nil && l.Dry() }
 
-// DryRun wraps a System so that nothing is written: the one check that
-// makes --dry-run safe. Reads go through.
-type DryRun struct{ System }
-
-// ErrDryRun is what suppressed writes return.
-var ErrDryRun = errors.New("dry run: not written")
-
-// Reclaim implements System.
-func (DryRun) Reclaim(string, uint64, *int) error { return ErrDryRun }
-
-// SetSysctl implements System.
-func (DryRun) SetSysctl(string, int) error { return ErrDryRun }
-
-// Units implements System.
-func (d DryRun) Units() Units {
-	if d.System.Units() == nil {
-		return nil
-	}
-	return dryUnits{d.System.Units()}
-}
-
-// DryRun implements System.
-func (DryRun) DryRun() bool { return true }
-
-type dryUnits struct{ Units }
-
-func (dryUnits) SetProperty(context.Context, string, string, uint64, bool) error { return ErrDryRun }
-func (dryUnits) ForgetProperty(context.Context, string, string) error            { return ErrDryRun }
-
-var (
-	_ System = (*Live)(nil)
-	_ System = DryRun{}
-)
+var _ System = (*Live)(nil)

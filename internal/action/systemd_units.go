@@ -2,23 +2,18 @@ package action
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"strings"
 
 	sddbus "github.com/coreos/go-systemd/v22/dbus"
 	"github.com/godbus/dbus/v5"
+
+	"github.com/memrelief/memrelief/internal/systemd"
 )
 
 // SystemdUnits is Units over systemd's D-Bus API.
 type SystemdUnits struct {
 	Conn *sddbus.Conn
-	// Run is the /run root; runtime drop-ins live under
-	// Run/systemd/system.control.
-	Run string
 }
 
 // unitType is the D-Bus interface suffix of a unit's type ("Service" for
@@ -49,29 +44,37 @@ func (s *SystemdUnits) Property(ctx context.Context, unit, name string) (uint64,
 	return v, nil
 }
 
-// SetProperty implements Units. Percentages go to the *Scale twin of the
-// property (MemoryHighScale), which is how systemctl set-property sends
-// "MemoryHigh=80%".
-func (s *SystemdUnits) SetProperty(ctx context.Context, unit, name string, value uint64, scaled bool) error {
+// SetProperty implements Units, as `systemctl set-property --runtime`.
+func (s *SystemdUnits) SetProperty(ctx context.Context, unit, name string, value uint64) error {
 	prop := sddbus.Property{Name: name, Value: dbus.MakeVariant(value)}
-	if scaled {
-		prop = sddbus.Property{Name: name + "Scale", Value: dbus.MakeVariant(uint32(value))}
-	}
 	if err := s.Conn.SetUnitPropertiesContext(ctx, unit, true, prop); err != nil {
-		return fmt.Errorf("set %s of %s: %w", prop.Name, unit, err)
+		return fmt.Errorf("set %s of %s: %w", name, unit, err)
 	}
 	return nil
 }
 
-// ForgetProperty implements Units: systemd names the runtime drop-in of a
-// property 50-<Name>.conf under system.control/<unit>.d. Removing it after
-// the previous value is back leaves the unit as it was, without a reload.
-func (s *SystemdUnits) ForgetProperty(_ context.Context, unit, name string) error {
-	path := filepath.Join(s.Run, "systemd", "system.control", unit+".d", "50-"+name+".conf")
-	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("remove runtime drop-in: %w", err)
+// Unit implements Units.
+func (s *SystemdUnits) Unit(ctx context.Context, unit string) (systemd.UnitState, error) {
+	typ, err := unitType(unit)
+	if err != nil {
+		return systemd.UnitState{}, err
 	}
-	return nil
+	var st systemd.UnitState
+	p, err := s.Conn.GetUnitPropertyContext(ctx, unit, "LoadState")
+	if err != nil {
+		return st, fmt.Errorf("read LoadState of %s: %w", unit, err)
+	}
+	st.LoadState, _ = p.Value.Value().(string)
+	if st.LoadState != "loaded" {
+		return st, nil
+	}
+	p, err = s.Conn.GetUnitTypePropertyContext(ctx, unit, typ, "ControlGroup")
+	if err != nil {
+		// Unit types without cgroups (targets, timers) have no such property.
+		return st, nil
+	}
+	st.ControlGroup, _ = p.Value.Value().(string)
+	return st, nil
 }
 
 var _ Units = (*SystemdUnits)(nil)

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/memrelief/memrelief/internal/action"
@@ -23,6 +24,7 @@ import (
 	"github.com/memrelief/memrelief/internal/psi"
 	"github.com/memrelief/memrelief/internal/report"
 	"github.com/memrelief/memrelief/internal/state"
+	"github.com/memrelief/memrelief/internal/systemd"
 )
 
 // Config wires an Engine to its host.
@@ -61,13 +63,22 @@ type Config struct {
 	Rescan <-chan struct{}
 }
 
-// watched is everything the engine keeps about one cgroup.
+// watched is everything the engine keeps about one cgroup: dropping the
+// cgroup is deleting its record, and nothing else needs clearing.
 type watched struct {
-	cg, unit string
-	pod      string // "namespace/name[/container]", "" when not a pod
-	rule     *policy.Rule
-	st       State
-	cur      sample
+	cg string
+	// unit is the unit the cgroup's name claims, for rules and reports;
+	// owner is the unit systemd confirms owns exactly this cgroup, the only
+	// one memrelief acts on ("" when none); delegatedBy names the unit whose
+	// delegated subtree holds the cgroup.
+	unit, owner, delegatedBy string
+	// units are the units whose [X-MemRelief] drop-ins apply, outermost
+	// first.
+	units []string
+	pod   string // "namespace/name[/container]", "" when not a pod
+	rule  *policy.Rule
+	st    State
+	cur   sample
 	// h keeps the cgroup's hot files open between ticks; limitsAt is when
 	// memory.high and memory.max were last read (they change rarely).
 	h        *cgroupfs.Handle
@@ -75,8 +86,12 @@ type watched struct {
 	prevSlab uint64
 	prevAt   time.Time
 	hasPrev  bool
-	// vfs is true while this cgroup's level asks for vfs_cache_pressure.
-	vfs bool
+	// reclaim is the cgroup's reclaim budget and in-flight write; busy is
+	// true while a job of its actions runs.
+	reclaim action.CgroupReclaim
+	busy    bool
+	// reported are the problems of this cgroup already reported once.
+	reported map[string]bool
 	// psi caches rule.HasPSI(): whether pressure must be read each tick.
 	psi bool
 	// seen is the scan generation that last found the cgroup.
@@ -93,10 +108,19 @@ type Engine struct {
 	cfg       Config
 	pol       *policy.Policy
 	rd        *cgroupfs.Reader
-	sys       action.System
+	sys       *action.Live
 	reclaimer *action.Reclaimer
-	vfs       *action.VFS
-	units     *action.UnitProps
+	knobs     *action.Knobs
+	// targets are the knobs memrelief moves or has moved, by ID.
+	targets map[string]*target
+	pool    *pool
+	owners  *systemd.Owners
+	// dry is the dry-run switch actions read at the moment they act; the
+	// loop sets it at start and on reload.
+	dry atomic.Bool
+	// stopping is set once shutdown has begun: nothing moves a knob but
+	// the undo.
+	stopping bool
 
 	watched  map[string]*watched
 	node     *watched
@@ -151,15 +175,18 @@ func New(cfg Config) *Engine {
 	}
 	e := &Engine{cfg: cfg, pol: cfg.Policy, watched: map[string]*watched{}, overrides: map[string]dropinResult{}, reported: map[string]bool{}, wake: make(chan string, 1), queries: make(chan chan Snapshot), calls: make(chan func())}
 	e.rd = cgroupfs.NewReader(cfg.Layout)
-	live := &action.Live{Cgroups: cgroupfs.NewReader(cfg.Layout), Proc: cfg.Roots.Proc, UnitAPI: cfg.Units}
-	e.sys = live
-	if e.dryRun() {
-		e.sys = action.DryRun{System: live}
+	e.dry.Store(cfg.DryRun || cfg.Policy.Daemon.DryRun)
+	e.sys = &action.Live{Cgroups: cgroupfs.NewReader(cfg.Layout), Proc: cfg.Roots.Proc, UnitAPI: cfg.Units, Dry: e.dry.Load}
+	e.reclaimer = &action.Reclaimer{Sys: e.sys}
+	e.reclaimer.SetNodeBudget(uint64(cfg.Policy.Daemon.ReclaimBudget))
+	e.knobs = &action.Knobs{Records: state.Store{Dir: stateDir(cfg.Roots, cfg.Policy.Daemon.StateDir)}, Build: e.buildKnob}
+	e.targets = map[string]*target{}
+	e.pool = newPool()
+	var lookup systemd.UnitLookup
+	if cfg.Units != nil {
+		lookup = cfg.Units
 	}
-	store := state.Store{Dir: stateDir(cfg.Roots, cfg.Policy.Daemon.StateDir)}
-	e.reclaimer = &action.Reclaimer{Sys: e.sys, NodeBudget: uint64(cfg.Policy.Daemon.ReclaimBudget)}
-	e.vfs = &action.VFS{Sys: e.sys, Store: store}
-	e.units = &action.UnitProps{Sys: e.sys, Store: store}
+	e.owners = &systemd.Owners{Cgroup: cfg.Roots.Cgroup, Lookup: lookup}
 	e.hist = newHistories(cfg.Policy.History, cfg.Roots.Lib)
 	return e
 }
@@ -189,13 +216,15 @@ func rehome(dir, host, root string) string {
 	return dir
 }
 
-func (e *Engine) dryRun() bool { return e.cfg.DryRun || e.pol.Daemon.DryRun }
+func (e *Engine) dryRun() bool { return e.dry.Load() }
 
 func (e *Engine) emit(ev report.Event) {
 	if ev.Time.IsZero() {
 		ev.Time = e.cfg.Now()
 	}
-	if e.dryRun() {
+	if _, said := ev.Fields[report.FieldDryRun]; !said && e.dryRun() && ev.Fields[report.FieldResult] != report.ResultOK {
+		// An action's event says itself whether it ran dry, as it ran; the
+		// rest are marked by the mode in force now.
 		if ev.Fields == nil {
 			ev.Fields = map[string]string{}
 		}
@@ -203,12 +232,6 @@ func (e *Engine) emit(ev report.Event) {
 	}
 	e.remember(ev)
 	e.cfg.Sink.Emit(ev)
-}
-
-func (e *Engine) emitAll(evs []report.Event) {
-	for _, ev := range evs {
-		e.emit(ev)
-	}
 }
 
 func (e *Engine) notify(s string) {
@@ -221,8 +244,7 @@ func (e *Engine) notify(s string) {
 // reports READY, and loops until ctx is done, re-reading the policy on
 // each receive from reload. On the way out it undoes every change it made.
 func (e *Engine) Run(ctx context.Context, reload <-chan struct{}) error {
-	e.emitAll(e.vfs.Recover())
-	e.emitAll(e.units.Recover(ctx))
+	e.recover(ctx)
 	if e.cfg.Triggers {
 		e.triggers = newTriggerWatcher(e.wake)
 		go e.triggers.run(ctx)
@@ -253,6 +275,8 @@ func (e *Engine) Run(ctx context.Context, reload <-chan struct{}) error {
 			reply <- e.snapshot()
 		case f := <-e.calls:
 			f()
+		case f := <-e.pool.done:
+			e.pool.finish(f)
 		case <-e.cfg.Rescan:
 			e.lastScan = time.Time{}
 		case <-reload:
@@ -286,16 +310,19 @@ func (e *Engine) Close() {
 func (e *Engine) shutdown() {
 	defer e.Close()
 	e.notify("STOPPING=1")
-	// The run's context is done; undoing must still finish.
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	e.emitAll(e.units.RevertAll(ctx, "memrelief is stopping"))
-	e.emitAll(e.vfs.RestoreAll())
+	// Hooks are killed and reclaim writes abandoned, and their results
+	// collected; then every knob is put back, on fresh deadlines.
+	e.stopping = true
+	e.pool.cancel()
+	e.Settle()
+	e.pool = newPool()
+	e.undoAll("memrelief is stopping")
 	e.saveAll(5 * time.Second)
 	e.emit(report.Event{Kind: report.Stopped, Priority: report.Notice, Message: "memrelief stopped; its changes are undone"})
 }
 
-// Tick samples, decides and acts once.
+// Tick samples and decides once, and starts the actions decided; it never
+// waits for an action.
 func (e *Engine) Tick(ctx context.Context) {
 	start := time.Now()
 	defer func() { e.lastTick = time.Since(start) }()
@@ -309,7 +336,7 @@ func (e *Engine) Tick(ctx context.Context) {
 	}
 	if e.node != nil {
 		e.node.cur = sample{at: now, isNode: true, node: &e.nodeNow, tr: e.nodeTr, nodeTr: e.nodeTr}
-		e.step(ctx, e.node, now)
+		e.step(e.node, now)
 	}
 	for _, cg := range e.order() {
 		w := e.watched[cg]
@@ -317,17 +344,17 @@ func (e *Engine) Tick(ctx context.Context) {
 			continue // dropped earlier in this tick
 		}
 		if !e.sampleCgroup(w, now) {
-			e.drop(ctx, w, "cgroup removed")
+			e.drop(w, "cgroup removed")
 			continue
 		}
 		if w.cur.hasMem {
 			w.tr.add(now, history.FromMemory(&w.cur.mem))
 		}
 		e.sampleMembers(w, now)
-		e.step(ctx, w, now)
+		e.step(w, now)
 	}
 	e.updateTrends(now)
-	e.emitAll(e.vfs.Apply())
+	e.reconcile(now)
 	if e.triggers != nil {
 		for path, err := range e.triggers.Failed() {
 			e.once("trigger:"+path, fmt.Sprintf("no PSI trigger on %s, polling it every %s instead: %v", path, e.pol.Daemon.Interval, err))
@@ -382,7 +409,7 @@ func (e *Engine) sampleCgroup(w *watched, now time.Time) bool {
 	if w.h == nil {
 		h, err := e.rd.Open(w.cg)
 		if err != nil {
-			e.once("open:"+w.cg, err.Error())
+			w.once(e, "open", err.Error())
 			return true
 		}
 		w.h = h
@@ -393,7 +420,7 @@ func (e *Engine) sampleCgroup(w *watched, now time.Time) bool {
 			return false
 		}
 		s.hasMem = false
-		e.once("mem:"+w.cg, err.Error())
+		w.once(e, "mem", err.Error())
 	} else {
 		s.hasMem = true
 		if limits {
@@ -407,7 +434,7 @@ func (e *Engine) sampleCgroup(w *watched, now time.Time) bool {
 			s.psi, s.hasPSI = p, true
 		case errors.Is(err, cgroupfs.ErrGone), errors.Is(err, cgroupfs.ErrNoPSI), errors.Is(err, psi.ErrEmpty):
 		default:
-			e.once("psi:"+w.cg, err.Error())
+			w.once(e, "psi", err.Error())
 		}
 	}
 	if slab, ok := s.slab(); ok {
@@ -430,127 +457,58 @@ func (e *Engine) once(key, msg string) {
 	e.emit(report.Event{Kind: report.Problem, Priority: report.Warning, Message: msg, Fields: map[string]string{report.FieldError: msg}})
 }
 
-func (e *Engine) step(ctx context.Context, w *watched, now time.Time) {
+// once reports a problem of this cgroup the first time it happens.
+func (w *watched) once(e *Engine, key, msg string) {
+	if w.reported[key] {
+		return
+	}
+	if w.reported == nil {
+		w.reported = map[string]bool{}
+	}
+	w.reported[key] = true
+	e.emit(e.withCgroup(w, problemEvent(msg)))
+}
+
+func (e *Engine) step(w *watched, now time.Time) {
 	st, d := Step(w.rule, w.st, &w.cur, now)
 	w.st = st
-	e.handle(ctx, w, d, now)
+	e.handle(w, d, now)
 }
 
-// handle reports a decision and carries out its actions.
-func (e *Engine) handle(ctx context.Context, w *watched, d Decision, now time.Time) {
+// handle reports a decision and starts its one-shot actions. Stateful
+// actions need nothing here: the level is their desired state, which
+// reconcile reads.
+func (e *Engine) handle(w *watched, d Decision, now time.Time) {
 	if d.Changed() {
 		e.emit(e.levelEvent(w, d))
-		e.leaveLevelActions(ctx, w, d.To)
 	}
 	for i := range d.Run {
-		a := &d.Run[i]
-		switch a.Type {
-		case policy.ActEvent:
-			if !d.Changed() { // the level change itself was the event
-				ev := e.levelEvent(w, d)
-				ev.Kind, ev.Priority = report.ActionTaken, report.Notice
-				ev.Message = fmt.Sprintf("%s still at level %s: %s", e.name(w), e.levelName(w, d.To), strings.Join(d.Reasons, ", "))
-				ev.Fields[report.FieldAction], ev.Fields[report.FieldResult] = string(policy.ActEvent), report.ResultOK
-				e.emit(ev)
-			}
-		case policy.ActReclaim:
-			o := e.reclaimer.Run(ctx, w.cg, a.Reclaim, now)
-			e.emit(e.reclaimEvent(w, o))
-			if o.Result == report.ResultOK || o.Result == report.ResultPartial || o.Result == report.ResultIneffective {
-				st, fd := Feedback(w.rule, w.st, o.Effective(), now)
-				w.st = st
-				if fd.Changed() {
-					// Escalated: the rest of this level's actions no longer
-					// apply; the new level's run instead.
-					e.handle(ctx, w, fd, now)
-					return
-				}
-			}
-		case policy.ActVFSCachePressure:
-			e.vfs.Want(w.cg, *a.VFSCachePressure)
-			w.vfs = true
-		case policy.ActUnitProperty:
-			e.emit(e.withCgroup(w, e.units.Apply(ctx, w.unit, a.UnitProperty)))
-		case policy.ActExec:
+		if d.Run[i].Type == policy.ActEvent && !d.Changed() { // the level change itself was the event
 			ev := e.levelEvent(w, d)
-			o := action.Exec(ctx, e.sys, a.Exec, ev)
-			f := e.fields(w)
-			f[report.FieldAction], f[report.FieldResult] = string(policy.ActExec), o.Result
-			msg := fmt.Sprintf("hook %s for %s: %s", a.Exec.Command[0], e.name(w), o.Result)
-			if o.Err != nil {
-				f[report.FieldError] = o.Err.Error()
-				msg += ": " + o.Err.Error()
-			}
-			if o.Output != "" {
-				msg += "; output: " + strings.TrimSpace(o.Output)
-			}
-			e.emit(report.Event{Kind: report.ActionTaken, Priority: report.Notice, Message: msg, Fields: f})
-		case policy.ActDropCaches:
-			f := e.fields(w)
-			f[report.FieldAction] = string(policy.ActDropCaches)
-			err := e.sys.SetSysctl("sys/vm/drop_caches", 2)
-			switch {
-			case errors.Is(err, action.ErrDryRun):
-				f[report.FieldResult] = report.ResultDryRun
-			case err != nil:
-				f[report.FieldResult], f[report.FieldError] = report.ResultFailed, err.Error()
-			default:
-				f[report.FieldResult] = report.ResultOK
-			}
-			e.emit(report.Event{Kind: report.ActionTaken, Priority: report.Notice, Message: "drop_caches=2 (reclaimable slab, node-wide): " + f[report.FieldResult], Fields: f})
+			ev.Kind, ev.Priority = report.ActionTaken, report.Notice
+			ev.Message = fmt.Sprintf("%s still at level %s: %s", e.name(w), e.levelName(w, d.To), strings.Join(d.Reasons, ", "))
+			ev.Fields[report.FieldAction], ev.Fields[report.FieldResult] = string(policy.ActEvent), report.ResultOK
+			e.emit(ev)
 		}
+	}
+	if acts := oneShots(d.Run); len(acts) > 0 {
+		e.dispatch(w, d, acts, now)
 	}
 }
 
-// leaveLevelActions undoes the stateful actions of levels a cgroup left.
-func (e *Engine) leaveLevelActions(ctx context.Context, w *watched, to int) {
-	keepVFS, keepProps := false, map[string]bool{}
-	if to != Normal {
-		for _, a := range w.rule.Levels[to].Actions {
-			switch a.Type {
-			case policy.ActVFSCachePressure:
-				keepVFS = true
-			case policy.ActUnitProperty:
-				keepProps[a.UnitProperty.Name] = true
-			}
-		}
-	}
-	if w.vfs && !keepVFS {
-		e.vfs.Release(w.cg)
-		w.vfs = false
-	}
-	if w.unit != "" && len(keepProps) == 0 {
-		for _, ev := range e.units.Revert(ctx, w.unit, "level "+e.levelName(w, to)+" does not ask for it") {
-			e.emit(e.withCgroup(w, ev))
-		}
-	}
-}
-
-// drop forgets a cgroup and undoes what memrelief changed for it.
-func (e *Engine) drop(ctx context.Context, w *watched, why string) {
-	if w.vfs {
-		e.vfs.Release(w.cg)
-	}
-	if w.unit != "" {
-		for _, ev := range e.units.Revert(ctx, w.unit, why) {
-			e.emit(e.withCgroup(w, ev))
-		}
-	}
+// drop forgets a cgroup. What memrelief changed for it is undone by the
+// next reconcile, which finds nobody wanting it any more.
+func (e *Engine) drop(w *watched, why string) {
 	if w.st.Level != Normal {
 		e.emit(report.Event{Kind: report.LevelChanged, Priority: report.Info,
 			Message: fmt.Sprintf("%s left level %s: %s", e.name(w), e.levelName(w, w.st.Level), why),
 			Fields:  e.merge(e.fields(w), map[string]string{report.FieldPreviousLevel: e.levelName(w, w.st.Level), report.FieldLevel: "normal"})})
 	}
-	e.reclaimer.Forget(w.cg)
 	if w.h != nil {
 		w.h.Close()
 	}
 	e.dropMembers(w)
 	delete(e.reported, "history-load:/"+w.cg)
-	// Pods come and go all day: nothing kept per cgroup may outlive it.
-	for _, k := range []string{"open:", "mem:", "psi:"} {
-		delete(e.reported, k+w.cg)
-	}
 	if p, err := e.rd.PressurePath(w.cg); err == nil {
 		delete(e.reported, "trigger:"+p)
 	}
@@ -695,8 +653,8 @@ func (e *Engine) Status() string {
 	if e.node != nil && e.node.st.Level != Normal {
 		s += "; node at level " + e.levelName(e.node, e.node.st.Level)
 	}
-	if orig, set, ok := e.vfs.Managed(); ok {
-		s += fmt.Sprintf("; vfs_cache_pressure %d (was %d)", set, orig)
+	for _, k := range e.managedKnobs() {
+		s += "; " + k
 	}
 	if e.dryRun() {
 		s += "; dry run"

@@ -64,6 +64,9 @@ cooldown = "30s"
 type = "event"
 `
 
+// vfsRecord is the intent record of vm.vfs_cache_pressure.
+const vfsRecord = "knob-sysctl-sys.vm.vfs_cache_pressure.json"
+
 const podSlice = "kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod1234_5678.slice"
 
 type harness struct {
@@ -105,6 +108,8 @@ func newHarness(t *testing.T, policyText string, dryRun bool) *harness {
 func (h *harness) tickAt(sec int) {
 	h.now = time.Date(2026, 11, 24, 6, 0, sec, 0, time.UTC)
 	h.eng.Tick(context.Background())
+	// Actions run off the loop; a test looks once they are done.
+	h.eng.Settle()
 }
 
 func (h *harness) events(kind report.Kind, action string) []report.Event {
@@ -179,10 +184,9 @@ func TestEngineOnFixtureTree(t *testing.T) {
 	if h.vfs() != "150" {
 		t.Fatalf("vfs_cache_pressure %s after entering the level, want one step to 150", h.vfs())
 	}
-	var rec struct{ Original, Set int }
-	data, err := os.ReadFile(filepath.Join(h.roots.Run, "memrelief", "vfs_cache_pressure.json"))
-	if err != nil || !strings.Contains(string(data), `"original": 100`) {
-		t.Fatalf("crash record: %s, %v (%+v)", data, err, rec)
+	data, err := os.ReadFile(filepath.Join(h.roots.Run, "memrelief", vfsRecord))
+	if err != nil || !strings.Contains(string(data), `"original": 100`) || !strings.Contains(string(data), `"set": 150`) {
+		t.Fatalf("intent record: %s, %v", data, err)
 	}
 
 	// Second ineffective reclaim after the cooldown escalates to high.
@@ -204,7 +208,7 @@ func TestEngineOnFixtureTree(t *testing.T) {
 	if last := lc[len(lc)-1]; last.Fields[report.FieldLevel] != "normal" {
 		t.Fatalf("did not return to normal: %+v", last)
 	}
-	if _, err := os.Stat(filepath.Join(h.roots.Run, "memrelief", "vfs_cache_pressure.json")); !os.IsNotExist(err) {
+	if _, err := os.Stat(filepath.Join(h.roots.Run, "memrelief", vfsRecord)); !os.IsNotExist(err) {
 		t.Fatalf("crash record left after restore: %v", err)
 	}
 }
@@ -325,7 +329,7 @@ func TestEngineRestoresAfterCrash(t *testing.T) {
 	cfg := h.eng.cfg
 	cfg.Sink = h2.rec
 	h2.eng = New(cfg)
-	h2.eng.emitAll(h2.eng.vfs.Recover())
+	h2.eng.recover(context.Background())
 	if h.vfs() != "100" {
 		t.Fatalf("vfs %s after recovery", h.vfs())
 	}

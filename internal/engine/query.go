@@ -8,8 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/memrelief/memrelief/internal/action"
 	"github.com/memrelief/memrelief/internal/history"
-
 	"github.com/memrelief/memrelief/internal/policy"
 	"github.com/memrelief/memrelief/internal/report"
 )
@@ -135,7 +135,9 @@ func (e *Engine) Query(ctx context.Context) (Snapshot, error) {
 func (e *Engine) snapshot() Snapshot {
 	s := Snapshot{Time: e.cfg.Now(), Status: e.Status(), PolicySource: e.pol.Source, DryRun: e.dryRun(),
 		Rejected: e.rejected, LastTick: e.lastTick, Mode: string(e.cfg.Layout.Mode), Cgroups: make([]CgroupStatus, 0, len(e.watched))}
-	s.VFSOriginal, s.VFSCurrent, s.VFSManaged = e.vfs.Managed()
+	if orig, set, ok := e.knobs.Managed(action.SysctlKnob{Rel: action.VFSCachePressureSysctl}.Spec().ID()); ok {
+		s.VFSOriginal, s.VFSCurrent, s.VFSManaged = int(orig), int(set), true
+	}
 	if e.node != nil {
 		n := e.cgroupStatus(e.node)
 		s.Node = &n

@@ -13,6 +13,7 @@ import (
 	"github.com/memrelief/memrelief/internal/kube"
 	"github.com/memrelief/memrelief/internal/policy"
 	"github.com/memrelief/memrelief/internal/report"
+	"github.com/memrelief/memrelief/internal/systemd"
 )
 
 // scan walks the memory hierarchy, starts watching cgroups a rule now
@@ -41,25 +42,23 @@ func (e *Engine) scan(ctx context.Context, now time.Time) {
 		return
 	}
 	e.usedOverrides = map[string]bool{}
+	e.owners.Reset()
 	for _, cg := range all {
 		if cg == e.cfg.SelfCgroup {
 			continue
 		}
-		rule := e.ruleFor(ctx, cg)
 		w := e.watched[cg]
+		own := e.ownership(ctx, cg, w)
+		rule := e.ruleFor(ctx, cg, own)
 		switch {
 		case rule == nil && w != nil:
-			e.drop(ctx, w, "no rule matches it any more")
+			e.drop(w, "no rule matches it any more")
 		case rule == nil:
 		case w == nil:
-			w = &watched{cg: cg, unit: cgroupfs.UnitOf(cg), rule: rule, st: NewState(), pod: e.podName(cg)}
-			e.watched[cg] = w
-			e.sorted = nil
+			w = e.newWatched(cg, own, rule)
 		case w.rule.Name != rule.Name:
-			e.drop(ctx, w, "rule changed to "+rule.Name)
-			w = &watched{cg: cg, unit: cgroupfs.UnitOf(cg), rule: rule, st: NewState(), pod: e.podName(cg)}
-			e.watched[cg] = w
-			e.sorted = nil
+			e.drop(w, "rule changed to "+rule.Name)
+			w = e.newWatched(cg, own, rule)
 		default:
 			w.rule = rule // same rule, maybe new thresholds after a reload
 			if w.pod == "" {
@@ -78,7 +77,7 @@ func (e *Engine) scan(ctx context.Context, now time.Time) {
 	}
 	for _, w := range e.watched {
 		if w.seen != e.scanGen {
-			e.drop(ctx, w, "cgroup removed")
+			e.drop(w, "cgroup removed")
 		}
 	}
 	if e.hist != nil && e.nodeTr == nil {
@@ -98,17 +97,40 @@ func (e *Engine) scan(ctx context.Context, now time.Time) {
 	}
 }
 
+func (e *Engine) newWatched(cg string, own systemd.Ownership, rule *policy.Rule) *watched {
+	w := &watched{cg: cg, unit: own.Unit, owner: own.Unit, delegatedBy: own.DelegatedBy, units: own.Units,
+		rule: rule, st: NewState(), pod: e.podName(cg)}
+	if e.cfg.Units == nil {
+		w.owner = "" // named, but nobody confirmed it; and nothing to act through
+	}
+	e.watched[cg] = w
+	e.sorted = nil
+	return w
+}
+
+// ownership is who owns cg: systemd is asked once per cgroup, when it is
+// first seen.
+func (e *Engine) ownership(ctx context.Context, cg string, w *watched) systemd.Ownership {
+	if w != nil {
+		return systemd.Ownership{Unit: w.unit, Units: w.units, DelegatedBy: w.delegatedBy}
+	}
+	return e.owners.Of(ctx, cg)
+}
+
 // ruleFor applies the policy and the [X-MemRelief] drop-ins of the units on
-// the cgroup's path. Drop-in problems are reported once with file and line,
-// and only the bad override is ignored.
-func (e *Engine) ruleFor(ctx context.Context, cg string) *policy.Rule {
-	unit := cgroupfs.UnitOf(cg)
+// the cgroup's path. A cgroup is matched by unit name only when that name is
+// systemd's own unit (never a name chosen inside a delegated subtree, which
+// only rules naming its path match), and only drop-ins of such units apply.
+// Drop-in problems are reported once with file and line, and only the bad
+// override is ignored.
+func (e *Engine) ruleFor(ctx context.Context, cg string, own systemd.Ownership) *policy.Rule {
+	unit := own.Unit
 	if e.cfg.DropIns == nil {
 		r, _ := e.pol.RuleFor(unit, cg)
 		return r
 	}
 	var chain []policy.Override
-	for _, u := range dropin.UnitsOnPath(cg) {
+	for _, u := range own.Units {
 		e.usedOverrides[u] = true
 		res, ok := e.overrides[u]
 		if !ok {
@@ -184,10 +206,12 @@ func (e *Engine) Reload(ctx context.Context) {
 	e.pol = p
 	e.rejected = false
 	e.overrides = map[string]dropinResult{}
-	e.reclaimer.NodeBudget = uint64(p.Daemon.ReclaimBudget)
+	e.reclaimer.SetNodeBudget(uint64(p.Daemon.ReclaimBudget))
+	// Actions read it as they act: the next one obeys the new policy.
+	e.dry.Store(e.cfg.DryRun || p.Daemon.DryRun)
 	for _, w := range e.watched {
 		if _, ok := p.Rule(w.rule.Name); !ok {
-			e.drop(ctx, w, "rule "+w.rule.Name+" removed from the policy")
+			e.drop(w, "rule "+w.rule.Name+" removed from the policy")
 		}
 	}
 	e.scan(ctx, e.cfg.Now())

@@ -88,6 +88,7 @@ func (h *harness) leak(start, secs int, anonRate, slabRate uint64) {
 		h.setStat(podSlice, anon+slab+(16<<20), map[string]uint64{"anon": anon, "slab_reclaimable": slab, "slab": slab + (1 << 20)})
 		h.now = time.Date(2026, 11, 24, 6, 0, 0, 0, time.UTC).Add(time.Duration(s) * time.Second)
 		h.eng.Tick(context.Background())
+		h.eng.Settle()
 	}
 }
 
@@ -189,6 +190,7 @@ func TestTrendNamesEachLeakingContainer(t *testing.T) {
 	for s := 604; s <= 604+4000; s += 2 {
 		h.now = time.Date(2026, 11, 24, 6, 0, 0, 0, time.UTC).Add(time.Duration(s) * time.Second)
 		h.eng.Tick(context.Background())
+		h.eng.Settle()
 	}
 	for _, scope := range []string{leakyScope, agentScope} {
 		g := growthOf(h.rec.Events(), scope)

@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // Store is a directory of records. The daemon keeps it in /run/memrelief:
@@ -88,4 +89,24 @@ func (s Store) SetAside(name string) error {
 		return fmt.Errorf("set aside state: %w", err)
 	}
 	return nil
+}
+
+// List returns the names of the records whose names start with prefix,
+// sorted. Set-aside and temporary files are not records.
+func (s Store) List(prefix string) ([]string, error) {
+	entries, err := os.ReadDir(s.Dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list state: %w", err)
+	}
+	var out []string
+	for _, e := range entries {
+		name, ok := strings.CutSuffix(e.Name(), ".json")
+		if ok && strings.HasPrefix(name, prefix) && e.Type().IsRegular() {
+			out = append(out, name)
+		}
+	}
+	return out, nil // ReadDir sorts by name
 }

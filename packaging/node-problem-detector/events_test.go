@@ -103,6 +103,7 @@ func scenarioEvents(t *testing.T) []report.Event {
 	tick := func(sec int) {
 		now = time.Date(2026, 11, 24, 6, 0, 0, 0, time.UTC).Add(time.Duration(sec) * time.Second)
 		eng.Tick(ctx)
+		eng.Settle()
 	}
 	stat := filepath.Join(roots.Cgroup, podSlice, "memory.stat")
 	// 0-60 s: elevated, two reclaims that free nothing, escalated to high

@@ -1,0 +1,137 @@
+package systemd
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/memrelief/memrelief/internal/cgroupfs"
+)
+
+// UnitState is what systemd says of a unit.
+type UnitState struct {
+	// LoadState is "loaded", "not-found", ...
+	LoadState string
+	// ControlGroup is the unit's cgroup ("/system.slice/x.service"), empty
+	// while it has none.
+	ControlGroup string
+}
+
+// UnitLookup asks systemd about a unit; action.SystemdUnits is the real one.
+type UnitLookup interface {
+	Unit(ctx context.Context, unit string) (UnitState, error)
+}
+
+// Ownership is who owns a cgroup, as far as systemd's own units go.
+type Ownership struct {
+	// Unit owns exactly this cgroup; "" when no unit does (a cgroupfs-driver
+	// pod, a cgroup inside a delegated subtree, a name systemd disowns).
+	Unit string
+	// Units are the units on the cgroup's path whose settings apply to it
+	// (drop-ins), outermost first: systemd's own, never names chosen inside
+	// a delegated subtree.
+	Units []string
+	// DelegatedBy names the unit whose delegated subtree holds the cgroup
+	// (user@1000.service, a unit with Delegate=yes), "" when none.
+	DelegatedBy string
+}
+
+// Owners finds the Ownership of cgroups. The name of a cgroup is only a
+// claim: anyone with a delegated subtree (every logged-in user has one under
+// user@UID.service) can create ".../app.slice/postgresql.service". A unit
+// is trusted for a path component only when systemd confirms that the unit
+// of that name has exactly that cgroup (its ControlGroup property); without
+// systemd on D-Bus, only when no ancestor is known to delegate: a
+// user@.service, or a cgroup systemd marked with the trusted.delegate or
+// user.delegate extended attribute.
+type Owners struct {
+	// Cgroup is the root of the cgroup tree (for the delegate attributes).
+	Cgroup string
+	// Lookup is nil without systemd on D-Bus.
+	Lookup UnitLookup
+	// Xattr reads an extended attribute; nil means the real getxattr(2).
+	Xattr func(path, name string) bool
+
+	cache map[string]bool // prefix path -> systemd owns it as its name says
+}
+
+// Reset forgets what was learnt, so the cache lasts one discovery pass and
+// never outgrows the tree.
+func (o *Owners) Reset() { o.cache = nil }
+
+// Of returns the ownership of cg (a path below the cgroup root).
+func (o *Owners) Of(ctx context.Context, cg string) Ownership {
+	var own Ownership
+	last := "" // the last confirmed unit
+	prefix := ""
+	parts := strings.Split(strings.Trim(cg, "/"), "/")
+	for i, c := range parts {
+		parent := prefix
+		prefix = strings.TrimPrefix(prefix+"/"+c, "/")
+		if last != "" && o.delegates(ctx, last, parent) {
+			own.DelegatedBy = last
+			return own
+		}
+		if !cgroupfs.IsUnitName(c) || !o.owns(ctx, c, prefix) {
+			// A directory systemd did not make: below a unit, the unit
+			// handed its subtree over (or someone wrote into it).
+			if last != "" {
+				own.DelegatedBy = last
+			}
+			return own
+		}
+		last = c
+		own.Units = append(own.Units, c)
+		if i == len(parts)-1 {
+			own.Unit = c
+		}
+	}
+	return own
+}
+
+// delegates reports whether unit, whose cgroup is dir, hands its subtree to
+// someone else.
+func (o *Owners) delegates(_ context.Context, unit, dir string) bool {
+	if strings.HasPrefix(unit, "user@") && strings.HasSuffix(unit, ".service") {
+		return true
+	}
+	path := filepath.Join(o.Cgroup, dir)
+	xattr := o.Xattr
+	if xattr == nil {
+		xattr = hasXattr
+	}
+	return xattr(path, "trusted.delegate") || xattr(path, "user.delegate")
+}
+
+// owns reports whether systemd's unit of that name has exactly the cgroup
+// prefix; true without systemd to ask.
+func (o *Owners) owns(ctx context.Context, unit, prefix string) bool {
+	if o.Lookup == nil {
+		return true
+	}
+	if v, ok := o.cache[prefix]; ok {
+		return v
+	}
+	st, err := o.Lookup.Unit(ctx, unit)
+	ok := err == nil && st.ControlGroup == "/"+prefix
+	if err != nil && ctx.Err() != nil {
+		return false // not cached: ask again next time
+	}
+	if o.cache == nil {
+		o.cache = map[string]bool{}
+	}
+	o.cache[prefix] = ok
+	return ok
+}
+
+func hasXattr(path, name string) bool {
+	var buf [8]byte
+	n, err := syscall.Getxattr(path, name, buf[:])
+	if err != nil {
+		return false
+	}
+	// systemd writes "1"; treat any value but "0" as set.
+	return n > 0 && !(n == 1 && buf[0] == '0') && !errors.Is(err, syscall.ENODATA)
+}
