@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"sort"
@@ -55,15 +56,36 @@ func Exec(ctx context.Context, sys System, spec *policy.Exec, ev report.Event) E
 	cmd.Env = hookEnv(ev)
 	payload, _ := json.Marshal(hookPayload(ev))
 	cmd.Stdin = bytes.NewReader(payload)
-	var out limitedBuffer
-	cmd.Stdout, cmd.Stderr = &out, &out
+	// The output goes through a pipe of our own, not one exec manages:
+	// Wait then returns when the hook exits, even while something it left
+	// behind holds the pipe; the group is killed, and the pipe drains.
+	rd, wr, err := os.Pipe()
+	if err != nil {
+		return ExecOutcome{Result: report.ResultFailed, Err: fmt.Errorf("%s: output pipe: %w", argv[0], err)}
+	}
+	defer rd.Close()
+	cmd.Stdout, cmd.Stderr = wr, wr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return killGroup(cmd) }
-	// Output pipes held open by the group would otherwise keep Wait waiting.
-	cmd.WaitDelay = time.Second
+	var out limitedBuffer
+	drained := make(chan struct{})
+	go func() {
+		defer close(drained)
+		io.Copy(&out, rd)
+	}()
 	start := time.Now()
-	err := cmd.Run()
-	killGroup(cmd) // what the hook left running in the background
+	err = cmd.Start()
+	wr.Close()
+	if err == nil {
+		err = cmd.Wait()
+		killGroup(cmd) // what the hook left running in the background
+	}
+	select {
+	case <-drained:
+	case <-time.After(time.Second): // a process that escaped the group
+		rd.Close()
+		<-drained
+	}
 	o := ExecOutcome{Duration: time.Since(start), Output: out.String(), ExitCode: cmd.ProcessState.ExitCode()}
 	elapsed := o.Duration.Round(time.Millisecond)
 	switch {

@@ -441,6 +441,10 @@ func oneShots(run []policy.Action) []*policy.Action {
 // cgroup at a time.
 func (e *Engine) dispatch(w *watched, d Decision, acts []*policy.Action, now time.Time) {
 	if w.busy {
+		if w.skipped {
+			return
+		}
+		w.skipped = true
 		f := e.fields(w)
 		f[report.FieldAction], f[report.FieldResult] = string(acts[0].Type), report.ResultSkipped
 		e.emit(report.Event{Kind: report.ActionTaken, Priority: report.Info, Fields: f,
@@ -467,7 +471,7 @@ func (e *Engine) dispatch(w *watched, d Decision, acts []*policy.Action, now tim
 			}
 		}
 		return func() {
-			w.busy = false
+			w.busy, w.skipped = false, false
 			for _, r := range results {
 				r()
 			}

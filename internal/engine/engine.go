@@ -90,6 +90,9 @@ type watched struct {
 	// true while a job of its actions runs.
 	reclaim action.CgroupReclaim
 	busy    bool
+	// skipped is set once a decision found the cgroup busy, so that is
+	// said once per job, not every cooldown.
+	skipped bool
 	// reported are the problems of this cgroup already reported once.
 	reported map[string]bool
 	// psi caches rule.HasPSI(): whether pressure must be read each tick.

@@ -75,11 +75,9 @@ func (o *Owners) Of(ctx context.Context, cg string) Ownership {
 			return own
 		}
 		if !cgroupfs.IsUnitName(c) || !o.owns(ctx, c, prefix) {
-			// A directory systemd did not make: below a unit, the unit
-			// handed its subtree over (or someone wrote into it).
-			if last != "" {
-				own.DelegatedBy = last
-			}
+			// A directory systemd did not make (someone else's: a
+			// cgroupfs-driver runtime, a unit's delegated subtree, or a
+			// name systemd's unit of that name does not live at).
 			return own
 		}
 		last = c

@@ -1,0 +1,402 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/memrelief/memrelief/internal/action"
+	"github.com/memrelief/memrelief/internal/dropin"
+	"github.com/memrelief/memrelief/internal/human"
+	"github.com/memrelief/memrelief/internal/report"
+	"github.com/memrelief/memrelief/internal/systemd"
+)
+
+// fakeSystemd is systemd's unit API in memory: units and their cgroups,
+// properties, and the runtime drop-ins it writes under run, as files.
+type fakeSystemd struct {
+	mu      sync.Mutex
+	run     string
+	cgroups map[string]string // unit -> ControlGroup
+	props   map[string]uint64 // "unit/Name"
+	sets    []string
+}
+
+func newFakeSystemd(run string, units ...string) *fakeSystemd {
+	f := &fakeSystemd{run: run, cgroups: map[string]string{}, props: map[string]uint64{}}
+	for _, cg := range units {
+		f.cgroups[filepath.Base(cg)] = cg
+	}
+	return f
+}
+
+func (f *fakeSystemd) Unit(_ context.Context, unit string) (systemd.UnitState, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	cg, ok := f.cgroups[unit]
+	if !ok {
+		return systemd.UnitState{LoadState: "not-found"}, nil
+	}
+	return systemd.UnitState{LoadState: "loaded", ControlGroup: cg}, nil
+}
+
+func (f *fakeSystemd) Property(_ context.Context, unit, name string) (uint64, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if v, ok := f.props[unit+"/"+name]; ok {
+		return v, nil
+	}
+	if name == "MemoryLow" || name == "MemoryMin" {
+		return 0, nil // systemd's defaults: no protection
+	}
+	return math.MaxUint64, nil
+}
+
+func (f *fakeSystemd) SetProperty(_ context.Context, unit, name string, v uint64) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.cgroups[unit]; !ok {
+		return fmt.Errorf("unit %s not loaded", unit)
+	}
+	f.sets = append(f.sets, unit+" "+name+"="+action.FormatValue(v))
+	f.props[unit+"/"+name] = v
+	dir := filepath.Join(f.run, "systemd", "system.control", unit+".d")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "50-"+name+".conf"), []byte("[Slice]\n"+name+"="+action.FormatValue(v)+"\n"), 0o644)
+}
+
+func (f *fakeSystemd) get(unit, name string) string {
+	v, _ := f.Property(context.Background(), unit, name)
+	switch v {
+	case math.MaxUint64:
+		return "infinity"
+	case 0:
+		return "0"
+	}
+	return human.Bytes(v)
+}
+
+func (f *fakeSystemd) log() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.sets...)
+}
+
+// dropIns lists the runtime drop-ins under system.control.
+func (f *fakeSystemd) dropIns() []string {
+	var out []string
+	filepath.WalkDir(filepath.Join(f.run, "systemd", "system.control"), func(p string, d os.DirEntry, err error) error {
+		if err == nil && p != filepath.Join(f.run, "systemd", "system.control") {
+			rel, _ := filepath.Rel(f.run, p)
+			out = append(out, rel)
+		}
+		return nil
+	})
+	sort.Strings(out)
+	return out
+}
+
+const podUnit = "kubepods-burstable-pod1234_5678.slice"
+
+func withSystemd(h *harness) *fakeSystemd {
+	f := newFakeSystemd(h.roots.Run, "/kubepods.slice", "/kubepods.slice/kubepods-burstable.slice", "/"+podSlice)
+	h.eng.cfg.Units = f
+	h.eng.owners.Lookup = f
+	return f
+}
+
+// Two levels with different values for one property, and a level with a
+// property the other has not: entering, changing and leaving levels is a
+// new desired state each time.
+const graduatedPolicy = `
+[daemon]
+interval = "2s"
+state_dir = "/run/memrelief"
+
+[[rule]]
+name = "pods"
+units = ["kubepods-burstable-pod*.slice"]
+
+[[rule.level]]
+name = "elevated"
+enter.all = ["slab_reclaimable >= 64M"]
+exit.any = ["slab_reclaimable < 32M"]
+dwell = "2s"
+cooldown = "30s"
+
+[[rule.level.action]]
+type = "unit_property"
+property = "MemoryHigh"
+value = "900M"
+
+[[rule.level]]
+name = "high"
+enter.all = ["slab_reclaimable >= 100M"]
+exit.any = ["slab_reclaimable < 90M"]
+dwell = "2s"
+cooldown = "30s"
+
+[[rule.level.action]]
+type = "unit_property"
+property = "MemoryHigh"
+value = "500M"
+
+[[rule.level.action]]
+type = "unit_property"
+property = "MemoryLow"
+value = "64M"
+`
+
+func TestEngineGraduatedUnitProperties(t *testing.T) {
+	h := newHarness(t, graduatedPolicy, false)
+	sd := withSystemd(h)
+	step := func(sec int, slab string, high, low string) {
+		t.Helper()
+		h.setSlab(slab)
+		h.tickAt(sec)
+		h.tickAt(sec + 2)
+		if got := sd.get(podUnit, "MemoryHigh"); got != high {
+			t.Fatalf("at %d s (slab %s): MemoryHigh %s, want %s; sets %v", sec, slab, got, high, sd.log())
+		}
+		if got := sd.get(podUnit, "MemoryLow"); got != low {
+			t.Fatalf("at %d s (slab %s): MemoryLow %s, want %s", sec, slab, got, low)
+		}
+	}
+	step(0, "83886080", "900M", "0")     // 80M: elevated
+	step(10, "125829120", "500M", "64M") // 120M: high, another MemoryHigh and one more property
+	step(20, "83886080", "900M", "0")    // back to elevated: high's values go, elevated's come back
+	step(30, "1000", "infinity", "0")    // normal: the originals
+	if left := sd.dropIns(); len(left) != 0 {
+		t.Fatalf("runtime drop-ins left: %v", left)
+	}
+	if n := len(h.events(report.ActionUndone, "unit_property")); n < 2 {
+		t.Fatalf("%d undo events", n)
+	}
+	if left, _ := filepath.Glob(filepath.Join(h.roots.Run, "memrelief", "knob-*")); len(left) != 0 {
+		t.Fatalf("intent records left: %v", left)
+	}
+}
+
+func TestEngineUnitPropertiesUndoneAtShutdown(t *testing.T) {
+	h := newHarness(t, graduatedPolicy, false)
+	sd := withSystemd(h)
+	h.setSlab("125829120")
+	h.tickAt(0)
+	h.tickAt(2)
+	if sd.get(podUnit, "MemoryHigh") != "500M" {
+		t.Fatalf("not set: %v", sd.log())
+	}
+	h.eng.shutdown()
+	if sd.get(podUnit, "MemoryHigh") != "infinity" || sd.get(podUnit, "MemoryLow") != "0" || len(sd.dropIns()) != 0 {
+		t.Fatalf("after shutdown: MemoryHigh %s, MemoryLow %s, drop-ins %v", sd.get(podUnit, "MemoryHigh"), sd.get(podUnit, "MemoryLow"), sd.dropIns())
+	}
+}
+
+// A user creates a cgroup named like a system service in the subtree their
+// user manager delegates to them, and drives its figures.
+func TestEngineDelegatedSubtreeIsNotTheSystemsUnit(t *testing.T) {
+	const fake = "user.slice/user-1000.slice/user@1000.service/app.slice/postgresql.service"
+	policyFor := func(match string) string {
+		return strings.Replace(graduatedPolicy, `units = ["kubepods-burstable-pod*.slice"]`, match, 1)
+	}
+	for _, tt := range []struct {
+		name, match string
+		watched     bool
+	}{
+		{"rule by unit name", `units = ["postgresql.service"]`, false},
+		{"rule naming the subtree's path", `paths = ["user.slice/user-1000.slice/user@1000.service/app.slice/*"]`, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, policyFor(tt.match), false)
+			sd := withSystemd(h)
+			for _, cg := range []string{"/system.slice", "/system.slice/postgresql.service", "/user.slice", "/user.slice/user-1000.slice", "/user.slice/user-1000.slice/user@1000.service"} {
+				sd.cgroups[filepath.Base(cg)] = cg
+			}
+			dir := filepath.Join(h.roots.Cgroup, fake)
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			for _, f := range []string{"memory.current", "memory.stat", "memory.max", "memory.high", "memory.pressure"} {
+				data, err := os.ReadFile(filepath.Join(h.roots.Cgroup, podSlice, f))
+				if err == nil {
+					os.WriteFile(filepath.Join(dir, f), data, 0o644)
+				}
+			}
+			// A system drop-in that would change the rule of the real
+			// postgresql.service must not reach the user's cgroup either.
+			h.eng.cfg.DropIns = &dropin.Finder{Roots: h.roots}
+			di := filepath.Join(h.roots.Etc, "systemd", "system", "postgresql.service.d")
+			os.MkdirAll(di, 0o755)
+			os.WriteFile(filepath.Join(di, "50-memrelief.conf"), []byte("[X-MemRelief]\nEnterThreshold=elevated slab_reclaimable 1M\n"), 0o644)
+
+			h.setSlab("125829120")
+			h.tickAt(0)
+			h.tickAt(2)
+			h.tickAt(4)
+			w := h.eng.watched[fake]
+			if (w != nil) != tt.watched {
+				t.Fatalf("watched %v, want %v", w != nil, tt.watched)
+			}
+			for _, s := range sd.log() {
+				if strings.HasPrefix(s, "postgresql.service ") {
+					t.Fatalf("set a property of the system's postgresql.service: %v", sd.log())
+				}
+			}
+			if !tt.watched {
+				return
+			}
+			if w.owner != "" || w.delegatedBy != "user@1000.service" {
+				t.Fatalf("owner %q, delegated by %q", w.owner, w.delegatedBy)
+			}
+			said := 0
+			for _, ev := range h.rec.Events() {
+				if ev.Kind == report.Problem && strings.Contains(ev.Message, "delegates") {
+					said++
+				}
+			}
+			if said != 1 { // said once, not every tick
+				found := []string{}
+				for _, ev := range h.rec.Events() {
+					found = append(found, ev.Message)
+				}
+				t.Fatalf("%d problem events about the delegated subtree, want 1: %v", said, found)
+			}
+		})
+	}
+}
+
+// The loop never waits for an action: a hook that sleeps and a reclaim
+// write the kernel holds do not stop ticks, and READY comes before either
+// ends.
+func TestEngineActionsDoNotBlockTheLoop(t *testing.T) {
+	const hookPolicy = `
+[daemon]
+interval = "100ms"
+state_dir = "/run/memrelief"
+reclaim_budget = "1G"
+
+[[rule]]
+name = "pods"
+units = ["kubepods-burstable-pod*.slice"]
+
+[[rule.level]]
+name = "elevated"
+enter.all = ["slab_reclaimable >= 64M"]
+exit.any = ["slab_reclaimable < 32M"]
+dwell = "0s"
+cooldown = "100ms"
+
+[[rule.level.action]]
+type = "exec"
+command = ["/bin/sleep", "30"]
+timeout = "60s"
+`
+	h := newHarness(t, hookPolicy, false)
+	h.eng.cfg.Now = time.Now
+	var mu sync.Mutex
+	var notes []string
+	h.eng.cfg.Notify = func(s string) {
+		mu.Lock()
+		defer mu.Unlock()
+		notes = append(notes, s)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- h.eng.Run(ctx, nil) }()
+	time.Sleep(2 * time.Second)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	ready, watchdogs := -1, 0
+	for i, n := range notes {
+		if strings.HasPrefix(n, "READY=1") && ready < 0 {
+			ready = i
+		}
+		if strings.Contains(n, "WATCHDOG=1") {
+			watchdogs++
+		}
+	}
+	if ready < 0 {
+		t.Fatalf("no READY=1 while a hook ran: %v", notes)
+	}
+	// 2 s at 100 ms is 20 ticks; a loop that waited for the 30 s hook
+	// would manage 1.
+	if watchdogs < 10 {
+		t.Fatalf("%d ticks in 2 s with a 30 s hook running", watchdogs)
+	}
+	var ran, skipped []report.Event
+	for _, ev := range h.events(report.ActionTaken, "exec") {
+		if ev.Fields[report.FieldResult] == report.ResultSkipped {
+			skipped = append(skipped, ev)
+		} else {
+			ran = append(ran, ev)
+		}
+	}
+	if len(ran) != 1 || !strings.Contains(ran[0].Message, "memrelief is stopping") {
+		t.Fatalf("hook events: %+v", ran)
+	}
+	// The cooldown came round 20 times while the hook ran: said once.
+	if len(skipped) != 1 {
+		t.Fatalf("%d events saying the previous actions still run", len(skipped))
+	}
+}
+
+// Reloading with dry_run = true stops writes at once (and gives back what
+// memrelief changed); reloading with dry_run = false starts them again.
+func TestEngineReloadFlipsDryRunBothWays(t *testing.T) {
+	h := newHarness(t, testPolicy, false)
+	pfile := filepath.Join(h.roots.Etc, "memrelief", "policy.toml")
+	reclaimFile := filepath.Join(h.roots.Cgroup, podSlice, "memory.reclaim")
+	writes := func() string {
+		data, _ := os.ReadFile(reclaimFile)
+		os.WriteFile(reclaimFile, nil, 0o644)
+		return string(data)
+	}
+	load := func(dry bool) {
+		t.Helper()
+		text := strings.Replace(testPolicy, "[daemon]\n", fmt.Sprintf("[daemon]\ndry_run = %v\n", dry), 1)
+		os.MkdirAll(filepath.Dir(pfile), 0o755)
+		if err := os.WriteFile(pfile, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		h.eng.Reload(context.Background())
+	}
+	h.tickAt(0)
+	h.tickAt(10)
+	if w := writes(); w == "" || h.vfs() != "150" {
+		t.Fatalf("live: memory.reclaim %q, vfs %s", w, h.vfs())
+	}
+	load(true)
+	h.tickAt(41) // past the cooldown: the reclaim runs again, dry
+	if w := writes(); w != "" {
+		t.Fatalf("memory.reclaim written after reload with dry_run = true: %q", w)
+	}
+	if h.vfs() != "100" {
+		t.Fatalf("vfs_cache_pressure %s: dry run keeps what memrelief changed", h.vfs())
+	}
+	rc := h.events(report.ActionTaken, "reclaim")
+	if last := rc[len(rc)-1]; last.Fields[report.FieldResult] != report.ResultDryRun || last.Fields[report.FieldDryRun] != "1" {
+		t.Fatalf("dry reclaim reported as %+v", last.Fields)
+	}
+	load(false)
+	h.tickAt(72)
+	if w := writes(); w == "" {
+		t.Fatal("no memory.reclaim write after reload with dry_run = false")
+	}
+	rc = h.events(report.ActionTaken, "reclaim")
+	if last := rc[len(rc)-1]; last.Fields[report.FieldDryRun] != "" {
+		t.Fatalf("live reclaim reported as dry: %+v", last.Fields)
+	}
+}

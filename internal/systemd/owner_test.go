@@ -1,0 +1,101 @@
+package systemd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+)
+
+// units is systemd as far as Owners asks: unit name -> ControlGroup.
+type units map[string]string
+
+func (u units) Unit(_ context.Context, unit string) (UnitState, error) {
+	if unit == "broken.service" {
+		return UnitState{}, errors.New("bus gone")
+	}
+	cg, ok := u[unit]
+	if !ok {
+		return UnitState{LoadState: "not-found"}, nil
+	}
+	return UnitState{LoadState: "loaded", ControlGroup: cg}, nil
+}
+
+func TestOwners(t *testing.T) {
+	sys := units{
+		"user.slice": "/user.slice", "user-1000.slice": "/user.slice/user-1000.slice",
+		"user@1000.service": "/user.slice/user-1000.slice/user@1000.service",
+		"system.slice":      "/system.slice", "postgresql.service": "/system.slice/postgresql.service",
+		"docker.service": "/system.slice/docker.service",
+		"kubepods.slice": "/kubepods.slice", "kubepods-burstable.slice": "/kubepods.slice/kubepods-burstable.slice",
+		"kubepods-burstable-pod1.slice": "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod1.slice",
+		"cri-containerd-abc.scope":      "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod1.slice/cri-containerd-abc.scope",
+	}
+	delegated := map[string]bool{"/sys/fs/cgroup/system.slice/docker.service": true}
+	xattr := func(path, name string) bool { return name == "trusted.delegate" && delegated[path] }
+	userApp := "user.slice/user-1000.slice/user@1000.service/app.slice/postgresql.service"
+	for _, tt := range []struct {
+		cg         string
+		bus        bool
+		unit, by   string
+		dropInsFor string
+	}{
+		{"system.slice/postgresql.service", true, "postgresql.service", "", "system.slice postgresql.service"},
+		{"system.slice/postgresql.service", false, "postgresql.service", "", "system.slice postgresql.service"},
+		// A user names a cgroup in their own subtree after a system service.
+		{userApp, true, "", "user@1000.service", "user.slice user-1000.slice user@1000.service"},
+		{userApp, false, "", "user@1000.service", "user.slice user-1000.slice user@1000.service"},
+		{"user.slice/user-1000.slice/user@1000.service", true, "user@1000.service", "", "user.slice user-1000.slice user@1000.service"},
+		// systemd marks delegated cgroups; below them, names are the delegate's.
+		{"system.slice/docker.service/fake.service", false, "", "docker.service", "system.slice docker.service"},
+		// A name systemd disowns: its unit of that name lives elsewhere.
+		{"system.slice/imposter.slice/postgresql.service", true, "", "", "system.slice"},
+		{"kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod1.slice/cri-containerd-abc.scope", true,
+			"cri-containerd-abc.scope", "", "kubepods.slice kubepods-burstable.slice kubepods-burstable-pod1.slice cri-containerd-abc.scope"},
+		// cgroupfs driver: no unit owns it, and it is not delegated by one.
+		{"kubepods/burstable/pod1/abc", true, "", "", ""},
+		// A directory systemd did not make, below a unit: nothing below it
+		// is systemd's.
+		{"system.slice/postgresql.service/extra/x.service", true, "", "", "system.slice postgresql.service"},
+		// systemd cannot be asked: not trusted.
+		{"system.slice/broken.service", true, "", "", "system.slice"},
+	} {
+		t.Run(fmt.Sprintf("%s bus=%v", tt.cg, tt.bus), func(t *testing.T) {
+			o := &Owners{Cgroup: "/sys/fs/cgroup", Xattr: xattr}
+			if tt.bus {
+				o.Lookup = sys
+			}
+			got := o.Of(context.Background(), tt.cg)
+			if got.Unit != tt.unit || got.DelegatedBy != tt.by || strings.Join(got.Units, " ") != tt.dropInsFor {
+				t.Fatalf("Of(%s) = %+v, want unit %q delegated by %q, drop-ins of %q", tt.cg, got, tt.unit, tt.by, tt.dropInsFor)
+			}
+		})
+	}
+}
+
+// counting counts the questions asked of systemd.
+type counting struct {
+	units
+	n int
+}
+
+func (c *counting) Unit(ctx context.Context, unit string) (UnitState, error) {
+	c.n++
+	return c.units.Unit(ctx, unit)
+}
+
+func TestOwnersAsksOncePerPrefixPerPass(t *testing.T) {
+	c := &counting{units: units{"a.slice": "/a.slice", "b.service": "/a.slice/b.service", "c.service": "/a.slice/c.service"}}
+	o := &Owners{Lookup: c, Xattr: func(string, string) bool { return false }}
+	o.Of(context.Background(), "a.slice/b.service")
+	o.Of(context.Background(), "a.slice/c.service")
+	if c.n != 3 {
+		t.Fatalf("%d questions for 3 distinct units", c.n)
+	}
+	o.Reset()
+	o.Of(context.Background(), "a.slice/b.service")
+	if c.n != 5 {
+		t.Fatalf("%d questions: Reset did not forget", c.n)
+	}
+}
