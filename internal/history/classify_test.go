@@ -78,7 +78,12 @@ func TestPodContainersNamedWithinFifteenMinutes(t *testing.T) {
 		return 20 * mib, 5 * mib, 2*mib + 40*1024*t, mib + 1024*t/10, mib
 	}
 	end := 15 * time.Minute
-	var members []Member
+	// A container of a pod and its estimate.
+	type member struct {
+		Name     string
+		Estimate Estimate
+	}
+	var members []member
 	var est Estimator
 	for i, c := range []struct {
 		name string
@@ -89,7 +94,7 @@ func TestPodContainersNamedWithinFifteenMinutes(t *testing.T) {
 			t.Fatal(err)
 		}
 		feed(t, s, c.f, 0, end, 5*time.Second, 128<<10, uint64(i+1))
-		members = append(members, Member{Name: c.name, Estimate: est.Estimate(s, epoch.Add(end))})
+		members = append(members, member{Name: c.name, Estimate: est.Estimate(s, epoch.Add(end))})
 	}
 	for _, tc := range []struct {
 		member int
@@ -102,13 +107,6 @@ func TestPodContainersNamedWithinFifteenMinutes(t *testing.T) {
 	}
 	if cl := Classify(members[0].Estimate, 0); len(cl.Causes) != 0 {
 		t.Errorf("quiet app named: %s", cl.Text)
-	}
-	pg, ok := DominantContainer(members, 0)
-	if !ok || pg.Container != "leaky-sidecar" || pg.Share < 0.6 || pg.Classification.Causes[0].Component != Anon {
-		t.Errorf("dominant = %+v, %v", pg, ok)
-	}
-	if _, ok := DominantContainer(members[:1], 0); ok {
-		t.Error("a pod of one quiet container has a dominant grower")
 	}
 }
 

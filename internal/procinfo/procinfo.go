@@ -114,24 +114,6 @@ func ReadDentryState(procRoot string) (DentryState, error) {
 	return d, nil
 }
 
-// VFSCachePressurePath is the sysctl relative to the procfs root.
-const VFSCachePressurePath = "sys/vm/vfs_cache_pressure"
-
-// ReadSysctlInt reads one integer sysctl below procRoot (rel like
-// "sys/vm/vfs_cache_pressure").
-func ReadSysctlInt(procRoot, rel string) (int, error) {
-	path := filepath.Join(procRoot, rel)
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return 0, fmt.Errorf("read sysctl: %w", err)
-	}
-	v, err := strconv.Atoi(string(bytes.TrimSpace(data)))
-	if err != nil {
-		return 0, fmt.Errorf("parse %s: %w", path, err)
-	}
-	return v, nil
-}
-
 // KernelRelease reads procRoot/sys/kernel/osrelease ("6.1.0-26-amd64").
 func KernelRelease(procRoot string) (string, error) {
 	data, err := os.ReadFile(filepath.Join(procRoot, "sys/kernel/osrelease"))
