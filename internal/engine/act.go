@@ -425,12 +425,35 @@ func moveEvent(m action.Move, why string) (report.Event, bool) {
 	return ev, true
 }
 
+// role is how the engine carries out an action type.
+type role int
+
+const (
+	roleUnknown role = iota
+	roleEvent        // reported on the loop, with the decision
+	roleOneShot      // run on a worker when the decision asks (dispatch)
+	roleKnob         // a desired state of a knob while the level holds (desired)
+)
+
+// roleOf says how the engine carries out an action type; a type the policy
+// knows and this does not fails TestEveryActionTypeHasARole.
+func roleOf(t policy.ActionType) role {
+	switch t {
+	case policy.ActEvent:
+		return roleEvent
+	case policy.ActReclaim, policy.ActExec, policy.ActDropCaches:
+		return roleOneShot
+	case policy.ActVFSCachePressure, policy.ActUnitProperty:
+		return roleKnob
+	}
+	return roleUnknown
+}
+
 // oneShots are the actions of a decision that run on a worker.
 func oneShots(run []policy.Action) []*policy.Action {
 	var out []*policy.Action
 	for i := range run {
-		switch run[i].Type {
-		case policy.ActReclaim, policy.ActExec, policy.ActDropCaches:
+		if roleOf(run[i].Type) == roleOneShot {
 			out = append(out, &run[i])
 		}
 	}

@@ -2,8 +2,10 @@ package engine
 
 import (
 	"testing"
+	"time"
 
 	"github.com/memrelief/memrelief/internal/cgroupfs"
+	"github.com/memrelief/memrelief/internal/history"
 	"github.com/memrelief/memrelief/internal/policy"
 	"github.com/memrelief/memrelief/internal/procinfo"
 	"github.com/memrelief/memrelief/internal/psi"
@@ -55,6 +57,29 @@ func TestSampleValues(t *testing.T) {
 	for _, m := range policy.Metrics() {
 		if _, ok := missing.Value(m); ok {
 			t.Errorf("%s known on a sample with nothing read", m)
+		}
+	}
+}
+
+// Every metric a policy may name is answered by a sample that has read
+// everything: a metric added to the policy without a reader here fails.
+func TestEveryPolicyMetricHasAReader(t *testing.T) {
+	tr := &trend{hasEst: true, fc: history.CgroupForecast{High: history.Forecast{Reachable: true, In: time.Hour}, Max: history.Forecast{Reachable: true, In: 2 * time.Hour}},
+		oom: history.Forecast{Reachable: true, In: 3 * time.Hour}}
+	for c := range tr.est.C {
+		tr.est.C[c] = history.Growth{Known: true, Quality: history.QualityHigh, BytesPerSec: 1000}
+	}
+	p := psi.Pressure{Some: psi.Record{Avg10: 3, Avg60: 2}, HasFull: true, Full: psi.Record{Avg10: 1, Avg60: 1}}
+	node := &nodeSample{hasMem: true, mem: procinfo.Meminfo{MemTotal: 1000, MemAvailable: 600, SReclaimable: 80},
+		hasPSI: true, psi: p, hasDentry: true, dentry: procinfo.DentryState{NrNegative: 42, HasNegative: true}}
+	s := sample{hasMem: true, node: node, hasPSI: true, psi: p, hasRate: true, rate: 5, tr: tr, nodeTr: tr,
+		mem: cgroupfs.Memory{Current: 200, High: 400, HasHigh: true, Max: 800}}
+	s.mem.Stat.Set(cgroupfs.SlabReclaimable, 100)
+	s.mem.Stat.Set(cgroupfs.Anon, 50)
+	s.mem.Stat.Set(cgroupfs.Kernel, 150)
+	for _, m := range policy.Metrics() {
+		if _, ok := s.Value(m); !ok {
+			t.Errorf("metric %s: no value from a sample that read everything", m)
 		}
 	}
 }
