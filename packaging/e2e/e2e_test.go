@@ -37,6 +37,10 @@ func TestE2E(t *testing.T) {
 	ensureTools(t)
 
 	scenarios, err := LoadScenarios(filepath.Join(here, "scenarios"))
+	if only := os.Getenv("MEMRELIEF_E2E_SCENARIOS"); only != "" && err == nil {
+		scenarios = pickScenarios(scenarios, strings.Fields(only))
+		t.Logf("MEMRELIEF_E2E_SCENARIOS=%q: running %d scenarios only", only, len(scenarios))
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,6 +63,21 @@ func TestE2E(t *testing.T) {
 			bootMode(ctx, t, img, share, filepath.Join(logRoot, m.Name), m, scenarios)
 		})
 	}
+}
+
+// pickScenarios keeps the scenarios whose names start with one of prefixes
+// ("11" or "11-act-path"), for a developer iterating on a few.
+func pickScenarios(all []Scenario, prefixes []string) []Scenario {
+	var out []Scenario
+	for _, s := range all {
+		for _, p := range prefixes {
+			if strings.HasPrefix(s.Name, p) {
+				out = append(out, s)
+				break
+			}
+		}
+	}
+	return out
 }
 
 func cacheDir() string {
@@ -182,6 +201,18 @@ func stageArtifacts(ctx context.Context, t *testing.T, repo, share string) {
 	here := filepath.Join(repo, "packaging/e2e")
 	if err := os.CopyFS(filepath.Join(share, "scenarios"), os.DirFS(filepath.Join(here, "scenarios"))); err != nil {
 		t.Fatalf("stage scenarios: %v", err)
+	}
+	if only := os.Getenv("MEMRELIEF_E2E_SCENARIOS"); only != "" {
+		all, _ := LoadScenarios(filepath.Join(here, "scenarios"))
+		keep := map[string]bool{}
+		for _, s := range pickScenarios(all, strings.Fields(only)) {
+			keep[s.Name] = true
+		}
+		for _, s := range all {
+			if !keep[s.Name] {
+				os.Remove(filepath.Join(share, "scenarios", s.Name+".sh"))
+			}
+		}
 	}
 	runner, err := os.ReadFile(filepath.Join(here, "guest", "run.sh"))
 	if err != nil {

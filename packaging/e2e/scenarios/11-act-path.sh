@@ -1,0 +1,209 @@
+# Scenario 11: the act path against the real systemd 252.
+# a) graduated unit properties: MemoryHigh 900M at elevated, 500M plus
+#    MemoryLow at high, back to 900M without MemoryLow, then the originals
+#    and no runtime drop-in left (levels moved by reloading thresholds
+#    around a held slab figure, so each step is deterministic);
+# b) reload flips dry run both ways: dry_run = true puts MemoryHigh back and
+#    sets nothing, false sets it again;
+# c) a cgroup named like the system unit, created by a user in the subtree
+#    their user@ manager delegates, gets nothing set on the system unit;
+# d) a 20 s hook does not delay READY, the watchdog (6 s here) is kept, and
+#    the hook is killed at stop with the real elapsed time.
+# modes: unified
+# timeout: 300
+. "$SHARE/scenarios/lib.sh"
+need_run
+need_service
+P=/etc/memrelief/policy.toml
+U=e2e-act.service
+mkdir -p /etc/memrelief
+[ -f $P ] && cp $P /run/e2e/policy.s11.saved
+cleanup() {
+	systemctl stop $U e2e-fake.scope 2>/dev/null
+	loginctl disable-linger e2euser 2>/dev/null
+	rm -rf /run/systemd/system/memrelief.service.d/s11.conf
+	systemctl daemon-reload
+	stop_memrelief
+	if [ -f /run/e2e/policy.s11.saved ]; then cp /run/e2e/policy.s11.saved $P; else rm -f $P; fi
+}
+trap cleanup EXIT
+
+# policy DRY ENTER_ELEVATED EXIT_ELEVATED ENTER_HIGH EXIT_HIGH [HOOK]
+policy() {
+	cat >$P <<EOF
+exclude_units = ["memrelief.service", "-.slice", "init.scope", "e2e-runner.service"]
+[daemon]
+interval = "1s"
+state_dir = "/run/memrelief"
+sinks = ["journal"]
+dry_run = $1
+[history]
+enabled = false
+
+[[rule]]
+name = "act"
+units = ["$U"]
+
+[[rule.level]]
+name = "elevated"
+enter.all = ["slab_reclaimable >= $2"]
+exit.any = ["slab_reclaimable < $3"]
+dwell = "1s"
+cooldown = "2s"
+
+[[rule.level.action]]
+type = "unit_property"
+property = "MemoryHigh"
+value = "900M"
+$6
+
+[[rule.level]]
+name = "high"
+enter.all = ["slab_reclaimable >= $4"]
+exit.any = ["slab_reclaimable < $5"]
+dwell = "1s"
+cooldown = "2s"
+
+[[rule.level.action]]
+type = "unit_property"
+property = "MemoryHigh"
+value = "500M"
+
+[[rule.level.action]]
+type = "unit_property"
+property = "MemoryLow"
+value = "8M"
+EOF
+	memrelief check $P >/run/e2e/s11.check 2>&1 || fail "scenario policy invalid: $(cat /run/e2e/s11.check)"
+}
+reload() { systemctl reload memrelief.service; }
+show() { systemctl show -P "$1" $U; }
+# expect SECONDS HIGH LOW: wait until the unit's properties are those.
+expect() {
+	_i=0
+	while [ "$_i" -lt "$1" ]; do
+		[ "$(show MemoryHigh)" = "$2" ] && [ "$(show MemoryLow)" = "$3" ] && return 0
+		sleep 1
+		_i=$((_i + 1))
+	done
+	fail "$4: MemoryHigh=$(show MemoryHigh) MemoryLow=$(show MemoryLow), want $2 and $3; drop-ins: $(ls /run/systemd/system.control 2>&1 | tr '\n' ' ')"
+}
+dropins() { ls -A /run/systemd/system.control/$U.d 2>/dev/null | tr '\n' ' '; }
+
+# a) graduated values.
+policy false 16M 8M 100G 50G
+systemd-run --quiet --unit=$U -p MemoryAccounting=yes \
+	/usr/local/bin/loadgen dentries -dir /var/tmp/neg-s11 -rate 20000 -duration 250s -hold
+for _ in $(seq 1 60); do
+	s=$(slab_of "$CG/system.slice/$U")
+	[ -n "$s" ] && [ "$s" -ge $((32 * 1048576)) ] && break
+	sleep 1
+done
+figure slab_held_bytes "$(slab_of "$CG/system.slice/$U")"
+systemctl restart memrelief.service
+expect 20 943718400 0 "elevated"
+policy false 16M 8M 16M 8M
+reload
+expect 20 524288000 8388608 "high"
+[ -n "$(dropins)" ] || fail "no runtime drop-in while properties are set"
+policy false 16M 8M 100G 50G
+reload
+expect 20 943718400 0 "back to elevated"
+policy false 100G 50G 200G 100G
+reload
+expect 20 infinity 0 "normal"
+[ -z "$(dropins)" ] || fail "runtime drop-ins left after the level cleared: $(dropins)"
+log "a) graduated: ok"
+
+# b) dry run flipped by reload, both ways.
+policy false 16M 8M 100G 50G
+reload
+expect 20 943718400 0 "elevated again"
+policy true 16M 8M 100G 50G
+reload
+expect 20 infinity 0 "after reload with dry_run = true"
+sleep 4
+[ "$(show MemoryHigh)" = infinity ] || fail "dry run set MemoryHigh=$(show MemoryHigh)"
+[ -z "$(dropins)" ] || fail "dry run left drop-ins: $(dropins)"
+policy false 16M 8M 100G 50G
+reload
+expect 20 943718400 0 "after reload with dry_run = false"
+log "b) dry run flip: ok"
+policy false 100G 50G 200G 100G
+reload
+expect 20 infinity 0 "normal before c"
+
+# c) a user's cgroup named like the system unit. The real unit stays idle
+#    (its slab far below the threshold); the user's is above it.
+systemctl stop $U
+systemd-run --quiet --unit=$U -p MemoryAccounting=yes /bin/sleep 300
+id e2euser >/dev/null 2>&1 || useradd -m e2euser
+uid=$(id -u e2euser)
+loginctl enable-linger e2euser 2>/dev/null
+for _ in $(seq 1 30); do
+	systemctl is-active -q "user@$uid.service" && break
+	sleep 1
+done
+systemctl is-active -q "user@$uid.service" || systemctl start "user@$uid.service" ||
+	fail "no user manager for e2euser"
+sub="$CG/user.slice/user-$uid.slice/user@$uid.service"
+runuser -u e2euser -- mkdir -p "$sub/app.slice/$U" || fail "e2euser cannot create a cgroup in its delegated subtree"
+figure delegated_cgroup "$sub/app.slice/$U"
+/usr/local/bin/loadgen dentries -dir /var/tmp/neg-s11u -rate 20000 -duration 120s -hold >/run/e2e/s11u.out 2>&1 &
+lp=$!
+echo $lp >"$sub/app.slice/$U/cgroup.procs" || fail "could not move the load into the user's cgroup"
+policy false 16M 8M 100G 50G
+since=$(date +%s)
+reload
+for _ in $(seq 1 60); do
+	s=$(slab_of "$sub/app.slice/$U")
+	[ -n "$s" ] && [ "$s" -ge $((32 * 1048576)) ] && break
+	sleep 1
+done
+figure delegated_slab_bytes "$(slab_of "$sub/app.slice/$U")"
+sleep 6
+[ "$(show MemoryHigh)" = infinity ] || fail "the system's $U got MemoryHigh=$(show MemoryHigh) from a user's cgroup of that name"
+[ -z "$(dropins)" ] || fail "drop-ins on the system's $U: $(dropins)"
+acts=$(journal_since "$since" | jq -r 'select(.ACTION == "unit_property") | .MESSAGE' | head -n 3)
+[ -z "$acts" ] || fail "unit_property acted: $acts"
+kill $lp 2>/dev/null
+wait $lp 2>/dev/null
+rmdir "$sub/app.slice/$U" 2>/dev/null
+log "c) delegated subtree: ok"
+
+# d) a hook that sleeps 20 s, a 6 s watchdog.
+mkdir -p /run/systemd/system/memrelief.service.d
+printf '[Service]\nWatchdogSec=6s\n' >/run/systemd/system/memrelief.service.d/s11.conf
+systemctl daemon-reload
+systemctl stop $U
+systemd-run --quiet --unit=$U -p MemoryAccounting=yes \
+	/usr/local/bin/loadgen dentries -dir /var/tmp/neg-s11d -rate 20000 -duration 120s -hold
+for _ in $(seq 1 60); do
+	s=$(slab_of "$CG/system.slice/$U")
+	[ -n "$s" ] && [ "$s" -ge $((32 * 1048576)) ] && break
+	sleep 1
+done
+policy false 16M 8M 100G 50G '
+[[rule.level.action]]
+type = "exec"
+command = ["/bin/sleep", "20"]
+timeout = "60s"'
+t0=$(date +%s)
+systemctl restart memrelief.service
+t1=$(date +%s)
+figure ready_seconds $((t1 - t0))
+[ $((t1 - t0)) -lt 15 ] || fail "READY took $((t1 - t0)) s with a 20 s hook"
+pid=$(systemctl show -P MainPID memrelief.service)
+n0=$(systemctl show -P NRestarts memrelief.service)
+sleep 14
+pgrep -f '^/bin/sleep 20$' >/dev/null || fail "the hook is not running"
+[ "$(systemctl show -P MainPID memrelief.service)" = "$pid" ] && [ "$(systemctl show -P NRestarts memrelief.service)" = "$n0" ] ||
+	fail "memrelief was restarted while the hook ran (watchdog 6 s): $(journalctl -u memrelief -n 5 --no-pager | tr '\n' ' ')"
+since=$(date +%s)
+systemctl stop memrelief.service
+sleep 1
+pgrep -f '^/bin/sleep 20$' >/dev/null && fail "the hook outlived memrelief's stop"
+killed=$(journal_since "$t0" | jq -r 'select(.ACTION == "exec") | .MESSAGE' | tail -n 1)
+figure hook_at_stop "$killed"
+case "$killed" in *"memrelief is stopping"*) ;; *) fail "hook at stop: $killed" ;; esac
+pass "graduated MemoryHigh 900M/500M+MemoryLow and back, dry run both ways, a user's $U left alone, READY in $((t1 - t0)) s with a 20 s hook and the 6 s watchdog kept"
