@@ -14,22 +14,17 @@ import (
 )
 
 func runCheck(ctx context.Context, c *cli, args []string) int {
-	fs := newFlagSet("check", c.stderr)
+	fs := newFlagSet("check", "memrelief check [--print] [--unit NAME [--cgroup PATH]] [FILE]\n"+
+		"Validates FILE, or ROOT/etc/memrelief/policy.toml, or the embedded default when that is absent.")
 	printTOML := fs.Bool("print", false, "print the effective policy as TOML (with --unit: the unit's effective rule)")
 	unitName := fs.String("unit", "", "show the effective settings of this unit and where each came from")
 	cgroupPath := fs.String("cgroup", "", "with --unit: the unit's cgroup path, for path globs and parent slices' drop-ins")
 	h := hostFlags(fs)
-	fs.Usage = func() {
-		fmt.Fprintln(c.stderr, "usage: memrelief check [--print] [--unit NAME [--cgroup PATH]] [FILE]")
-		fmt.Fprintln(c.stderr, "Validates FILE, or ROOT/etc/memrelief/policy.toml, or the embedded default when that is absent.")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code, ok := fs.parse(c, args); !ok {
+		return code
 	}
 	if fs.NArg() > 1 {
-		fs.Usage()
-		return 2
+		return fs.usageError(c, "check takes one FILE, not %d", fs.NArg())
 	}
 	roots := h.roots()
 

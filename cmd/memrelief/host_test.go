@@ -157,7 +157,7 @@ func TestUsageErrors(t *testing.T) {
 			t.Errorf("%q: exit %d, want 2", args, code)
 		}
 	}
-	if _, errOut, code := runCLI(t, "status", "--sort", "colour"); code != 1 || !strings.Contains(errOut, `unknown sort key "colour"`) {
+	if _, errOut, code := runCLI(t, "status", "--sort", "colour"); code != 2 || !strings.Contains(errOut, `unknown sort key "colour"`) {
 		t.Errorf("bad sort key: exit %d, %s", code, errOut)
 	}
 	if _, errOut, code := runCLI(t, "explain", "no-such.service"); code != 1 || !strings.Contains(errOut, "no-such.service") {

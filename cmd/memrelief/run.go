@@ -31,7 +31,7 @@ import (
 )
 
 func runRun(ctx context.Context, c *cli, args []string) int {
-	fs := newFlagSet("run", c.stderr)
+	fs := newFlagSet("run", "memrelief run [--policy FILE] [--dry-run] [--log auto|journal|stderr] [--log-level LEVEL] [--metrics-listen ADDR] [--metrics-textfile DIR]")
 	policyFile := fs.String("policy", "", "policy file (default /etc/memrelief/policy.toml, else the embedded default)")
 	dryRun := fs.Bool("dry-run", false, "decide and report everything, write nothing")
 	logTo := fs.String("log", "auto", "where events go: auto (journald when present, else stderr), journal, stderr")
@@ -42,12 +42,11 @@ func runRun(ctx context.Context, c *cli, args []string) int {
 	metricsTextfile := fs.String("metrics-textfile", "", "write metrics to DIR/memrelief.prom for node_exporter's textfile collector")
 	textfileEvery := fs.Duration("metrics-textfile-interval", 15*time.Second, "how often --metrics-textfile is rewritten")
 	h := hostFlags(fs)
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code, ok := fs.parse(c, args); !ok {
+		return code
 	}
 	if fs.NArg() > 0 {
-		fmt.Fprintf(c.stderr, "memrelief run: unexpected argument %q\n", fs.Arg(0))
-		return 2
+		return fs.usageError(c, "unexpected argument %q", fs.Arg(0))
 	}
 	roots := h.roots()
 	// api is set below when the D-Bus API runs; each policy loaded turns
