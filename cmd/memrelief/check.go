@@ -9,6 +9,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	sddbus "github.com/coreos/go-systemd/v22/dbus"
+
 	"github.com/memrelief/memrelief/internal/dropin"
 	"github.com/memrelief/memrelief/internal/policy"
 )
@@ -70,44 +72,96 @@ func runCheck(ctx context.Context, c *cli, args []string) int {
 		return 0
 	}
 
+	return checkUnit(ctx, c, h, p, *unitName, *cgroupPath, *printTOML)
+}
+
+// checkUnit shows the settings of unit under p and its drop-ins, and
+// returns the exit code: 1 when a drop-in line was ignored or systemd has
+// no such unit, else 0.
+func checkUnit(ctx context.Context, c *cli, h *host, p *policy.Policy, unitName, cgroupPath string, printTOML bool) int {
+	roots := h.roots()
 	finder := dropin.Finder{Roots: roots}
+	loadState := ""
 	if h.live() && !*h.noDBus {
 		dctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		bus, err := dropin.DialSystemd(dctx)
-		cancel()
 		if err == nil {
 			defer bus.Close()
 			finder.Bus = bus
+			loadState = unitLoadState(dctx, unitName)
 		}
+		cancel()
 	}
-	units := dropin.UnitsOnPath(*cgroupPath)
-	if len(units) == 0 || units[len(units)-1] != *unitName {
-		units = append(dropin.Ancestors(*unitName), *unitName)
+	units := dropin.UnitsOnPath(cgroupPath)
+	if len(units) == 0 || units[len(units)-1] != unitName {
+		units = append(dropin.Ancestors(unitName), unitName)
 	}
 	chain, files, via, derrs, err := dropin.LoadChain(ctx, finder, units)
 	if err != nil {
 		fmt.Fprintf(c.stderr, "memrelief check: %v\n", err)
-		return 1
+		return exitFailure
 	}
-	eff, perrs := p.Effective(*unitName, *cgroupPath, chain)
+	eff, perrs := p.Effective(unitName, cgroupPath, chain)
 	derrs = append(derrs, perrs...)
 	for _, e := range derrs {
 		fmt.Fprintf(c.stderr, "%s (override ignored)\n", e.Error())
 	}
-	if *printTOML {
+	warnings, noUnit := unitFindings(unitName, units, files, via, loadState)
+	for _, w := range warnings {
+		fmt.Fprintf(c.stderr, "memrelief check: %s\n", w)
+	}
+	if printTOML {
 		if eff.Rule == nil {
-			fmt.Fprintf(c.stderr, "memrelief check: no rule applies to %s\n", *unitName)
+			fmt.Fprintf(c.stderr, "memrelief check: no rule applies to %s\n", unitName)
 		} else if err := policy.EncodeRule(c.stdout, p, eff.Rule); err != nil {
 			fmt.Fprintf(c.stderr, "memrelief check: %v\n", err)
-			return 1
+			return exitFailure
 		}
 	} else {
 		writeEffective(c.stdout, p, eff, units, files, via)
 	}
-	if len(derrs) > 0 {
-		return 1
+	if len(derrs) > 0 || noUnit {
+		return exitFailure
 	}
-	return 0
+	return exitOK
+}
+
+// unitLoadState is systemd's LoadState of unit ("loaded", "not-found",
+// "masked", ...), or "" when systemd cannot be asked. Asking loads the
+// unit's file if it has one, as systemctl show does.
+func unitLoadState(ctx context.Context, unit string) string {
+	conn, err := sddbus.NewSystemConnectionContext(ctx)
+	if err != nil {
+		return ""
+	}
+	defer conn.Close()
+	p, err := conn.GetUnitPropertyContext(ctx, unit, "LoadState")
+	if err != nil {
+		return ""
+	}
+	s, _ := p.Value.Value().(string)
+	return s
+}
+
+// unitFindings are check --unit's warnings about the unit itself. noUnit
+// is set when systemd (loadState, "" when it was not asked) has no such
+// unit: the settings shown then apply to nothing, and check fails. No
+// drop-in found is only a warning, since most units have none; offline
+// (--root, --no-dbus, no systemd) it is all that can be said of a unit
+// that does not exist.
+func unitFindings(unit string, units, files []string, via, loadState string) (warnings []string, noUnit bool) {
+	if loadState == "not-found" {
+		warnings = append(warnings, fmt.Sprintf("systemd has no unit %s (LoadState=not-found); the settings below would apply to a unit of that name", unit))
+		noUnit = true
+	}
+	if len(files) == 0 {
+		of := unit
+		if len(units) > 1 {
+			of += " or its slices (" + strings.Join(units[:len(units)-1], ", ") + ")"
+		}
+		warnings = append(warnings, fmt.Sprintf("no drop-in found for %s by %s; the policy alone applies", of, via))
+	}
+	return warnings, noUnit
 }
 
 func writeEffective(w io.Writer, p *policy.Policy, e policy.Effective, units, files []string, via string) {
