@@ -32,6 +32,16 @@ type command struct {
 // binary's logic in-process.
 type cli struct {
 	stdout, stderr io.Writer
+	// euid is the effective user ID; nil means os.Geteuid. Tests, which
+	// may run as root, set it to play an ordinary user.
+	euid func() int
+}
+
+func (c *cli) geteuid() int {
+	if c.euid != nil {
+		return c.euid()
+	}
+	return os.Geteuid()
 }
 
 func commands() map[string]command {

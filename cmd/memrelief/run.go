@@ -69,6 +69,12 @@ func runRun(ctx context.Context, c *cli, args []string) int {
 		fmt.Fprintf(c.stderr, "memrelief run: %v\n", err)
 		return code
 	}
+	// Every action writes what only root may write; a dry run writes
+	// nothing and is how anyone tries memrelief out.
+	if uid := c.geteuid(); uid != 0 && !o.dryRun {
+		return fail(exitFailure, fmt.Errorf("refusing to run as user %d: memrelief writes cgroup files, sysctls and systemd unit properties, "+
+			"which needs root; run it as root, or add --dry-run to decide and report without writing anything", uid))
+	}
 	roots := h.roots()
 	pl := &policyLoader{file: o.policyFile, roots: roots}
 	pol, err := pl.load()

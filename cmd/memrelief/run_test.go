@@ -36,3 +36,23 @@ func TestRunDryOnFixture(t *testing.T) {
 		}
 	}
 }
+
+// As an ordinary user run refuses to start, unless in dry run.
+func TestRunRefusesNonRoot(t *testing.T) {
+	dir := fixtures.CopyDir(t, "v2-systemd")
+	user := func() int { return 1000 }
+	run := func(args ...string) (string, int) {
+		var out, errOut strings.Builder
+		code := dispatch(t.Context(), &cli{stdout: &out, stderr: &errOut, euid: user},
+			append([]string{"run", "--root", dir, "--log", "stderr", "--no-dbus", "--duration", "200ms"}, args...))
+		return errOut.String(), code
+	}
+	errOut, code := run()
+	if code != 1 || !strings.HasPrefix(errOut, "memrelief run: refusing to run as user 1000: ") || !strings.Contains(errOut, "--dry-run") || strings.Contains(errOut, "started") {
+		t.Errorf("as user 1000: exit %d, stderr %q", code, errOut)
+	}
+	errOut, code = run("--dry-run")
+	if code != 0 || !strings.Contains(errOut, "memrelief started with ") {
+		t.Errorf("as user 1000 with --dry-run: exit %d, stderr %q", code, errOut)
+	}
+}
