@@ -30,13 +30,18 @@ func runCheck(ctx context.Context, c *cli, args []string) int {
 	}
 	roots := h.roots()
 
-	var p *policy.Policy
-	var err error
+	load := func() (*policy.Policy, string, error) { return policy.LoadHost(roots) }
 	if fs.NArg() == 1 {
-		p, err = policy.Load(fs.Arg(0))
-	} else {
-		var which string
-		p, which, err = policy.LoadHost(roots)
+		load = func() (*policy.Policy, string, error) {
+			p, err := policy.Load(fs.Arg(0))
+			return p, fs.Arg(0), err
+		}
+	}
+	p, which, err := loadUntilDone(ctx, load)
+	if ctx.Err() != nil {
+		return interrupted(c, ctx)
+	}
+	if fs.NArg() == 0 {
 		if which == policy.EmbeddedName {
 			fmt.Fprintf(c.stderr, "memrelief check: %s does not exist; checking the embedded default policy\n", policy.File(roots))
 		} else {
@@ -53,23 +58,23 @@ func runCheck(ctx context.Context, c *cli, args []string) int {
 		} else {
 			fmt.Fprintf(c.stderr, "memrelief check: %v\n", err)
 		}
-		return 1
+		return exitFailure
 	}
 
 	if *unitName == "" {
 		if *printTOML {
 			if err := policy.Encode(c.stdout, p); err != nil {
 				fmt.Fprintf(c.stderr, "memrelief check: %v\n", err)
-				return 1
+				return exitFailure
 			}
-			return 0
+			return exitOK
 		}
 		node := "no node rule"
 		if p.Node != nil {
 			node = "a node rule"
 		}
 		fmt.Fprintf(c.stdout, "%s: valid policy: %d %s and %s\n", p.Source, len(p.Rules), plural(len(p.Rules), "rule", "rules"), node)
-		return 0
+		return exitOK
 	}
 
 	return checkUnit(ctx, c, h, p, *unitName, *cgroupPath, *printTOML)
@@ -97,6 +102,9 @@ func checkUnit(ctx context.Context, c *cli, h *host, p *policy.Policy, unitName,
 		units = append(dropin.Ancestors(unitName), unitName)
 	}
 	chain, files, via, derrs, err := dropin.LoadChain(ctx, finder, units)
+	if ctx.Err() != nil {
+		return interrupted(c, ctx)
+	}
 	if err != nil {
 		fmt.Fprintf(c.stderr, "memrelief check: %v\n", err)
 		return exitFailure
@@ -162,6 +170,35 @@ func unitFindings(unit string, units, files []string, via, loadState string) (wa
 		warnings = append(warnings, fmt.Sprintf("no drop-in found for %s by %s; the policy alone applies", of, via))
 	}
 	return warnings, noUnit
+}
+
+// interrupted says check was stopped, and why, and returns exitInterrupted.
+func interrupted(c *cli, ctx context.Context) int {
+	fmt.Fprintf(c.stderr, "memrelief check: interrupted: %v\n", context.Cause(ctx))
+	return exitInterrupted
+}
+
+// loadUntilDone runs load in a goroutine and returns its result, or
+// ctx's error as soon as ctx ends: parsing a huge policy cannot be
+// interrupted, so Ctrl-C (main's signal.NotifyContext) leaves it behind
+// and check exits at once.
+func loadUntilDone(ctx context.Context, load func() (*policy.Policy, string, error)) (*policy.Policy, string, error) {
+	type result struct {
+		p     *policy.Policy
+		which string
+		err   error
+	}
+	done := make(chan result, 1) // the goroutine never blocks, even when left behind
+	go func() {
+		p, which, err := load()
+		done <- result{p, which, err}
+	}()
+	select {
+	case r := <-done:
+		return r.p, r.which, r.err
+	case <-ctx.Done():
+		return nil, "", ctx.Err()
+	}
 }
 
 func writeEffective(w io.Writer, p *policy.Policy, e policy.Effective, units, files []string, via string) {

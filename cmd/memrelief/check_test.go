@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -206,5 +207,29 @@ func TestCheckUnitNotFound(t *testing.T) {
 				t.Errorf("%s: warning %q, want %q...", tc.loadState, ws[i], w)
 			}
 		}
+	}
+}
+
+// Ctrl-C ends check at once, even while the policy is still being parsed.
+func TestCheckInterrupted(t *testing.T) {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	release := make(chan struct{})
+	defer close(release)
+	started := make(chan struct{})
+	go func() { <-started; cancel(errors.New("interrupt signal received")) }()
+	_, _, err := loadUntilDone(ctx, func() (*policy.Policy, string, error) {
+		close(started)
+		<-release // a parse that does not end before the interrupt
+		return nil, "", nil
+	})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("interrupted load: %v", err)
+	}
+
+	f := writeFile(t, filepath.Join(t.TempDir(), "p.toml"), checkPolicy)
+	var out, errOut bytes.Buffer
+	code := runCheck(ctx, &cli{stdout: &out, stderr: &errOut}, []string{f})
+	if code != 130 || out.Len() != 0 || errOut.String() != "memrelief check: interrupted: interrupt signal received\n" {
+		t.Errorf("exit %d, stdout %q, stderr %q", code, out.String(), errOut.String())
 	}
 }

@@ -17,6 +17,9 @@ const (
 	exitOK      = 0
 	exitFailure = 1 // the command ran and failed, or found the policy invalid
 	exitUsage   = 2 // bad options or arguments; nothing was done
+	// exitInterrupted is 128+SIGINT, what a shell reports for a command
+	// Ctrl-C stopped; check exits so when interrupted (by SIGTERM too).
+	exitInterrupted = 130
 )
 
 // flagSet is one command's options, parsed GNU style as systemctl's are:

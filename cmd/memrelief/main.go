@@ -108,5 +108,5 @@ func usage(w io.Writer, cmds map[string]command) {
 		fmt.Fprintf(w, "  %-8s %s\n", n, cmds[n].summary)
 	}
 	fmt.Fprintln(w, "\nOptions may come anywhere after COMMAND; -- ends them. Run 'memrelief COMMAND --help' for the")
-	fmt.Fprintln(w, "options of one command. Exit status: 0 success, 1 failure, 2 bad usage.")
+	fmt.Fprintln(w, "options of one command. Exit status: 0 success, 1 failure, 2 bad usage, 130 interrupted.")
 }
