@@ -18,7 +18,9 @@ import (
 	"path"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -36,6 +38,8 @@ type built struct {
 	// dbus records whether the D-Bus policy existed when the packages were
 	// built, so the expectations match that build.
 	dbus bool
+	// epoch is the last commit's time, every file time in the packages.
+	epoch time.Time
 }
 
 // want is one path a package must hold.
@@ -120,6 +124,12 @@ func build(t *testing.T) built {
 		t.Fatalf("deb file name %s, want memrelief_VERSION_amd64.deb", filepath.Base(debs[0]))
 	}
 	b := built{repo: repo, deb: debs[0], rpm: rpms[0], version: m[1], dbus: statErr == nil}
+	ct := strings.TrimSpace(string(run(t, repo, nil, "git", "log", "-1", "--format=%ct")))
+	sec, err := strconv.ParseInt(ct, 10, 64)
+	if err != nil {
+		t.Fatalf("last commit time %q: %v", ct, err)
+	}
+	b.epoch = time.Unix(sec, 0)
 	if want := "memrelief-" + b.version + ".x86_64.rpm"; filepath.Base(b.rpm) != want {
 		t.Errorf("rpm file name %s, want %s", filepath.Base(b.rpm), want)
 	}
@@ -203,6 +213,10 @@ func checkDebData(t *testing.T, b built, w map[string]want) map[string][]byte {
 			t.Fatalf("read data archive of %s: %v", b.deb, err)
 		}
 		p := path.Clean("/" + strings.TrimPrefix(h.Name, "./"))
+		// The same commit builds the same package: no time of the build.
+		if !h.ModTime.Equal(b.epoch) {
+			t.Errorf("%s has time %s, want the last commit's, %s", p, h.ModTime.UTC(), b.epoch.UTC())
+		}
 		if h.Uname != "root" || h.Gname != "root" || h.Uid != 0 || h.Gid != 0 {
 			t.Errorf("%s owned by %s:%s (%d:%d), want root:root", p, h.Uname, h.Gname, h.Uid, h.Gid)
 		}
@@ -355,6 +369,13 @@ func checkRPM(t *testing.T, b built, w map[string]want, debFiles map[string][]by
 	}
 	if got := q("%{LICENSE}"); got != "Apache-2.0" {
 		t.Errorf("rpm License %q, want Apache-2.0", got)
+	}
+	epoch := strconv.FormatInt(b.epoch.Unix(), 10)
+	if got := q("%{BUILDTIME}"); got != epoch {
+		t.Errorf("rpm build time %s, want the last commit's, %s", got, epoch)
+	}
+	if times := strings.Fields(q("[%{FILEMTIMES} ]")); len(times) == 0 || slices.ContainsFunc(times, func(s string) bool { return s != epoch }) {
+		t.Errorf("rpm file times %v, want all the last commit's, %s", times, epoch)
 	}
 	algo := strings.TrimSpace(q("%{FILEDIGESTALGO}"))
 	listing := q("[%{FILENAMES}\t%{FILEMODES:octal}\t%{FILEUSERNAME}:%{FILEGROUPNAME}\t%{FILEFLAGS:fflags}\t%{FILEDIGESTS}\n]")
