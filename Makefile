@@ -22,6 +22,7 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	@echo "make lint: go tool staticcheck (version pinned in go.mod) is downloaded and built on its first use, which can take a minute"
 	$(GO) tool staticcheck ./...
 
 unit:
