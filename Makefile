@@ -22,6 +22,7 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	@echo "make lint: go tool staticcheck (version pinned in go.mod) is downloaded and built on its first use, which can take a minute"
 	$(GO) tool staticcheck ./...
 
 unit:
@@ -55,6 +56,11 @@ PKG_VERSION ?= $(shell d=$$(git describe --tags --match 'v[0-9]*' 2>/dev/null) &
 	echo 0.0.0~dev)
 # Where the packages go; packaging/pkgtest builds into a temporary DIST.
 DIST ?= dist
+# Every file time in the packages (and the rpm's build time) is the last
+# commit's, so the same commit builds the same packages: nfpm reads
+# SOURCE_DATE_EPOCH (reproducible-builds.org) for every file without an
+# mtime of its own.
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
 
 package: build
 	rm -rf $(DIST)/stage
@@ -70,9 +76,9 @@ package: build
 	  sed '/# dbus-policy-begin/,/# dbus-policy-end/d' packaging/nfpm.yaml >$(DIST)/stage/nfpm.yaml; \
 	fi
 	rm -f $(DIST)/memrelief_*_amd64.deb $(DIST)/memrelief-*.x86_64.rpm
-	PKG_VERSION='$(PKG_VERSION)' PKG_STAGE='$(DIST)/stage' $(GO) tool nfpm package --config $(DIST)/stage/nfpm.yaml \
+	SOURCE_DATE_EPOCH='$(SOURCE_DATE_EPOCH)' PKG_VERSION='$(PKG_VERSION)' PKG_STAGE='$(DIST)/stage' $(GO) tool nfpm package --config $(DIST)/stage/nfpm.yaml \
 	  --packager deb --target $(DIST)/memrelief_$(PKG_VERSION)_amd64.deb
-	PKG_VERSION='$(PKG_VERSION)' PKG_STAGE='$(DIST)/stage' $(GO) tool nfpm package --config $(DIST)/stage/nfpm.yaml \
+	SOURCE_DATE_EPOCH='$(SOURCE_DATE_EPOCH)' PKG_VERSION='$(PKG_VERSION)' PKG_STAGE='$(DIST)/stage' $(GO) tool nfpm package --config $(DIST)/stage/nfpm.yaml \
 	  --packager rpm --target $(DIST)/memrelief-$(PKG_VERSION).x86_64.rpm
 
 clean:

@@ -3,11 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/memrelief/memrelief/internal/dropin"
 	"github.com/memrelief/memrelief/internal/policy"
 )
 
@@ -166,5 +168,68 @@ func TestCheckUsage(t *testing.T) {
 	}
 	if _, _, code := check(t, "--colour"); code != 2 {
 		t.Errorf("unknown flag: exit %d", code)
+	}
+}
+
+// A unit with no drop-in, or one systemd does not have, is not passed over
+// in silence.
+func TestCheckUnitNotFound(t *testing.T) {
+	root := t.TempDir()
+	out, errOut, code := check(t, "--root", root, "--no-dbus", "--unit", "nosuch.service")
+	want := "memrelief check: no drop-in found for nosuch.service by " + dropin.ViaScan + "; the policy alone applies\n"
+	if code != 0 || !strings.HasSuffix(errOut, want) || !strings.Contains(out, "unit:      nosuch.service\n") {
+		t.Errorf("exit %d\nstderr %q\nwant   %q\nstdout:\n%s", code, errOut, want, out)
+	}
+	_, errOut, _ = check(t, "--root", root, "--no-dbus", "--unit", "kubepods-burstable-pod1.slice")
+	if !strings.Contains(errOut, "no drop-in found for kubepods-burstable-pod1.slice or its slices (kubepods.slice, kubepods-burstable.slice) by ") {
+		t.Errorf("slice without drop-ins: %q", errOut)
+	}
+
+	units := []string{"nosuch.service"}
+	for _, tc := range []struct {
+		loadState string
+		files     []string
+		warnings  []string
+		noUnit    bool
+	}{
+		{"not-found", nil, []string{"systemd has no unit nosuch.service (LoadState=not-found)", "no drop-in found for nosuch.service by systemd"}, true},
+		{"loaded", nil, []string{"no drop-in found for nosuch.service by systemd"}, false},
+		{"loaded", []string{"/etc/systemd/system/nosuch.service.d/x.conf"}, nil, false},
+		{"", []string{"/etc/systemd/system/nosuch.service.d/x.conf"}, nil, false},
+	} {
+		ws, noUnit := unitFindings("nosuch.service", units, tc.files, "systemd", tc.loadState)
+		if noUnit != tc.noUnit || len(ws) != len(tc.warnings) {
+			t.Errorf("%s, %d files: %q, no unit %v", tc.loadState, len(tc.files), ws, noUnit)
+			continue
+		}
+		for i, w := range tc.warnings {
+			if !strings.HasPrefix(ws[i], w) {
+				t.Errorf("%s: warning %q, want %q...", tc.loadState, ws[i], w)
+			}
+		}
+	}
+}
+
+// Ctrl-C ends check at once, even while the policy is still being parsed.
+func TestCheckInterrupted(t *testing.T) {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	release := make(chan struct{})
+	defer close(release)
+	started := make(chan struct{})
+	go func() { <-started; cancel(errors.New("interrupt signal received")) }()
+	_, _, err := loadUntilDone(ctx, func() (*policy.Policy, string, error) {
+		close(started)
+		<-release // a parse that does not end before the interrupt
+		return nil, "", nil
+	})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("interrupted load: %v", err)
+	}
+
+	f := writeFile(t, filepath.Join(t.TempDir(), "p.toml"), checkPolicy)
+	var out, errOut bytes.Buffer
+	code := runCheck(ctx, &cli{stdout: &out, stderr: &errOut}, []string{f})
+	if code != 130 || out.Len() != 0 || errOut.String() != "memrelief check: interrupted: interrupt signal received\n" {
+		t.Errorf("exit %d, stdout %q, stderr %q", code, out.String(), errOut.String())
 	}
 }

@@ -2,26 +2,24 @@ package main
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/memrelief/memrelief/internal/detect"
 	"github.com/memrelief/memrelief/internal/systemd"
 )
 
 func runDetect(ctx context.Context, c *cli, args []string) int {
-	fs := newFlagSet("detect", c.stderr)
-	asJSON := fs.Bool("json", false, "print the report as JSON")
+	fs := newFlagSet("detect", "memrelief detect [-o table|json|json-pretty]")
+	format := outputFlags(fs)
 	h := hostFlags(fs)
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code, ok := fs.parse(c, args); !ok {
+		return code
 	}
 	if fs.NArg() > 0 {
-		fmt.Fprintf(c.stderr, "memrelief detect: unexpected argument %q\n", fs.Arg(0))
-		return 2
+		return fs.usageError(c, "unexpected argument %q", fs.Arg(0))
 	}
 	opts := h.detectOptions()
 	r := detect.Run(ctx, opts)
-	return printResult(c, "detect", *asJSON, r, r.WriteText)
+	return printResult(c, "detect", *format, r, r.WriteText)
 }
 
 // detectOptions turns the host flags into detect options: probes that write

@@ -19,34 +19,33 @@ import (
 )
 
 func runExplain(ctx context.Context, c *cli, args []string) int {
-	fs := newFlagSet("explain", c.stderr)
-	asJSON := fs.Bool("json", false, "print the explanation as JSON, sizes in bytes")
+	fs := newFlagSet("explain", "memrelief explain [-o table|json|json-pretty] UNIT|PATH|NAMESPACE/POD")
+	format := outputFlags(fs)
 	h := hostFlags(fs)
-	fs.Usage = func() {
-		fmt.Fprintln(c.stderr, "usage: memrelief explain [--json] UNIT|PATH|NAMESPACE/POD")
-		fs.PrintDefaults()
+	if code, ok := fs.parse(c, args); !ok {
+		return code
 	}
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	if fs.NArg() != 1 {
-		fs.Usage()
-		return 2
+	switch fs.NArg() {
+	case 0:
+		return fs.usageError(c, "explain needs a UNIT, PATH or NAMESPACE/POD")
+	case 1:
+	default:
+		return fs.usageError(c, "explain takes one UNIT, PATH or NAMESPACE/POD, not %d", fs.NArg())
 	}
 	roots := h.roots()
 	layout, err := cgroupfs.DetectLayout(roots.Cgroup, h.statFS())
 	if err != nil {
 		fmt.Fprintf(c.stderr, "memrelief explain: %v\n", err)
-		return 1
+		return exitFailure
 	}
 	hist, done := historyOptions(ctx, h, roots)
 	defer done()
 	e, err := inspect.Explain(inspect.ExplainOptions{Roots: roots, Layout: layout, Target: fs.Arg(0), Pods: podResolver(roots), History: hist})
 	if err != nil {
 		fmt.Fprintf(c.stderr, "memrelief explain: %v\n", err)
-		return 1
+		return exitFailure
 	}
-	return printResult(c, "explain", *asJSON, e, e.WriteText)
+	return printResult(c, "explain", *format, e, e.WriteText)
 }
 
 // historyTimeout bounds the talk with the daemon: connecting and one

@@ -43,9 +43,9 @@ func goldenCases(flavour string) []goldenCase {
 	}
 	if flavour == "v2-systemd" || flavour == "legacy" {
 		cs = append(cs,
-			goldenCase{"detect.json", []string{"detect", "--json"}},
-			goldenCase{"status.json", []string{"status", "--json", "--depth", "4"}},
-			goldenCase{"explain-pod.json", []string{"explain", "--json", "logging/log-agent"}})
+			goldenCase{"detect.json", []string{"detect", "-o", "json-pretty"}},
+			goldenCase{"status.json", []string{"status", "-o", "json-pretty", "--depth", "4"}},
+			goldenCase{"explain-pod.json", []string{"explain", "-o", "json-pretty", "logging/log-agent"}})
 	}
 	return cs
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/memrelief/memrelief/internal/cgroupfs"
+	"github.com/memrelief/memrelief/internal/fixtures"
 )
 
 func runCLI(t *testing.T, args ...string) (stdout, stderr string, code int) {
@@ -157,11 +158,23 @@ func TestUsageErrors(t *testing.T) {
 			t.Errorf("%q: exit %d, want 2", args, code)
 		}
 	}
-	if _, errOut, code := runCLI(t, "status", "--sort", "colour"); code != 1 || !strings.Contains(errOut, `unknown sort key "colour"`) {
+	if _, errOut, code := runCLI(t, "status", "--sort", "colour"); code != 2 || !strings.Contains(errOut, `unknown sort key "colour"`) {
 		t.Errorf("bad sort key: exit %d, %s", code, errOut)
 	}
 	if _, errOut, code := runCLI(t, "explain", "no-such.service"); code != 1 || !strings.Contains(errOut, "no-such.service") {
 		t.Errorf("unknown unit: exit %d, %s", code, errOut)
+	}
+	if _, errOut, code := runCLI(t, "explain"); code != 2 || !strings.HasPrefix(errOut, "memrelief explain: explain needs a UNIT, PATH or NAMESPACE/POD\nusage: memrelief explain ") {
+		t.Errorf("explain without a target: exit %d, %q", code, errOut)
+	}
+	root := fixtures.Dir("v2-systemd")
+	if _, errOut, code := runCLI(t, "explain", "--root", root, "never/there"); code != 1 || !strings.Contains(errOut, `no such cgroup "never/there"`) || strings.Contains(errOut, "gone") {
+		t.Errorf("explain of a cgroup that never was: exit %d, %q", code, errOut)
+	}
+	// A cgroup that is no pod or unit is named once, not in a title too.
+	bare, _, _ := runCLI(t, "explain", "--root", fixtures.Dir("hybrid-dev"), "process_api")
+	if strings.Count(bare, "process_api") != 1 || !strings.HasPrefix(bare, "cgroup process_api, hybrid hierarchy\n\n") {
+		t.Errorf("explain of a bare cgroup starts:\n%.200s", bare)
 	}
 	out, _, code := runCLI(t, "version")
 	if code != 0 || !strings.HasPrefix(out, "memrelief dev (commit unknown, go1.") {

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"sort"
+	"strings"
 	"syscall"
 )
 
@@ -31,6 +32,16 @@ type command struct {
 // binary's logic in-process.
 type cli struct {
 	stdout, stderr io.Writer
+	// euid is the effective user ID; nil means os.Geteuid. Tests, which
+	// may run as root, set it to play an ordinary user.
+	euid func() int
+}
+
+func (c *cli) geteuid() int {
+	if c.euid != nil {
+		return c.euid()
+	}
+	return os.Geteuid()
 }
 
 func commands() map[string]command {
@@ -51,20 +62,35 @@ func main() {
 	os.Exit(code)
 }
 
+// dispatch runs the command args name. Options follow the command's name
+// (each command parses its own); before it only --help, -h and --version
+// are understood.
 func dispatch(ctx context.Context, c *cli, args []string) int {
 	cmds := commands()
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+	if len(args) == 0 {
 		usage(c.stderr, cmds)
-		if len(args) == 0 {
-			return 2
+		return exitUsage
+	}
+	switch args[0] {
+	case "-h", "--help", "help":
+		if args[0] == "help" && len(args) > 1 {
+			// memrelief help COMMAND is memrelief COMMAND --help.
+			return dispatch(ctx, c, []string{args[1], "--help"})
 		}
-		return 0
+		usage(c.stdout, cmds)
+		return exitOK
+	case "--version":
+		return runVersion(ctx, c, args[1:])
 	}
 	cmd, ok := cmds[args[0]]
 	if !ok {
-		fmt.Fprintf(c.stderr, "memrelief: unknown command %q\n\n", args[0])
+		if strings.HasPrefix(args[0], "-") {
+			fmt.Fprintf(c.stderr, "memrelief: unknown option %q: options follow the command, as in memrelief COMMAND [OPTIONS] [ARGS]\n\n", args[0])
+		} else {
+			fmt.Fprintf(c.stderr, "memrelief: unknown command %q\n\n", args[0])
+		}
 		usage(c.stderr, cmds)
-		return 2
+		return exitUsage
 	}
 	return cmd.run(ctx, c, args[1:])
 }
@@ -75,10 +101,12 @@ func usage(w io.Writer, cmds map[string]command) {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	fmt.Fprintln(w, "usage: memrelief COMMAND [flags] [args]")
+	fmt.Fprintln(w, "usage: memrelief COMMAND [OPTIONS] [ARGS]")
+	fmt.Fprintln(w, "       memrelief --version")
 	fmt.Fprintln(w)
 	for _, n := range names {
 		fmt.Fprintf(w, "  %-8s %s\n", n, cmds[n].summary)
 	}
-	fmt.Fprintln(w, "\nRun 'memrelief COMMAND -h' for the flags of one command.")
+	fmt.Fprintln(w, "\nOptions may come anywhere after COMMAND; -- ends them. Run 'memrelief COMMAND --help' for the")
+	fmt.Fprintln(w, "options of one command. Exit status: 0 success, 1 failure, 2 bad usage, 130 interrupted.")
 }

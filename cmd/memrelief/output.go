@@ -6,20 +6,24 @@ import (
 	"io"
 )
 
-// printResult writes v as indented JSON or through its text form, and
-// returns the exit code; every inspecting command ends this way.
-func printResult(c *cli, name string, asJSON bool, v any, text func(io.Writer) error) int {
+// printResult writes v in format (see outputFlags): JSON on one line,
+// indented JSON, or through its text form for "table". It returns the exit
+// code; every inspecting command ends this way.
+func printResult(c *cli, name, format string, v any, text func(io.Writer) error) int {
 	var err error
-	if asJSON {
+	switch format {
+	case "json", "json-pretty":
 		enc := json.NewEncoder(c.stdout)
-		enc.SetIndent("", "  ")
+		if format == "json-pretty" {
+			enc.SetIndent("", "  ")
+		}
 		err = enc.Encode(v)
-	} else {
+	default:
 		err = text(c.stdout)
 	}
 	if err != nil {
 		fmt.Fprintf(c.stderr, "memrelief %s: %v\n", name, err)
-		return 1
+		return exitFailure
 	}
-	return 0
+	return exitOK
 }

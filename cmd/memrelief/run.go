@@ -30,136 +30,223 @@ import (
 	"github.com/memrelief/memrelief/internal/systemd"
 )
 
-func runRun(ctx context.Context, c *cli, args []string) int {
-	fs := newFlagSet("run", c.stderr)
-	policyFile := fs.String("policy", "", "policy file (default /etc/memrelief/policy.toml, else the embedded default)")
-	dryRun := fs.Bool("dry-run", false, "decide and report everything, write nothing")
-	logTo := fs.String("log", "auto", "where events go: auto (journald when present, else stderr), journal, stderr")
-	logLevel := fs.String("log-level", "", "debug, info, warn or error (default: the policy's log_level)")
-	duration := fs.Duration("duration", 0, "stop after this long (0: run until SIGTERM)")
-	metricsListen := fs.String("metrics-listen", "", "serve Prometheus metrics on unix:/path.sock or a loopback host:port (127.0.0.1:9780); "+
+// runOptions are run's flags.
+type runOptions struct {
+	policyFile      string
+	dryRun          bool
+	logTo, logLevel string
+	duration        time.Duration
+	metricsListen   string
+	metricsTextfile string
+	textfileEvery   time.Duration
+}
+
+func runFlags(fs *flagSet) *runOptions {
+	o := &runOptions{}
+	fs.StringVar(&o.policyFile, "policy", "", "policy file (default /etc/memrelief/policy.toml, else the embedded default)")
+	fs.BoolVar(&o.dryRun, "dry-run", false, "decide and report everything, write nothing")
+	fs.StringVar(&o.logTo, "log", "auto", "where events go: auto (journald when present, else stderr), journal, stderr")
+	fs.StringVar(&o.logLevel, "log-level", "", "debug, info, warn or error (default: the policy's log_level)")
+	fs.DurationVar(&o.duration, "duration", 0, "stop after this long (0: run until SIGTERM)")
+	fs.StringVar(&o.metricsListen, "metrics-listen", "", "serve Prometheus metrics on unix:/path.sock or a loopback host:port (127.0.0.1:9780); "+
 		"default with the policy sink \"metrics\" and no --metrics-textfile: unix:/run/memrelief/metrics.sock")
-	metricsTextfile := fs.String("metrics-textfile", "", "write metrics to DIR/memrelief.prom for node_exporter's textfile collector")
-	textfileEvery := fs.Duration("metrics-textfile-interval", 15*time.Second, "how often --metrics-textfile is rewritten")
+	fs.StringVar(&o.metricsTextfile, "metrics-textfile", "", "write metrics to DIR/memrelief.prom for node_exporter's textfile collector")
+	fs.DurationVar(&o.textfileEvery, "metrics-textfile-interval", 15*time.Second, "how often --metrics-textfile is rewritten")
+	return o
+}
+
+func runRun(ctx context.Context, c *cli, args []string) int {
+	fs := newFlagSet("run", "memrelief run [--policy FILE] [--dry-run] [--log auto|journal|stderr] [--log-level LEVEL] [--metrics-listen ADDR] [--metrics-textfile DIR]")
+	o := runFlags(fs)
 	h := hostFlags(fs)
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code, ok := fs.parse(c, args); !ok {
+		return code
 	}
 	if fs.NArg() > 0 {
-		fmt.Fprintf(c.stderr, "memrelief run: unexpected argument %q\n", fs.Arg(0))
-		return 2
+		return fs.usageError(c, "unexpected argument %q", fs.Arg(0))
+	}
+	fail := func(code int, err error) int {
+		fmt.Fprintf(c.stderr, "memrelief run: %v\n", err)
+		return code
+	}
+	// Every action writes what only root may write; a dry run writes
+	// nothing and is how anyone tries memrelief out.
+	if uid := c.geteuid(); uid != 0 && !o.dryRun {
+		return fail(exitFailure, fmt.Errorf("refusing to run as user %d: memrelief writes cgroup files, sysctls and systemd unit properties, "+
+			"which needs root; run it as root, or add --dry-run to decide and report without writing anything", uid))
 	}
 	roots := h.roots()
-	// api is set below when the D-Bus API runs; each policy loaded turns
-	// its signals on or off by the policy's daemon.sinks.
-	var api *dbusapi.Server
-	load := func() (*policy.Policy, error) {
-		var p *policy.Policy
-		var err error
-		if *policyFile != "" {
-			p, err = policy.Load(*policyFile)
-		} else {
-			p, _, err = policy.LoadHost(roots)
-		}
-		if err == nil && api != nil {
-			api.SetSignals(slices.Contains(p.Daemon.Sinks, "dbus"))
-		}
-		return p, err
-	}
-	pol, err := load()
+	pl := &policyLoader{file: o.policyFile, roots: roots}
+	pol, err := pl.load()
 	if err != nil {
-		fmt.Fprintf(c.stderr, "memrelief run: %v\n", err)
-		return 1
+		return fail(exitFailure, err)
 	}
-	level := pol.Daemon.LogLevel
-	if *logLevel != "" {
-		level = *logLevel
-	}
-	prio, err := report.ParsePriority(level)
+	sink, err := logSink(c, o, pol)
 	if err != nil {
-		fmt.Fprintf(c.stderr, "memrelief run: %v\n", err)
-		return 2
+		return fail(exitUsage, err)
 	}
-	sink, err := eventSink(c, *logTo, prio)
-	if err != nil {
-		fmt.Fprintf(c.stderr, "memrelief run: %v\n", err)
-		return 2
-	}
+	getNofile, setNofile := nofile()
+	raiseOpenFilesLimit(sink, getNofile, setNofile)
 	layout, err := cgroupfs.DetectLayout(roots.Cgroup, h.statFS())
 	if err != nil {
-		fmt.Fprintf(c.stderr, "memrelief run: %v\n", err)
-		return 1
+		return fail(exitFailure, err)
 	}
 
-	// The engine is built last, since it takes every sink; the D-Bus API
-	// and the metrics query it only once it runs.
-	var eng *engine.Engine
-	query := func(ctx context.Context) (engine.Snapshot, error) { return eng.Query(ctx) }
-	reload := make(chan struct{}, 1)
-	sinks := report.Multi{sink}
-	var background []func(context.Context)
 	bgCtx, stopBackground := context.WithCancel(ctx)
 	defer stopBackground()
-
-	m, err := metricsSinks(bgCtx, query, pol, roots, *metricsListen, *metricsTextfile, *textfileEvery, sink)
-	if err != nil {
-		fmt.Fprintf(c.stderr, "memrelief run: %v\n", err)
-		return 2
+	d := &daemonParts{reload: make(chan struct{}, 1), sinks: report.Multi{sink}}
+	if err := d.addSinks(bgCtx, o, h, pl, pol, layout); err != nil {
+		return fail(exitUsage, err)
 	}
-	if m != nil {
-		sinks = append(sinks, m.sink)
-		background = append(background, m.run...)
-	}
-	if h.live() && !*h.noDBus {
-		api = dbusapi.New(dbusapi.Config{
-			Dial: dbusapi.SystemBus, Engine: dbusapi.QueryFunc(query), Reload: reload, Problems: sinks,
-			History: func(ctx context.Context, cg string, from time.Time) (engine.HistoryView, error) {
-				return eng.History(ctx, cg, from)
-			},
-			Signals: slices.Contains(pol.Daemon.Sinks, "dbus"), Props: busProps(pol, layout, *dryRun),
-		})
-		sinks = append(sinks, api)
-		background = append(background, api.Run)
-	}
-
 	cfg := engine.Config{
-		Roots: roots, Layout: layout, Policy: pol, LoadPolicy: load, DryRun: *dryRun, Sink: sinks,
+		Roots: roots, Layout: layout, Policy: pol, LoadPolicy: pl.load, DryRun: o.dryRun, Sink: d.sinks,
 		DropIns: &dropin.Finder{Roots: roots}, Triggers: h.live(), SelfCgroup: selfCgroup(roots, layout),
 	}
 	if h.live() {
-		if os.Getenv("NOTIFY_SOCKET") != "" {
-			cfg.Notify = func(state string) { daemon.SdNotify(false, state) }
-		}
-		if !*h.noDBus && systemd.Probe(ctx, roots, nil).PID1 {
-			if conn, err := sddbus.NewSystemConnectionContext(ctx); err == nil {
-				defer conn.Close()
-				cfg.Units = &action.SystemdUnits{Conn: conn}
-				if bus, err := dropin.DialSystemd(ctx); err == nil {
-					defer bus.Close()
-					cfg.DropIns.Bus = bus
-				}
-				if rescan, closeWatch, err := watchUnits(ctx); err == nil {
-					defer closeWatch()
-					cfg.Rescan = rescan
-				} else {
-					sink.Emit(report.Event{Time: time.Now(), Kind: report.Problem, Priority: report.Warning,
-						Message: "no systemd unit signals, new units are found by the periodic rescan: " + err.Error()})
-				}
-			} else {
-				sink.Emit(report.Event{Time: time.Now(), Kind: report.Problem, Priority: report.Warning,
-					Message: "systemd's D-Bus API unreachable, unit properties unavailable: " + err.Error()})
-			}
-		}
+		defer wireSystemd(ctx, h, &cfg, sink)()
 	}
 
-	if *duration > 0 {
+	if o.duration > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, *duration)
+		ctx, cancel = context.WithTimeout(ctx, o.duration)
 		defer cancel()
 	}
+	defer forwardHangups(d.reload)()
+	d.eng = engine.New(cfg)
+	var wg sync.WaitGroup
+	for _, run := range d.background {
+		wg.Add(1)
+		go func() { defer wg.Done(); run(bgCtx) }()
+	}
+	err = d.eng.Run(ctx, d.reload)
+	stopBackground()
+	wg.Wait()
+	if err != nil {
+		return fail(exitFailure, err)
+	}
+	return exitOK
+}
+
+// policyLoader loads run's policy at start and on each reload.
+type policyLoader struct {
+	file  string // --policy; "" for ROOT/etc/memrelief/policy.toml or the default
+	roots paths.Roots
+	// api, once the D-Bus API runs, has its signals turned on or off by
+	// each policy's daemon.sinks.
+	api *dbusapi.Server
+}
+
+func (l *policyLoader) load() (*policy.Policy, error) {
+	var p *policy.Policy
+	var err error
+	if l.file != "" {
+		p, err = policy.Load(l.file)
+	} else {
+		p, _, err = policy.LoadHost(l.roots)
+	}
+	if err == nil && l.api != nil {
+		l.api.SetSignals(slices.Contains(p.Daemon.Sinks, "dbus"))
+	}
+	return p, err
+}
+
+// logSink is where events go, at the level of --log-level or else the
+// policy's log_level.
+func logSink(c *cli, o *runOptions, pol *policy.Policy) (report.Sink, error) {
+	level := pol.Daemon.LogLevel
+	if o.logLevel != "" {
+		level = o.logLevel
+	}
+	prio, err := report.ParsePriority(level)
+	if err != nil {
+		return nil, err
+	}
+	return eventSink(c, o.logTo, prio)
+}
+
+// daemonParts is what run assembles around the engine: the sinks events go
+// to and what runs beside it. The engine is built last, since it takes
+// every sink; the D-Bus API and the metrics query it only once it runs.
+type daemonParts struct {
+	eng        *engine.Engine
+	reload     chan struct{}
+	sinks      report.Multi
+	background []func(context.Context)
+}
+
+func (d *daemonParts) query(ctx context.Context) (engine.Snapshot, error) { return d.eng.Query(ctx) }
+
+// addSinks adds the metrics and, on the live host with D-Bus, the D-Bus
+// API to d's sinks and background work. Its error is a bad flag.
+func (d *daemonParts) addSinks(ctx context.Context, o *runOptions, h *host, pl *policyLoader, pol *policy.Policy, layout cgroupfs.Layout) error {
+	m, err := metricsSinks(ctx, d.query, pol, pl.roots, o.metricsListen, o.metricsTextfile, o.textfileEvery, d.sinks[0])
+	if err != nil {
+		return err
+	}
+	if m != nil {
+		d.sinks = append(d.sinks, m.sink)
+		d.background = append(d.background, m.run...)
+	}
+	if h.live() && !*h.noDBus {
+		api := dbusapi.New(dbusapi.Config{
+			Dial: dbusapi.SystemBus, Engine: dbusapi.QueryFunc(d.query), Reload: d.reload, Problems: d.sinks,
+			History: func(ctx context.Context, cg string, from time.Time) (engine.HistoryView, error) {
+				return d.eng.History(ctx, cg, from)
+			},
+			Signals: slices.Contains(pol.Daemon.Sinks, "dbus"), Props: busProps(pol, layout, o.dryRun),
+		})
+		pl.api = api
+		d.sinks = append(d.sinks, api)
+		d.background = append(d.background, api.Run)
+	}
+	return nil
+}
+
+// wireSystemd connects cfg to systemd on the live host: sd_notify when
+// started by systemd, and with D-Bus its unit API, drop-in lookup and unit
+// signals. What is unreachable is a warning on sink and the daemon runs
+// without it. The function returned closes the connections.
+func wireSystemd(ctx context.Context, h *host, cfg *engine.Config, sink report.Sink) func() {
+	var closers []func()
+	done := func() {
+		for _, c := range slices.Backward(closers) {
+			c()
+		}
+	}
+	if os.Getenv("NOTIFY_SOCKET") != "" {
+		cfg.Notify = func(state string) { daemon.SdNotify(false, state) }
+	}
+	if *h.noDBus || !systemd.Probe(ctx, cfg.Roots, nil).PID1 {
+		return done
+	}
+	warn := func(msg string) {
+		sink.Emit(report.Event{Time: time.Now(), Kind: report.Problem, Priority: report.Warning, Message: msg})
+	}
+	conn, err := sddbus.NewSystemConnectionContext(ctx)
+	if err != nil {
+		warn("systemd's D-Bus API unreachable, unit properties unavailable: " + err.Error())
+		return done
+	}
+	closers = append(closers, conn.Close)
+	cfg.Units = &action.SystemdUnits{Conn: conn}
+	if bus, err := dropin.DialSystemd(ctx); err == nil {
+		closers = append(closers, bus.Close)
+		cfg.DropIns.Bus = bus
+	}
+	if rescan, closeWatch, err := watchUnits(ctx); err == nil {
+		closers = append(closers, closeWatch)
+		cfg.Rescan = rescan
+	} else {
+		warn("no systemd unit signals, new units are found by the periodic rescan: " + err.Error())
+	}
+	return done
+}
+
+// forwardHangups turns SIGHUP into reload requests (one pending covers
+// any number) until the function returned is called.
+func forwardHangups(reload chan<- struct{}) func() {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
 	go func() {
 		for range hup {
 			select {
@@ -168,20 +255,7 @@ func runRun(ctx context.Context, c *cli, args []string) int {
 			}
 		}
 	}()
-	eng = engine.New(cfg)
-	var wg sync.WaitGroup
-	for _, run := range background {
-		wg.Add(1)
-		go func() { defer wg.Done(); run(bgCtx) }()
-	}
-	err = eng.Run(ctx, reload)
-	stopBackground()
-	wg.Wait()
-	if err != nil {
-		fmt.Fprintf(c.stderr, "memrelief run: %v\n", err)
-		return 1
-	}
-	return 0
+	return func() { signal.Stop(hup) }
 }
 
 // runMetrics is the metrics sink and what serves it.

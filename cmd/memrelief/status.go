@@ -17,36 +17,34 @@ import (
 )
 
 func runStatus(ctx context.Context, c *cli, args []string) int {
-	fs := newFlagSet("status", c.stderr)
-	asJSON := fs.Bool("json", false, "print rows as JSON, sizes in bytes")
+	fs := newFlagSet("status", "memrelief status [-o table|json|json-pretty] [--depth N] [--sort KEY] [--watch [--interval D]] [UNIT|PATH...]")
+	format := outputFlags(fs)
 	depth := fs.Int("depth", 1, "levels of cgroups to show below the root (or below each UNIT|PATH)")
 	sortKey := fs.String("sort", "", "sort rows by one of: "+strings.Join(inspect.SortKeys, ", ")+" (--watch: growth)")
 	watch := fs.Bool("watch", false, "show the table again every --interval, fastest growth first, until Ctrl-C")
 	interval := fs.Duration("interval", 2*time.Second, "how often --watch refreshes")
 	h := hostFlags(fs)
-	fs.Usage = func() {
-		fmt.Fprintln(c.stderr, "usage: memrelief status [--json] [--depth N] [--sort KEY] [--watch [--interval D]] [UNIT|PATH...]")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code, ok := fs.parse(c, args); !ok {
+		return code
 	}
 	switch {
 	case *depth < 1:
-		fmt.Fprintln(c.stderr, "memrelief status: --depth must be at least 1")
-		return 2
-	case *watch && *asJSON:
-		fmt.Fprintln(c.stderr, "memrelief status: --watch shows the table; for JSON run status --json as often as needed")
-		return 2
+		return fs.usageError(c, "--depth must be at least 1")
+	case *watch && *format != "table":
+		return fs.usageError(c, "--watch shows the table; for JSON run status -o json as often as needed")
 	case *interval < 100*time.Millisecond:
-		fmt.Fprintln(c.stderr, "memrelief status: --interval must be at least 100ms")
-		return 2
+		return fs.usageError(c, "--interval must be at least 100ms")
+	}
+	// An empty status sorts by nothing but checks the key, as BuildStatus
+	// would only after reading the host.
+	if err := new(inspect.Status).SortBy(*sortKey); err != nil {
+		return fs.usageError(c, "--sort: %v", err)
 	}
 	roots := h.roots()
 	layout, err := cgroupfs.DetectLayout(roots.Cgroup, h.statFS())
 	if err != nil {
 		fmt.Fprintf(c.stderr, "memrelief status: %v\n", err)
-		return 1
+		return exitFailure
 	}
 	// The figures come from the files either way; a running daemon adds
 	// each cgroup's rule, level and trend.
@@ -68,16 +66,16 @@ func runStatus(ctx context.Context, c *cli, args []string) int {
 		o := watchOptions{every: *interval, tty: isTerminal(c.stdout), sort: key, now: time.Now}
 		if err := watchStatus(ctx, c.stdout, o, func(ctx context.Context) (inspect.Status, error) { return build(ctx, "") }); err != nil {
 			fmt.Fprintf(c.stderr, "memrelief status: %v\n", err)
-			return 1
+			return exitFailure
 		}
-		return 0
+		return exitOK
 	}
 	st, err := build(ctx, *sortKey)
 	if err != nil {
 		fmt.Fprintf(c.stderr, "memrelief status: %v\n", err)
-		return 1
+		return exitFailure
 	}
-	return printResult(c, "status", *asJSON, st, func(w io.Writer) error { return st.WriteText(w, *sortKey != "") })
+	return printResult(c, "status", *format, st, func(w io.Writer) error { return st.WriteText(w, *sortKey != "") })
 }
 
 // watchOptions are those of status --watch.

@@ -326,7 +326,9 @@ func TestExplainErrors(t *testing.T) {
 		{"logging/log-agent", nil, []string{`"logging/log-agent"`}},
 		{"web/nope", &fakePods{}, []string{"web/nope", "neither a cgroup", "no such pod in the logs"}},
 		// Cleaned below the root, never above it.
-		{"../../etc", nil, []string{`no cgroup "../../etc"`, filepath.Join(roots.Cgroup, "etc")}},
+		{"../../etc", nil, []string{`no such cgroup "../../etc"`, filepath.Join(roots.Cgroup, "etc")}},
+		// Never there is no such cgroup, not one that is gone.
+		{"never/there", nil, []string{`no such cgroup "never/there": no directory ` + filepath.Join(roots.Cgroup, "never/there")}},
 	} {
 		_, err := Explain(ExplainOptions{Roots: roots, Layout: l, Target: tc.target, Pods: tc.pods})
 		for _, w := range tc.want {

@@ -22,7 +22,9 @@ const maxProcessesShown = 15
 // WriteText writes the explanation for a person: the verdict first, then the
 // figures behind it.
 func (e Explanation) WriteText(w io.Writer) error {
-	fmt.Fprintf(w, "%s\n", e.title())
+	if t := e.title(); t != "" {
+		fmt.Fprintf(w, "%s\n", t)
+	}
 	fmt.Fprintf(w, "cgroup %s, %s hierarchy\n\n", orRoot(e.Cgroup), e.Mode)
 	fmt.Fprintf(w, "%s\n\n", wrap(e.Verdict, 100))
 
@@ -91,6 +93,8 @@ func (e Explanation) WriteText(w io.Writer) error {
 	return nil
 }
 
+// title names the pod, container or unit explained; "" for a cgroup that is
+// none, which the cgroup line below the title names alone.
 func (e Explanation) title() string {
 	switch {
 	case e.Pod != nil && e.Pod.Container != "":
@@ -100,7 +104,7 @@ func (e Explanation) title() string {
 	case e.Unit != "":
 		return "unit " + e.Unit
 	}
-	return "cgroup " + orRoot(e.Cgroup)
+	return ""
 }
 
 // units are kept on the line of the number before them.

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"math"
 	"path/filepath"
 	"slices"
@@ -303,10 +304,17 @@ func Resolve(rd *cgroupfs.Reader, target string) (string, error) {
 		}
 	}
 	cg := strings.Trim(filepath.Clean("/"+target), "/")
-	if _, err := cgroupfs.Dir(rd.L.MemoryDir, cg); err != nil {
+	dir, err := cgroupfs.Dir(rd.L.MemoryDir, cg)
+	if err != nil {
 		return "", err
 	}
 	if _, err := rd.Children(cg); err != nil {
+		// Absent when asked for: whether it ever existed cannot be told, so
+		// it is no such cgroup, not one that is gone (cgroupfs.ErrGone is
+		// for a cgroup that vanishes once found).
+		if errors.Is(err, fs.ErrNotExist) {
+			return "", fmt.Errorf("no such cgroup %q: no directory %s", target, dir)
+		}
 		return "", fmt.Errorf("no cgroup %q in %s: %w", target, rd.L.MemoryDir, err)
 	}
 	return cg, nil

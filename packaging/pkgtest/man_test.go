@@ -62,7 +62,8 @@ func TestManPageCoversTheCLI(t *testing.T) {
 	if len(cmds) < 6 {
 		t.Fatalf("memrelief -h lists %d commands:\n%s", len(cmds), usage)
 	}
-	flagRE := regexp.MustCompile(`(?m)^  -([a-z][a-z0-9.-]*)`)
+	// pflag's usage: "  -o, --output FORMAT  ..." or "      --depth int  ...".
+	flagRE := regexp.MustCompile(`(?m)^ +(?:-[a-z], )?--([a-z][a-z0-9.-]*)`)
 	for _, c := range cmds {
 		name := c[1]
 		if !regexp.MustCompile(`(?m)^\.B ` + name + `$`).MatchString(page) {

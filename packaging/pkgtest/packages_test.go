@@ -18,7 +18,9 @@ import (
 	"path"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -36,6 +38,8 @@ type built struct {
 	// dbus records whether the D-Bus policy existed when the packages were
 	// built, so the expectations match that build.
 	dbus bool
+	// epoch is the last commit's time, every file time in the packages.
+	epoch time.Time
 }
 
 // want is one path a package must hold.
@@ -47,6 +51,8 @@ type want struct {
 	src string
 	// gz: the packaged file is src gzipped.
 	gz bool
+	// debOnly: only the .deb has it (Debian's copyright file).
+	debOnly bool
 }
 
 func repoRoot(t *testing.T) string {
@@ -118,6 +124,12 @@ func build(t *testing.T) built {
 		t.Fatalf("deb file name %s, want memrelief_VERSION_amd64.deb", filepath.Base(debs[0]))
 	}
 	b := built{repo: repo, deb: debs[0], rpm: rpms[0], version: m[1], dbus: statErr == nil}
+	ct := strings.TrimSpace(string(run(t, repo, nil, "git", "log", "-1", "--format=%ct")))
+	sec, err := strconv.ParseInt(ct, 10, 64)
+	if err != nil {
+		t.Fatalf("last commit time %q: %v", ct, err)
+	}
+	b.epoch = time.Unix(sec, 0)
 	if want := "memrelief-" + b.version + ".x86_64.rpm"; filepath.Base(b.rpm) != want {
 		t.Errorf("rpm file name %s, want %s", filepath.Base(b.rpm), want)
 	}
@@ -144,6 +156,7 @@ func expected(t *testing.T, b built) map[string]want {
 		"/usr/share/man/man8/memrelief.8.gz":                       {mode: 0o644, src: "packaging/man/memrelief.8", gz: true},
 		"/usr/share/man/man5/memrelief-policy.5.gz":                {mode: 0o644, src: "packaging/man/memrelief-policy.5", gz: true},
 		"/usr/share/doc/memrelief/README.md":                       {mode: 0o644, src: "README.md"},
+		"/usr/share/doc/memrelief/copyright":                       {mode: 0o644, src: "packaging/deb/copyright", debOnly: true},
 		"/usr/share/doc/memrelief/examples/README.md":              {mode: 0o644, src: "configs/README.md"},
 		"/var/lib/memrelief":                                       {mode: 0o755, dir: true},
 		"/usr/share/dbus-1/system.d/org.memrelief.MemRelief1.conf": {mode: 0o644, src: dbusPolicy},
@@ -200,6 +213,10 @@ func checkDebData(t *testing.T, b built, w map[string]want) map[string][]byte {
 			t.Fatalf("read data archive of %s: %v", b.deb, err)
 		}
 		p := path.Clean("/" + strings.TrimPrefix(h.Name, "./"))
+		// The same commit builds the same package: no time of the build.
+		if !h.ModTime.Equal(b.epoch) {
+			t.Errorf("%s has time %s, want the last commit's, %s", p, h.ModTime.UTC(), b.epoch.UTC())
+		}
 		if h.Uname != "root" || h.Gname != "root" || h.Uid != 0 || h.Gid != 0 {
 			t.Errorf("%s owned by %s:%s (%d:%d), want root:root", p, h.Uname, h.Gname, h.Uid, h.Gid)
 		}
@@ -350,6 +367,16 @@ func checkRPM(t *testing.T, b built, w map[string]want, debFiles map[string][]by
 	if got := strings.TrimSpace(q("[%{REQUIRENAME}\n]")); strings.Contains(got, ".so") {
 		t.Errorf("the rpm requires libraries: %s", got)
 	}
+	if got := q("%{LICENSE}"); got != "Apache-2.0" {
+		t.Errorf("rpm License %q, want Apache-2.0", got)
+	}
+	epoch := strconv.FormatInt(b.epoch.Unix(), 10)
+	if got := q("%{BUILDTIME}"); got != epoch {
+		t.Errorf("rpm build time %s, want the last commit's, %s", got, epoch)
+	}
+	if times := strings.Fields(q("[%{FILEMTIMES} ]")); len(times) == 0 || slices.ContainsFunc(times, func(s string) bool { return s != epoch }) {
+		t.Errorf("rpm file times %v, want all the last commit's, %s", times, epoch)
+	}
 	algo := strings.TrimSpace(q("%{FILEDIGESTALGO}"))
 	listing := q("[%{FILENAMES}\t%{FILEMODES:octal}\t%{FILEUSERNAME}:%{FILEGROUPNAME}\t%{FILEFLAGS:fflags}\t%{FILEDIGESTS}\n]")
 	seen := map[string]bool{}
@@ -363,7 +390,7 @@ func checkRPM(t *testing.T, b built, w map[string]want, debFiles map[string][]by
 		p, octal, owner, flags, digest := f[0], f[1], f[2], f[3], f[4]
 		seen[p] = true
 		e, ok := w[p]
-		if !ok {
+		if !ok || e.debOnly {
 			t.Errorf("unexpected path in the .rpm: %s", p)
 			continue
 		}
@@ -392,8 +419,8 @@ func checkRPM(t *testing.T, b built, w map[string]want, debFiles map[string][]by
 			}
 		}
 	}
-	for p := range w {
-		if !seen[p] {
+	for p, e := range w {
+		if !seen[p] && !e.debOnly {
 			t.Errorf("missing from the .rpm: %s", p)
 		}
 	}

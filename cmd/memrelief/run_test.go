@@ -1,0 +1,58 @@
+package main
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/memrelief/memrelief/internal/fixtures"
+)
+
+// run in dry run against a copy of a fixture host starts, watches and
+// stops cleanly; its bad options are usage errors, a policy it cannot
+// load a failure.
+func TestRunDryOnFixture(t *testing.T) {
+	dir := fixtures.CopyDir(t, "v2-systemd")
+	base := []string{"run", "--root", dir, "--log", "stderr", "--no-dbus", "--dry-run"}
+	_, errOut, code := runCLI(t, append(base, "--duration", "300ms", "--log-level", "debug")...)
+	if code != 0 || !strings.Contains(errOut, "notice memrelief started with (embedded)/default.toml: watching ") ||
+		!strings.Contains(errOut, "notice memrelief stopped") || !strings.Contains(errOut, "debug open files limit ") {
+		t.Errorf("exit %d, stderr:\n%s", code, errOut)
+	}
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"--log", "syslog"}, 2, `--log "syslog"`},
+		{[]string{"--log-level", "loud"}, 2, "loud"},
+		{[]string{"--metrics-listen", "10.1.2.3:9780"}, 2, "--metrics-listen"},
+		{[]string{"--policy", filepath.Join(dir, "missing.toml")}, 1, "missing.toml"},
+		{[]string{"extra"}, 2, `unexpected argument "extra"`},
+	} {
+		_, errOut, code := runCLI(t, append(base, tc.args...)...)
+		if code != tc.code || !strings.Contains(errOut, tc.want) {
+			t.Errorf("run %q: exit %d, stderr %q; want %d and %q", tc.args, code, errOut, tc.code, tc.want)
+		}
+	}
+}
+
+// As an ordinary user run refuses to start, unless in dry run.
+func TestRunRefusesNonRoot(t *testing.T) {
+	dir := fixtures.CopyDir(t, "v2-systemd")
+	user := func() int { return 1000 }
+	run := func(args ...string) (string, int) {
+		var out, errOut strings.Builder
+		code := dispatch(t.Context(), &cli{stdout: &out, stderr: &errOut, euid: user},
+			append([]string{"run", "--root", dir, "--log", "stderr", "--no-dbus", "--duration", "200ms"}, args...))
+		return errOut.String(), code
+	}
+	errOut, code := run()
+	if code != 1 || !strings.HasPrefix(errOut, "memrelief run: refusing to run as user 1000: ") || !strings.Contains(errOut, "--dry-run") || strings.Contains(errOut, "started") {
+		t.Errorf("as user 1000: exit %d, stderr %q", code, errOut)
+	}
+	errOut, code = run("--dry-run")
+	if code != 0 || !strings.Contains(errOut, "memrelief started with ") {
+		t.Errorf("as user 1000 with --dry-run: exit %d, stderr %q", code, errOut)
+	}
+}
