@@ -32,9 +32,12 @@ func DefaultTiers() []Tier {
 // series allocate without limit.
 const maxTierLen = 1 << 16
 
+// maxTiers bounds the tiers of a series, for the same reason.
+const maxTiers = 8
+
 func checkTiers(tiers []Tier) error {
-	if len(tiers) == 0 || len(tiers) > 8 {
-		return fmt.Errorf("history needs 1 to 8 tiers, got %d", len(tiers))
+	if len(tiers) == 0 || len(tiers) > maxTiers {
+		return fmt.Errorf("history needs 1 to %d tiers, got %d", maxTiers, len(tiers))
 	}
 	for i, t := range tiers {
 		if t.Step < time.Second || t.Step%time.Second != 0 {

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -100,7 +101,8 @@ func (st Store) Save(s *Series) error {
 //   - (s, nil): the stored history;
 //   - (nil, nil): nothing stored for key;
 //   - (nil, err): the file could not be trusted (damaged, truncated, of
-//     another version or another key) and was renamed to *.corrupt for a
+//     another version or another key, or larger than any history file can
+//     be, which is refused unread) and was renamed to *.corrupt for a
 //     person to read; err names the file and what was wrong. The caller
 //     logs it and starts a fresh series: a bad file is never fatal.
 //
@@ -131,9 +133,24 @@ func (st Store) Load(key string, tiers []Tier) (*Series, error) {
 // set, err says why the file cannot be trusted.
 func (st Store) read(key string) (file string, d decoded, found bool, err error) {
 	file = filepath.Join(st.Dir, FileName(key))
-	data, err := os.ReadFile(file)
+	f, err := os.Open(file)
 	if errors.Is(err, fs.ErrNotExist) {
 		return file, d, false, nil
+	}
+	if err != nil {
+		return file, d, false, fmt.Errorf("read history %s: %w", file, err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return file, d, false, fmt.Errorf("read history %s: %w", file, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return file, d, true, fmt.Errorf("not a regular file (%v)", fi.Mode().Type())
+	}
+	data, err := readAtMost(f, fi.Size(), int64(maxFileSize))
+	if errors.Is(err, errTooLarge) {
+		return file, d, true, err
 	}
 	if err != nil {
 		return file, d, false, fmt.Errorf("read history %s: %w", file, err)
@@ -143,6 +160,39 @@ func (st Store) read(key string) (file string, d decoded, found bool, err error)
 		err = fmt.Errorf("holds the history of %q, not %q", d.key, key)
 	}
 	return file, d, true, err
+}
+
+var errTooLarge = errors.New("larger than a history file can be")
+
+// readAtMost reads r to its end if that is at most limit bytes; size is
+// what a stat said, so a larger file is refused without reading it and the
+// buffer is sized once. The read itself stops past limit, so a file that
+// grows meanwhile (or never ends) costs limit bytes at most. A refusal
+// wraps errTooLarge and says the size.
+func readAtMost(r io.Reader, size, limit int64) ([]byte, error) {
+	if size > limit {
+		return nil, fmt.Errorf("%d bytes, %w (at most %d bytes)", size, errTooLarge, limit)
+	}
+	// One spare byte, so the end is seen without growing the buffer.
+	buf := make([]byte, 0, max(size, 0)+1)
+	lr := io.LimitReader(r, limit+1)
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := lr.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	if int64(len(buf)) > limit {
+		return nil, fmt.Errorf("more than %d bytes (it grew while read), %w", limit, errTooLarge)
+	}
+	return buf, nil
 }
 
 // Read returns the series stored under key with the tiers it was saved
