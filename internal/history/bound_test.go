@@ -147,3 +147,41 @@ func TestReadAtMostStopsAtTheLimit(t *testing.T) {
 		t.Errorf("readAtMost with a stat above the limit: %v after reading %d bytes", err, src.given)
 	}
 }
+
+func TestStorePruneBoundsTheNumberOfFiles(t *testing.T) {
+	st := Store{Dir: t.TempDir(), MaxFiles: 3}
+	now := time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)
+	// Six recent files, one an hour apart: none is old enough to age out.
+	var names []string
+	for i := range 6 {
+		name := FileName("/pod" + string(rune('a'+i)) + ".slice")
+		if i == 1 {
+			name += corruptExt
+		}
+		p := filepath.Join(st.Dir, name)
+		if err := os.WriteFile(p, []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		mod := now.Add(-time.Duration(6-i) * time.Hour)
+		if err := os.Chtimes(p, mod, mod); err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, name)
+	}
+	removed, err := st.Prune(now, 14*24*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(removed) != 3 {
+		t.Errorf("removed %v; want the 3 written longest ago", removed)
+	}
+	for i, name := range names {
+		_, err := os.Stat(filepath.Join(st.Dir, name))
+		if i < 3 && err == nil {
+			t.Errorf("%s (written %dh ago) kept over newer files", name, 6-i)
+		}
+		if i >= 3 && err != nil {
+			t.Errorf("%s (written %dh ago) removed: %v", name, 6-i, err)
+		}
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 )
@@ -24,7 +25,16 @@ import (
 // series at once.
 type Store struct {
 	Dir string
+	// MaxFiles bounds the files Prune leaves in Dir, DefaultMaxFiles when
+	// 0: a node that runs many short-lived pods leaves one file per gone
+	// cgroup for as long as the longest tier spans (14 days by default).
+	MaxFiles int
 }
+
+// DefaultMaxFiles is four times the 1,000 cgroups a daemon's memory
+// budget is sized for, so live series are never pruned for number; 4,096
+// full default series take about 40 MiB.
+const DefaultMaxFiles = 4096
 
 const (
 	fileExt    = ".hist"
@@ -232,8 +242,10 @@ func (st Store) Remove(key string) error {
 // Prune deletes history files not written for maxAge before now: the
 // daemon saves live series regularly, so those are cgroups that are gone.
 // Set-aside (*.corrupt) and left-over temporary files age out the same
-// way, so the directory stays bounded. It returns the names it removed;
-// files it cannot remove are errors, but Prune goes on with the others.
+// way. Of what is left, it keeps the MaxFiles written most recently and
+// deletes the rest, so the directory stays bounded however fast cgroups
+// come and go. It returns the names it removed; files it cannot remove
+// are errors, but Prune goes on with the others.
 func (st Store) Prune(now time.Time, maxAge time.Duration) ([]string, error) {
 	entries, err := os.ReadDir(st.Dir)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -244,6 +256,18 @@ func (st Store) Prune(now time.Time, maxAge time.Duration) ([]string, error) {
 	}
 	var removed []string
 	var errs []error
+	remove := func(name string) {
+		if err := os.Remove(filepath.Join(st.Dir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, fmt.Errorf("prune history %s: %w", filepath.Join(st.Dir, name), err))
+			return
+		}
+		removed = append(removed, name)
+	}
+	type kept struct {
+		name string
+		mod  time.Time
+	}
+	var keep []kept
 	for _, e := range entries {
 		name := e.Name()
 		if !e.Type().IsRegular() || !(strings.HasSuffix(name, fileExt) || strings.HasSuffix(name, corruptExt) || strings.HasSuffix(name, tmpExt)) {
@@ -254,13 +278,27 @@ func (st Store) Prune(now time.Time, maxAge time.Duration) ([]string, error) {
 			continue // removed meanwhile
 		}
 		if now.Sub(info.ModTime()) < maxAge {
+			keep = append(keep, kept{name, info.ModTime()})
 			continue
 		}
-		if err := os.Remove(filepath.Join(st.Dir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			errs = append(errs, fmt.Errorf("prune history %s: %w", filepath.Join(st.Dir, name), err))
-			continue
+		remove(name)
+	}
+	maxFiles := st.MaxFiles
+	if maxFiles <= 0 {
+		maxFiles = DefaultMaxFiles
+	}
+	if len(keep) > maxFiles {
+		// Oldest first; names break ties so the choice does not depend on
+		// the order the directory lists them in.
+		slices.SortFunc(keep, func(a, b kept) int {
+			if c := a.mod.Compare(b.mod); c != 0 {
+				return c
+			}
+			return strings.Compare(a.name, b.name)
+		})
+		for _, k := range keep[:len(keep)-maxFiles] {
+			remove(k.name)
 		}
-		removed = append(removed, name)
 	}
 	return removed, errors.Join(errs...)
 }
