@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 
 	"github.com/BurntSushi/toml"
@@ -183,7 +184,11 @@ type rawAction struct {
 type conv struct {
 	file string
 	at   map[string]position
-	errs Errors
+	// written maps a key as the decoder names it (no array indices) to
+	// the indexed keys of at it stands for; built on the first unknown
+	// key, so that finding every place of each one is not a scan of at.
+	written map[string][]string
+	errs    Errors
 	// failed holds keys already reported, so a value that could not be
 	// read is not reported again by validation as missing or zero.
 	failed map[string]bool
@@ -211,12 +216,17 @@ func (c *conv) errf(key, format string, a ...any) {
 
 // unknown reports an undecoded key at every place it is written.
 func (c *conv) unknown(key string) {
-	var found []string
-	for k := range c.at {
-		if unindexed(k) == key {
-			found = append(found, k)
+	if c.written == nil {
+		c.written = make(map[string][]string, len(c.at))
+		for k := range c.at {
+			u := unindexed(k)
+			c.written[u] = append(c.written[u], k)
 		}
 	}
+	found := c.written[key]
+	// at is a map: without a sort, two keys written at one place (a
+	// [[table]] and its element) would be reported in random order.
+	slices.Sort(found)
 	if len(found) == 0 {
 		c.errs = append(c.errs, Error{File: c.file, Key: key, Msg: "unknown key"})
 		return
