@@ -25,9 +25,13 @@ func File(r paths.Roots) string { return filepath.Join(r.Etc, "memrelief", "poli
 func Default() (*Policy, error) { return Parse(EmbeddedName, configs.Default()) }
 
 // Load reads and parses one policy file. A read error is returned wrapped;
-// problems in the policy come back as Errors.
+// problems in the policy, a file larger than MaxFileBytes included, come
+// back as Errors.
 func Load(file string) (*Policy, error) {
-	data, err := os.ReadFile(file)
+	data, err := ReadFile(file)
+	if isSizeError(err) {
+		return nil, Errors{{File: file, Msg: err.Error()}}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("read policy %s: %w", file, err)
 	}
@@ -48,8 +52,12 @@ func LoadHost(r paths.Roots) (*Policy, string, error) {
 
 // Parse decodes and validates a policy. name is used in error messages and
 // as Policy.Source. It returns a complete policy, or nil and an Errors with
-// every problem found (nothing else: Parse does no I/O).
+// every problem found (nothing else: Parse does no I/O). A document larger
+// than MaxFileBytes is refused unparsed.
 func Parse(name string, data []byte) (*Policy, error) {
+	if len(data) > MaxFileBytes {
+		return nil, sizeErrors(name, len(data))
+	}
 	var raw rawPolicy
 	md, err := toml.Decode(string(data), &raw)
 	if err != nil {
