@@ -249,11 +249,35 @@ func validateLevel(r *Rule, i int, node bool) []problem {
 	return ps
 }
 
-// unitPropertyNames are the properties unit_property may set: memory
-// knobs systemd applies to the unit's cgroup at run time.
+// unitPropertyNames are the properties unit_property knows: memory knobs
+// systemd applies to the unit's cgroup at run time. Two of them it refuses
+// to set (refusedUnitProperty).
 func unitPropertyNames() []string {
 	return []string{"MemoryHigh", "MemoryMax", "MemoryLow", "MemoryMin", "MemorySwapMax"}
 }
+
+// refusedUnitProperty says why unit_property will not set name, or "".
+// memrelief promises never to kill, and these two hand the kernel a reason
+// to OOM-kill: MemoryMax the unit itself when it reaches the limit,
+// MemoryMin other processes when the protected memory cannot be found
+// elsewhere. MemoryHigh and MemoryLow do the same jobs by throttling,
+// reclaiming and best-effort protection, without that reason.
+func refusedUnitProperty(name string) string {
+	switch name {
+	case "MemoryMax":
+		return "MemoryMax is refused: a unit that reaches it is OOM-killed by the kernel, and memrelief never kills; use MemoryHigh, which throttles and reclaims instead"
+	case "MemoryMin":
+		return "MemoryMin is refused: memory it protects is never reclaimed, so the kernel OOM-kills other processes when the rest of the node runs out, and memrelief never kills; use MemoryLow, which protects as far as the node can afford"
+	}
+	return ""
+}
+
+// Floors of a MemoryHigh that unit_property sets: below them a unit is
+// throttled to a standstill, which is a typo ("1B", "0.5%"), not a policy.
+const (
+	minMemoryHigh        = Size(16 << 20)
+	minMemoryHighPercent = Percent(1)
+)
 
 // actionCheck is what an action's validator sees: the level it belongs
 // to, its key ("level[0].action[1]") and whether it is in the node rule;
@@ -320,9 +344,31 @@ func validateUnitProperty(c *actionCheck, a *Action) {
 			c.add("property", "unsupported property %q (want one of %s)", u.Name, strings.Join(unitPropertyNames(), ", "))
 		}
 	}
+	if msg := refusedUnitProperty(u.Name); msg != "" {
+		c.add("property", "%s", msg)
+	}
 	if msg := checkPropertyValue(u.Value); msg != "" {
 		c.add("value", "%s", msg)
+	} else if u.Name == "MemoryHigh" {
+		if msg := checkMemoryHighFloor(u.Value); msg != "" {
+			c.add("value", "%s", msg)
+		}
 	}
+}
+
+// checkMemoryHighFloor refuses a MemoryHigh below minMemoryHigh or
+// minMemoryHighPercent; v has passed checkPropertyValue.
+func checkMemoryHighFloor(v string) string {
+	if p, err := ParsePercent(v); err == nil {
+		if p < minMemoryHighPercent {
+			return fmt.Sprintf("MemoryHigh %s is below %s of RAM; it would throttle the unit to a standstill", p, minMemoryHighPercent)
+		}
+		return ""
+	}
+	if sz, err := ParseSize(v); err == nil && sz < minMemoryHigh {
+		return fmt.Sprintf("MemoryHigh %s is below %s; it would throttle the unit to a standstill", sz, minMemoryHigh)
+	}
+	return ""
 }
 
 func validateReclaim(c *actionCheck, a *Action) {

@@ -86,3 +86,16 @@ func TestValidateActionRefusesUnknownType(t *testing.T) {
 		t.Errorf("validateAction of an unknown type: %+v", ps)
 	}
 }
+
+// The floors and refusals of unit_property leave every sane setting alone.
+func TestUnitPropertyAccepted(t *testing.T) {
+	for _, pv := range [][2]string{
+		{"MemoryHigh", "16M"}, {"MemoryHigh", "1%"}, {"MemoryHigh", "90%"}, {"MemoryHigh", "infinity"},
+		{"MemoryLow", "1B"}, {"MemoryLow", "20%"}, {"MemorySwapMax", "0"},
+	} {
+		doc := ruleHead + "[[rule.level.action]]\ntype = \"unit_property\"\nproperty = \"" + pv[0] + "\"\nvalue = \"" + pv[1] + "\"\n"
+		if _, err := Parse("p.toml", []byte(doc)); err != nil {
+			t.Errorf("%s = %s: %v", pv[0], pv[1], err)
+		}
+	}
+}
