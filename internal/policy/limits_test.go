@@ -32,7 +32,7 @@ func TestPolicySizeLimit(t *testing.T) {
 	// even TOML.
 	_, err := Parse("p.toml", append([]byte("\x00"), exact...))
 	var errs Errors
-	if !errors.As(err, &errs) || len(errs) != 1 || errs.Error() != fmt.Sprintf("p.toml: %d bytes, more than the 1048576 bytes (1 MiB) memrelief reads from a policy or drop-in file", MaxFileBytes+1) {
+	if !errors.As(err, &errs) || len(errs) != 1 || errs.Error() != fmt.Sprintf("p.toml: %d bytes, more than the 262144 bytes (256 KiB) memrelief reads from a policy or drop-in file", MaxFileBytes+1) {
 		t.Errorf("Parse of %d bytes: %v", MaxFileBytes+1, err)
 	}
 
@@ -79,7 +79,7 @@ func TestErrorsShowTheFirstFew(t *testing.T) {
 	if len(lines) != MaxShownErrors+1 {
 		t.Fatalf("Error() prints %d lines; want %d and a count", len(lines), MaxShownErrors)
 	}
-	if lines[0] != "p.toml:1:1: colour_0: unknown key" {
+	if lines[0] != "p.toml:1:1: k0: unknown key" {
 		t.Errorf("first line %q; want the first problem in the file", lines[0])
 	}
 	if want := fmt.Sprintf("p.toml: ... and %d more problems", extra); lines[len(lines)-1] != want {
