@@ -35,10 +35,12 @@ func (l *limitListener) Accept() (net.Conn, error) {
 			return &limitConn{Conn: c, release: func() { <-l.slots }}, nil
 		default:
 		}
-		c.Close()
+		// Reported before the close, so whoever sees a connection refused
+		// can count on the report having been made.
 		if l.refused != nil {
 			l.refusedOnce.Do(func() { l.refused(cap(l.slots)) })
 		}
+		c.Close()
 	}
 }
 
