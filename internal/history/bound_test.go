@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/memrelief/memrelief/internal/policy"
 )
 
 // worstSeries is the largest series the format allows, every number at
@@ -52,9 +54,6 @@ func worstSeries(t *testing.T) *Series {
 }
 
 func TestMaxFileSizeAdmitsTheLargestValidFile(t *testing.T) {
-	if testing.Short() {
-		t.Skip("SKIP: builds a 35 MiB file; the history file size bound is NOT checked")
-	}
 	data := encode(nil, worstSeries(t))
 	if _, err := decode(data); err != nil {
 		t.Fatalf("the largest series does not decode: %v", err)
@@ -183,5 +182,14 @@ func TestStorePruneBoundsTheNumberOfFiles(t *testing.T) {
 		if i >= 3 && err != nil {
 			t.Errorf("%s (written %dh ago) removed: %v", name, 6-i, err)
 		}
+	}
+}
+
+// A policy may ask for as many resolutions and points as the history
+// reads back, no more: a file the daemon wrote must never be set aside as
+// too large.
+func TestBoundsCoverThePolicy(t *testing.T) {
+	if maxTiers != policy.MaxResolutions || maxTierLen != policy.MaxHistoryPoints {
+		t.Errorf("history reads %d tiers of %d points; the policy allows %d resolutions of %d", maxTiers, maxTierLen, policy.MaxResolutions, policy.MaxHistoryPoints)
 	}
 }

@@ -44,10 +44,10 @@ const (
 	// 5 bytes), the peak (5 bytes).
 	maxPointSize = 3 + 1 + int(NumComponents)*(5+5) + 5
 	// maxTierSize: step (at most 2^32: 5 bytes), length and point count
-	// (at most maxTierLen: 3 bytes each), newest slot, the open bucket and
+	// (at most maxTierLen: 2 bytes each), newest slot, the open bucket and
 	// its slot, then the points.
-	maxTierSize = 5 + 3 + 3 + binary.MaxVarintLen64 + maxPointSize + binary.MaxVarintLen64 + maxTierLen*maxPointSize
-	// maxFileSize is about 35 MiB with 8 full tiers of 65,536 points; a
+	maxTierSize = 5 + 2 + 2 + binary.MaxVarintLen64 + maxPointSize + binary.MaxVarintLen64 + maxTierLen*maxPointSize
+	// maxFileSize is about 1.1 MiB with 4 full tiers of 4,096 points; a
 	// default series (408 points) takes about 10 KiB.
 	maxFileSize = len(magic) + 1 + 2 + maxKeyLen + binary.MaxVarintLen64 + 1 + maxTiers*maxTierSize + crcSize
 )

@@ -28,12 +28,16 @@ func DefaultTiers() []Tier {
 	return []Tier{{Step: 5 * time.Minute, Len: 6 * 12}, {Step: time.Hour, Len: 14 * 24}}
 }
 
-// maxTierLen bounds a tier so a bad configuration or file cannot make a
-// series allocate without limit.
-const maxTierLen = 1 << 16
-
-// maxTiers bounds the tiers of a series, for the same reason.
-const maxTiers = 8
+// maxTierLen and maxTiers bound a series so a bad configuration or file
+// cannot make it allocate without limit, and with it the largest history
+// file (maxFileSize). They are the policy's own bounds on [history]
+// resolutions (policy.MaxHistoryPoints and policy.MaxResolutions, which
+// TestBoundsCoverThePolicy holds them to), so every file the daemon writes
+// is readable and nothing larger is.
+const (
+	maxTierLen = 4096
+	maxTiers   = 4
+)
 
 func checkTiers(tiers []Tier) error {
 	if len(tiers) == 0 || len(tiers) > maxTiers {
