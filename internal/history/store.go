@@ -143,9 +143,21 @@ func (st Store) Load(key string, tiers []Tier) (*Series, error) {
 // set, err says why the file cannot be trusted.
 func (st Store) read(key string) (file string, d decoded, found bool, err error) {
 	file = filepath.Join(st.Dir, FileName(key))
-	f, err := os.Open(file)
+	// Looked at before it is opened: opening a FIFO would block the
+	// caller (the engine's loop) until something writes to it.
+	li, err := os.Lstat(file)
 	if errors.Is(err, fs.ErrNotExist) {
 		return file, d, false, nil
+	}
+	if err != nil {
+		return file, d, false, fmt.Errorf("read history %s: %w", file, err)
+	}
+	if !li.Mode().IsRegular() {
+		return file, d, true, fmt.Errorf("not a regular file (%v)", li.Mode().Type())
+	}
+	f, err := os.Open(file)
+	if errors.Is(err, fs.ErrNotExist) {
+		return file, d, false, nil // removed meanwhile
 	}
 	if err != nil {
 		return file, d, false, fmt.Errorf("read history %s: %w", file, err)
@@ -154,9 +166,6 @@ func (st Store) read(key string) (file string, d decoded, found bool, err error)
 	fi, err := f.Stat()
 	if err != nil {
 		return file, d, false, fmt.Errorf("read history %s: %w", file, err)
-	}
-	if !fi.Mode().IsRegular() {
-		return file, d, true, fmt.Errorf("not a regular file (%v)", fi.Mode().Type())
 	}
 	data, err := readAtMost(f, fi.Size(), int64(maxFileSize))
 	if errors.Is(err, errTooLarge) {
