@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"os"
 	"strings"
 
 	"github.com/coreos/go-systemd/v22/unit"
@@ -37,12 +36,19 @@ func Load(ctx context.Context, f Finder, unitName string) (o policy.Override, fi
 	if err != nil {
 		return policy.Override{Unit: unitName}, nil, via, nil, err
 	}
-	o, errs = Read(unitName, files, os.ReadFile)
+	o, errs = Read(unitName, files, policy.ReadFile)
 	return o, files, via, errs, nil
 }
 
+// MaxErrors bounds the errors Read returns for one unit: the daemon reports
+// each, and a drop-in of thousands of bad lines must not become thousands
+// of events.
+const MaxErrors = 20
+
 // Read parses the drop-in files of one unit, in the order systemd applies
-// them (later files win), with readFile (os.ReadFile outside tests).
+// them (later files win), with readFile (policy.ReadFile, which refuses
+// files over policy.MaxFileBytes, outside tests). It returns the first
+// MaxErrors problems and, when there are more, one counting the rest.
 func Read(unitName string, files []string, readFile func(string) ([]byte, error)) (policy.Override, policy.Errors) {
 	o := policy.Override{Unit: unitName}
 	var errs policy.Errors
@@ -54,12 +60,16 @@ func Read(unitName string, files []string, readFile func(string) ([]byte, error)
 		}
 		errs = append(errs, Parse(f, data, &o)...)
 	}
-	return o, errs
+	return o, errs.Capped(MaxErrors)
 }
 
 // Parse applies the [X-MemRelief] section of one drop-in to o. A file the
-// unit parser rejects contributes nothing; a bad setting is skipped alone.
+// unit parser rejects, or one larger than policy.MaxFileBytes, contributes
+// nothing; a bad setting is skipped alone.
 func Parse(file string, data []byte, o *policy.Override) policy.Errors {
+	if len(data) > policy.MaxFileBytes {
+		return policy.Errors{{File: file, Msg: "drop-in ignored: " + (&policy.SizeError{Size: int64(len(data))}).Error()}}
+	}
 	sections, err := unit.DeserializeSections(bytes.NewReader(data))
 	if err != nil {
 		return policy.Errors{{File: file, Line: firstBadLine(data), Msg: fmt.Sprintf("not a valid unit file, ignored: %v", err)}}

@@ -35,6 +35,23 @@ const (
 	allComponent = 1<<NumComponents - 1
 )
 
+// The largest file encode can write, from the bounds decode enforces: a
+// reader refuses anything larger without reading it. Sizes are of the
+// numbers' varint forms at their largest (7 bits a byte).
+const (
+	// maxPointSize: sample count (at most 65535: 3 bytes), known mask, per
+	// component a mean delta and a mean-minus-minimum (each within ±2^32:
+	// 5 bytes), the peak (5 bytes).
+	maxPointSize = 3 + 1 + int(NumComponents)*(5+5) + 5
+	// maxTierSize: step (at most 2^32: 5 bytes), length and point count
+	// (at most maxTierLen: 2 bytes each), newest slot, the open bucket and
+	// its slot, then the points.
+	maxTierSize = 5 + 2 + 2 + binary.MaxVarintLen64 + maxPointSize + binary.MaxVarintLen64 + maxTierLen*maxPointSize
+	// maxFileSize is about 1.1 MiB with 4 full tiers of 4,096 points; a
+	// default series (408 points) takes about 10 KiB.
+	maxFileSize = len(magic) + 1 + 2 + maxKeyLen + binary.MaxVarintLen64 + 1 + maxTiers*maxTierSize + crcSize
+)
+
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // Field names for decode errors, built once so decoding a bucket does not
@@ -242,7 +259,7 @@ func decode(b []byte) (decoded, error) {
 		out.last = time.Unix(0, ns)
 	}
 	nt := d.uvarint("tier count")
-	if d.err == nil && (nt == 0 || nt > 8) {
+	if d.err == nil && (nt == 0 || nt > maxTiers) {
 		d.fail("tier count", "%d out of range", nt)
 	}
 	for range nt {

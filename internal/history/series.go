@@ -28,13 +28,20 @@ func DefaultTiers() []Tier {
 	return []Tier{{Step: 5 * time.Minute, Len: 6 * 12}, {Step: time.Hour, Len: 14 * 24}}
 }
 
-// maxTierLen bounds a tier so a bad configuration or file cannot make a
-// series allocate without limit.
-const maxTierLen = 1 << 16
+// maxTierLen and maxTiers bound a series so a bad configuration or file
+// cannot make it allocate without limit, and with it the largest history
+// file (maxFileSize). They are the policy's own bounds on [history]
+// resolutions (policy.MaxHistoryPoints and policy.MaxResolutions, which
+// TestBoundsCoverThePolicy holds them to), so every file the daemon writes
+// is readable and nothing larger is.
+const (
+	maxTierLen = 4096
+	maxTiers   = 4
+)
 
 func checkTiers(tiers []Tier) error {
-	if len(tiers) == 0 || len(tiers) > 8 {
-		return fmt.Errorf("history needs 1 to 8 tiers, got %d", len(tiers))
+	if len(tiers) == 0 || len(tiers) > maxTiers {
+		return fmt.Errorf("history needs 1 to %d tiers, got %d", maxTiers, len(tiers))
 	}
 	for i, t := range tiers {
 		if t.Step < time.Second || t.Step%time.Second != 0 {

@@ -5,10 +5,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 )
@@ -23,7 +25,16 @@ import (
 // series at once.
 type Store struct {
 	Dir string
+	// MaxFiles bounds the files Prune leaves in Dir, DefaultMaxFiles when
+	// 0: a node that runs many short-lived pods leaves one file per gone
+	// cgroup for as long as the longest tier spans (14 days by default).
+	MaxFiles int
 }
+
+// DefaultMaxFiles is four times the 1,000 cgroups a daemon's memory
+// budget is sized for, so live series are never pruned for number; 4,096
+// full default series take about 40 MiB.
+const DefaultMaxFiles = 4096
 
 const (
 	fileExt    = ".hist"
@@ -100,7 +111,8 @@ func (st Store) Save(s *Series) error {
 //   - (s, nil): the stored history;
 //   - (nil, nil): nothing stored for key;
 //   - (nil, err): the file could not be trusted (damaged, truncated, of
-//     another version or another key) and was renamed to *.corrupt for a
+//     another version or another key, or larger than any history file can
+//     be, which is refused unread) and was renamed to *.corrupt for a
 //     person to read; err names the file and what was wrong. The caller
 //     logs it and starts a fresh series: a bad file is never fatal.
 //
@@ -131,9 +143,33 @@ func (st Store) Load(key string, tiers []Tier) (*Series, error) {
 // set, err says why the file cannot be trusted.
 func (st Store) read(key string) (file string, d decoded, found bool, err error) {
 	file = filepath.Join(st.Dir, FileName(key))
-	data, err := os.ReadFile(file)
+	// Looked at before it is opened: opening a FIFO would block the
+	// caller (the engine's loop) until something writes to it.
+	li, err := os.Lstat(file)
 	if errors.Is(err, fs.ErrNotExist) {
 		return file, d, false, nil
+	}
+	if err != nil {
+		return file, d, false, fmt.Errorf("read history %s: %w", file, err)
+	}
+	if !li.Mode().IsRegular() {
+		return file, d, true, fmt.Errorf("not a regular file (%v)", li.Mode().Type())
+	}
+	f, err := os.Open(file)
+	if errors.Is(err, fs.ErrNotExist) {
+		return file, d, false, nil // removed meanwhile
+	}
+	if err != nil {
+		return file, d, false, fmt.Errorf("read history %s: %w", file, err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return file, d, false, fmt.Errorf("read history %s: %w", file, err)
+	}
+	data, err := readAtMost(f, fi.Size(), int64(maxFileSize))
+	if errors.Is(err, errTooLarge) {
+		return file, d, true, err
 	}
 	if err != nil {
 		return file, d, false, fmt.Errorf("read history %s: %w", file, err)
@@ -143,6 +179,39 @@ func (st Store) read(key string) (file string, d decoded, found bool, err error)
 		err = fmt.Errorf("holds the history of %q, not %q", d.key, key)
 	}
 	return file, d, true, err
+}
+
+var errTooLarge = errors.New("larger than a history file can be")
+
+// readAtMost reads r to its end if that is at most limit bytes; size is
+// what a stat said, so a larger file is refused without reading it and the
+// buffer is sized once. The read itself stops past limit, so a file that
+// grows meanwhile (or never ends) costs limit bytes at most. A refusal
+// wraps errTooLarge and says the size.
+func readAtMost(r io.Reader, size, limit int64) ([]byte, error) {
+	if size > limit {
+		return nil, fmt.Errorf("%d bytes, %w (at most %d bytes)", size, errTooLarge, limit)
+	}
+	// One spare byte, so the end is seen without growing the buffer.
+	buf := make([]byte, 0, max(size, 0)+1)
+	lr := io.LimitReader(r, limit+1)
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := lr.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	if int64(len(buf)) > limit {
+		return nil, fmt.Errorf("more than %d bytes (it grew while read), %w", limit, errTooLarge)
+	}
+	return buf, nil
 }
 
 // Read returns the series stored under key with the tiers it was saved
@@ -182,8 +251,10 @@ func (st Store) Remove(key string) error {
 // Prune deletes history files not written for maxAge before now: the
 // daemon saves live series regularly, so those are cgroups that are gone.
 // Set-aside (*.corrupt) and left-over temporary files age out the same
-// way, so the directory stays bounded. It returns the names it removed;
-// files it cannot remove are errors, but Prune goes on with the others.
+// way. Of what is left, it keeps the MaxFiles written most recently and
+// deletes the rest, so the directory stays bounded however fast cgroups
+// come and go. It returns the names it removed; files it cannot remove
+// are errors, but Prune goes on with the others.
 func (st Store) Prune(now time.Time, maxAge time.Duration) ([]string, error) {
 	entries, err := os.ReadDir(st.Dir)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -194,6 +265,18 @@ func (st Store) Prune(now time.Time, maxAge time.Duration) ([]string, error) {
 	}
 	var removed []string
 	var errs []error
+	remove := func(name string) {
+		if err := os.Remove(filepath.Join(st.Dir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, fmt.Errorf("prune history %s: %w", filepath.Join(st.Dir, name), err))
+			return
+		}
+		removed = append(removed, name)
+	}
+	type kept struct {
+		name string
+		mod  time.Time
+	}
+	var keep []kept
 	for _, e := range entries {
 		name := e.Name()
 		if !e.Type().IsRegular() || !(strings.HasSuffix(name, fileExt) || strings.HasSuffix(name, corruptExt) || strings.HasSuffix(name, tmpExt)) {
@@ -204,13 +287,27 @@ func (st Store) Prune(now time.Time, maxAge time.Duration) ([]string, error) {
 			continue // removed meanwhile
 		}
 		if now.Sub(info.ModTime()) < maxAge {
+			keep = append(keep, kept{name, info.ModTime()})
 			continue
 		}
-		if err := os.Remove(filepath.Join(st.Dir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			errs = append(errs, fmt.Errorf("prune history %s: %w", filepath.Join(st.Dir, name), err))
-			continue
+		remove(name)
+	}
+	maxFiles := st.MaxFiles
+	if maxFiles <= 0 {
+		maxFiles = DefaultMaxFiles
+	}
+	if len(keep) > maxFiles {
+		// Oldest first; names break ties so the choice does not depend on
+		// the order the directory lists them in.
+		slices.SortFunc(keep, func(a, b kept) int {
+			if c := a.mod.Compare(b.mod); c != 0 {
+				return c
+			}
+			return strings.Compare(a.name, b.name)
+		})
+		for _, k := range keep[:len(keep)-maxFiles] {
+			remove(k.name)
 		}
-		removed = append(removed, name)
 	}
 	return removed, errors.Join(errs...)
 }

@@ -48,6 +48,19 @@ type Options struct {
 	// Proc is procfs's mount point; when set, vfs_cache_pressure is read
 	// from it while memrelief does not manage the sysctl.
 	Proc string
+
+	// MaxConns bounds the connections Serve holds open at once; any local
+	// user can connect, and each connection costs memory in a daemon
+	// capped at MemoryMax=128M. DefaultMaxConns when 0.
+	MaxConns int
+	// IdleTimeout closes a keep-alive connection that sent no request for
+	// this long; DefaultIdleTimeout when 0.
+	IdleTimeout time.Duration
+	// OnConnLimit is called once, the first time Serve refuses a
+	// connection because MaxConns are open, so the daemon can report it;
+	// later refusals are silent (a flood would otherwise become an event
+	// flood). It runs on the accepting goroutine and must not block.
+	OnConnLimit func(limit int)
 }
 
 // Metrics is the registry, the collector and the counters. It is a
@@ -77,6 +90,12 @@ type Metrics struct {
 func New(ctx context.Context, q Querier, opts Options) *Metrics {
 	if opts.QueryTimeout == 0 {
 		opts.QueryTimeout = 5 * time.Second
+	}
+	if opts.MaxConns <= 0 {
+		opts.MaxConns = DefaultMaxConns
+	}
+	if opts.IdleTimeout <= 0 {
+		opts.IdleTimeout = DefaultIdleTimeout
 	}
 	m := &Metrics{ctx: ctx, q: q, opts: opts, reg: prometheus.NewRegistry(), runtime: prometheus.NewRegistry()}
 	m.actions = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Subsystem: "action", Name: "runs_total",

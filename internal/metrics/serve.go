@@ -74,9 +74,15 @@ func ParseAddr(s string) (Addr, error) {
 
 // Listen opens a. The socket's directory is created when missing (run by
 // hand, without systemd's RuntimeDirectory=). A stale socket file left by
-// a crash is replaced; any other file in the way is an error. The socket
-// is world-connectable: it tells no more than world-readable
-// /sys/fs/cgroup does, and a scraping agent need not run as root.
+// a crash is replaced; any other file in the way is an error.
+//
+// The socket is world-connectable (0666), deliberately: it serves read-only
+// data that tells no more than world-readable /sys/fs/cgroup does, a
+// scraping agent running as its own user needs no group set up for it, and
+// what any local user can cost the daemon by connecting is bounded by Serve
+// (a connection cap, timeouts), with the first refusal reported. To narrow
+// who may scrape, restrict the socket's directory, which connecting needs
+// search permission on.
 func Listen(a Addr) (net.Listener, error) {
 	if a.Network == "unix" {
 		if err := os.MkdirAll(filepath.Dir(a.Address), 0o755); err != nil {
@@ -123,10 +129,42 @@ func (m *Metrics) Handler() http.Handler {
 	return mux
 }
 
+// Bounds of the metrics listener. A scrape is one small GET answered in
+// well under Prometheus's default 10 s scrape timeout; node_exporter caps
+// in-flight scrapes at 40 for two Prometheus servers with room for stuck
+// ones, and memrelief already caps in-flight scrapes at 4, so a few dozen
+// connections leave room for every agent on a node while bounding what
+// idle ones cost (about 20 KB each: 4,000 of them took the daemon from
+// 11 MB to 90 MB).
+const (
+	DefaultMaxConns = 32
+	// DefaultIdleTimeout outlasts the usual 15 s to 60 s scrape interval,
+	// so a scraper's keep-alive connection is reused rather than redialled.
+	DefaultIdleTimeout = 2 * time.Minute
+	// maxHeaderBytes is far above a scraper's few headers (Accept,
+	// User-Agent, a Prometheus timeout header).
+	maxHeaderBytes = 8 << 10
+	// readTimeout covers the whole request; a GET has no body.
+	readTimeout = 10 * time.Second
+)
+
 // Serve answers HTTP on ln until ctx ends, then closes it (removing a Unix
-// socket). It returns nil after ctx ends, the error otherwise.
+// socket). At most Options.MaxConns connections are open at once; more are
+// closed as soon as they are accepted, and the first refusal is passed to
+// Options.OnConnLimit. It returns nil after ctx ends, the error otherwise.
 func (m *Metrics) Serve(ctx context.Context, ln net.Listener) error {
-	srv := &http.Server{Handler: m.Handler(), ReadHeaderTimeout: 5 * time.Second, BaseContext: func(net.Listener) context.Context { return ctx }}
+	srv := &http.Server{
+		Handler:           m.Handler(),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       readTimeout,
+		// Longer than the handler's own timeout (QueryTimeout + 5 s), so a
+		// slow engine gets promhttp's error response, not a cut connection.
+		WriteTimeout:   m.opts.QueryTimeout + 10*time.Second,
+		IdleTimeout:    m.opts.IdleTimeout,
+		MaxHeaderBytes: maxHeaderBytes,
+		BaseContext:    func(net.Listener) context.Context { return ctx },
+	}
+	ln = newLimitListener(ln, m.opts.MaxConns, m.opts.OnConnLimit)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

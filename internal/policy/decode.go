@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 
 	"github.com/BurntSushi/toml"
@@ -24,9 +25,13 @@ func File(r paths.Roots) string { return filepath.Join(r.Etc, "memrelief", "poli
 func Default() (*Policy, error) { return Parse(EmbeddedName, configs.Default()) }
 
 // Load reads and parses one policy file. A read error is returned wrapped;
-// problems in the policy come back as Errors.
+// problems in the policy, a file larger than MaxFileBytes included, come
+// back as Errors.
 func Load(file string) (*Policy, error) {
-	data, err := os.ReadFile(file)
+	data, err := ReadFile(file)
+	if isSizeError(err) {
+		return nil, Errors{{File: file, Msg: err.Error()}}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("read policy %s: %w", file, err)
 	}
@@ -47,8 +52,12 @@ func LoadHost(r paths.Roots) (*Policy, string, error) {
 
 // Parse decodes and validates a policy. name is used in error messages and
 // as Policy.Source. It returns a complete policy, or nil and an Errors with
-// every problem found (nothing else: Parse does no I/O).
+// every problem found (nothing else: Parse does no I/O). A document larger
+// than MaxFileBytes is refused unparsed.
 func Parse(name string, data []byte) (*Policy, error) {
+	if len(data) > MaxFileBytes {
+		return nil, sizeErrors(name, len(data))
+	}
 	var raw rawPolicy
 	md, err := toml.Decode(string(data), &raw)
 	if err != nil {
@@ -183,7 +192,11 @@ type rawAction struct {
 type conv struct {
 	file string
 	at   map[string]position
-	errs Errors
+	// written maps a key as the decoder names it (no array indices) to
+	// the indexed keys of at it stands for; built on the first unknown
+	// key, so that finding every place of each one is not a scan of at.
+	written map[string][]string
+	errs    Errors
 	// failed holds keys already reported, so a value that could not be
 	// read is not reported again by validation as missing or zero.
 	failed map[string]bool
@@ -211,12 +224,17 @@ func (c *conv) errf(key, format string, a ...any) {
 
 // unknown reports an undecoded key at every place it is written.
 func (c *conv) unknown(key string) {
-	var found []string
-	for k := range c.at {
-		if unindexed(k) == key {
-			found = append(found, k)
+	if c.written == nil {
+		c.written = make(map[string][]string, len(c.at))
+		for k := range c.at {
+			u := unindexed(k)
+			c.written[u] = append(c.written[u], k)
 		}
 	}
+	found := c.written[key]
+	// at is a map: without a sort, two keys written at one place (a
+	// [[table]] and its element) would be reported in random order.
+	slices.Sort(found)
 	if len(found) == 0 {
 		c.errs = append(c.errs, Error{File: c.file, Key: key, Msg: "unknown key"})
 		return

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"fmt"
 	"sort"
 	"strconv"
 	"strings"
@@ -39,13 +40,32 @@ func (e Error) Error() string {
 // Errors means the policy as a whole is rejected.
 type Errors []Error
 
-// Error prints one error per line.
+// MaxShownErrors is how many errors Errors.Error prints: past a few dozen,
+// more lines only bury the first, and a file of thousands of mistakes
+// (a wrong file passed as the policy) would print thousands.
+const MaxShownErrors = 50
+
+// Error prints one error per line, the first MaxShownErrors of them and a
+// count of the rest.
 func (es Errors) Error() string {
-	lines := make([]string, len(es))
-	for i, e := range es {
+	shown := es.Capped(MaxShownErrors)
+	lines := make([]string, len(shown))
+	for i, e := range shown {
 		lines[i] = e.Error()
 	}
 	return strings.Join(lines, "\n")
+}
+
+// Capped returns the first n errors and, when there are more, one more
+// error in their place counting them ("... and 12 more problems"), in the
+// file of the first one left out. es itself is not changed.
+func (es Errors) Capped(n int) Errors {
+	if len(es) <= n {
+		return es
+	}
+	out := make(Errors, n, n+1)
+	copy(out, es)
+	return append(out, Error{File: es[n].File, Msg: fmt.Sprintf("... and %d more problems", len(es)-n)})
 }
 
 func (es Errors) sorted() Errors {

@@ -189,6 +189,18 @@ func TestParseErrors(t *testing.T) {
 		{"unit property in node rule", "[node]\n[[node.level]]\nname = \"x\"\nenter.all = [\"psi_some_avg10 >= 10%\"]\nexit.all = [\"psi_some_avg10 < 5%\"]\n[[node.level.action]]\ntype = \"unit_property\"\nproperty = \"MemoryHigh\"\nvalue = \"1G\"\n", []string{
 			`p.toml:7:1: node.level[0].action[0].type: unit_property needs a systemd unit; the node rule has none`,
 		}},
+		{"unit property MemoryMax", ruleHead + "[[rule.level.action]]\ntype = \"unit_property\"\nproperty = \"MemoryMax\"\nvalue = \"2G\"\n", []string{
+			`p.toml:11:1: rule[0].level[0].action[0].property: MemoryMax is refused: a unit that reaches it is OOM-killed by the kernel, and memrelief never kills; use MemoryHigh, which throttles and reclaims instead`,
+		}},
+		{"unit property MemoryMin", ruleHead + "[[rule.level.action]]\ntype = \"unit_property\"\nproperty = \"MemoryMin\"\nvalue = \"10%\"\n", []string{
+			`p.toml:11:1: rule[0].level[0].action[0].property: MemoryMin is refused: memory it protects is never reclaimed, so the kernel OOM-kills other processes when the rest of the node runs out, and memrelief never kills; use MemoryLow, which protects as far as the node can afford`,
+		}},
+		{"unit property MemoryHigh 1B", ruleHead + "[[rule.level.action]]\ntype = \"unit_property\"\nproperty = \"MemoryHigh\"\nvalue = \"1B\"\n", []string{
+			`p.toml:12:1: rule[0].level[0].action[0].value: MemoryHigh 1B is below 16M; it would throttle the unit to a standstill`,
+		}},
+		{"unit property MemoryHigh 0.5%", ruleHead + "[[rule.level.action]]\ntype = \"unit_property\"\nproperty = \"MemoryHigh\"\nvalue = \"0.5%\"\n", []string{
+			`p.toml:12:1: rule[0].level[0].action[0].value: MemoryHigh 0.5% is below 1% of RAM; it would throttle the unit to a standstill`,
+		}},
 		{"exec relative", ruleHead + "[[rule.level.action]]\ntype = \"exec\"\ncommand = [\"notify\", \"x\"]\n", []string{
 			`p.toml:11:1: rule[0].level[0].action[0].command: command[0] "notify" must be an absolute path (or set shell = true)`,
 		}},

@@ -249,100 +249,190 @@ func validateLevel(r *Rule, i int, node bool) []problem {
 	return ps
 }
 
-// unitPropertyNames are the properties unit_property may set: memory
-// knobs systemd applies to the unit's cgroup at run time.
+// unitPropertyNames are the properties unit_property knows: memory knobs
+// systemd applies to the unit's cgroup at run time. Two of them it refuses
+// to set (refusedUnitProperty).
 func unitPropertyNames() []string {
 	return []string{"MemoryHigh", "MemoryMax", "MemoryLow", "MemoryMin", "MemorySwapMax"}
 }
 
+// refusedUnitProperty says why unit_property will not set name, or "".
+// memrelief promises never to kill, and these two hand the kernel a reason
+// to OOM-kill: MemoryMax the unit itself when it reaches the limit,
+// MemoryMin other processes when the protected memory cannot be found
+// elsewhere. MemoryHigh and MemoryLow do the same jobs by throttling,
+// reclaiming and best-effort protection, without that reason.
+func refusedUnitProperty(name string) string {
+	switch name {
+	case "MemoryMax":
+		return "MemoryMax is refused: a unit that reaches it is OOM-killed by the kernel, and memrelief never kills; use MemoryHigh, which throttles and reclaims instead"
+	case "MemoryMin":
+		return "MemoryMin is refused: memory it protects is never reclaimed, so the kernel OOM-kills other processes when the rest of the node runs out, and memrelief never kills; use MemoryLow, which protects as far as the node can afford"
+	}
+	return ""
+}
+
+// Floors of a MemoryHigh that unit_property sets: below them a unit is
+// throttled to a standstill, which is a typo ("1B", "0.5%"), not a policy.
+const (
+	minMemoryHigh        = Size(16 << 20)
+	minMemoryHighPercent = Percent(1)
+)
+
+// actionCheck is what an action's validator sees: the level it belongs
+// to, its key ("level[0].action[1]") and whether it is in the node rule;
+// problems are collected at keys below the action's.
+type actionCheck struct {
+	level *Level
+	key   string
+	node  bool
+	ps    []problem
+}
+
+func (c *actionCheck) add(field, format string, args ...any) {
+	c.ps = append(c.ps, problem{c.key + "." + field, fmt.Sprintf(format, args...)})
+}
+
+// actionValidators is the table validateAction dispatches on, one
+// validator per action type; a function rather than a package variable,
+// so nothing can change it. TestEveryActionTypeHasAValidator holds it to
+// the ActionType constants.
+func actionValidators() map[ActionType]func(*actionCheck, *Action) {
+	return map[ActionType]func(*actionCheck, *Action){
+		ActEvent:            func(*actionCheck, *Action) {}, // nothing to set
+		ActReclaim:          validateReclaim,
+		ActVFSCachePressure: validateVFSCachePressure,
+		ActUnitProperty:     validateUnitProperty,
+		ActDropCaches:       validateDropCaches,
+		ActExec:             validateExec,
+	}
+}
+
 func validateAction(l *Level, ak string, a *Action, node bool) []problem {
-	var ps []problem
-	add := func(key, format string, args ...any) { ps = append(ps, problem{key, fmt.Sprintf(format, args...)}) }
-	switch a.Type {
-	case ActDropCaches:
-		if !node {
-			add(ak+".type", "drop_caches is node-wide; only the node rule may use it")
-		} else if l.Cooldown < Duration(5*time.Minute) {
-			add(ak+".type", "drop_caches needs a level cooldown of at least 5m (it empties every cache on the node), got %s", l.Cooldown)
-		}
-	case ActUnitProperty:
-		u := a.UnitProperty
-		if node {
-			add(ak+".type", "unit_property needs a systemd unit; the node rule has none")
-		}
-		if u == nil {
-			break
-		}
-		if !contains(unitPropertyNames(), u.Name) {
-			if u.Name == "" {
-				add(ak+".property", "missing; want one of %s", strings.Join(unitPropertyNames(), ", "))
-			} else {
-				add(ak+".property", "unsupported property %q (want one of %s)", u.Name, strings.Join(unitPropertyNames(), ", "))
-			}
-		}
-		if msg := checkPropertyValue(u.Value); msg != "" {
-			add(ak+".value", "%s", msg)
-		}
-	case ActReclaim:
-		rc := a.Reclaim
-		if rc == nil {
-			break
-		}
-		switch {
-		case !rc.Amount.IsPercent() && rc.Amount.Bytes == 0:
-			add(ak+".amount", "missing or 0; reclaim needs an amount (\"64M\" or \"25%%\")")
-		case rc.Amount.IsPercent() && rc.Amount.Of != OfSlabReclaimable && rc.Amount.Of != OfMemoryCurrent:
-			add(ak+".of", "unknown base %q (want %q or %q)", rc.Amount.Of, OfSlabReclaimable, OfMemoryCurrent)
-		case rc.Amount.IsPercent() && rc.Amount.Percent > 100:
-			add(ak+".amount", "amount %s is over 100%%", rc.Amount.Percent)
-		case rc.Amount.IsPercent() && rc.Amount.Percent == 0:
-			add(ak+".amount", "amount 0%% would reclaim nothing")
-		}
-		switch {
-		case rc.Batch == 0:
-			add(ak+".batch", "batch is 0; nothing would be reclaimed")
-		case rc.BudgetPerMinute == 0:
-			add(ak+".budget_per_minute", "budget is 0 with reclaim on; nothing could ever be reclaimed")
-		case rc.BudgetPerMinute < rc.Batch:
-			add(ak+".budget_per_minute", "budget %s per minute is below one batch of %s", rc.BudgetPerMinute, rc.Batch)
-		}
-		if rc.Swappiness != nil && (*rc.Swappiness < 0 || *rc.Swappiness > 200) {
-			add(ak+".swappiness", "swappiness %d out of range 0..200", *rc.Swappiness)
-		}
-		if rc.Timeout == 0 || rc.Timeout > Duration(time.Minute) {
-			add(ak+".timeout", "timeout %s out of range: above 0 and at most 1m", rc.Timeout)
-		}
-	case ActVFSCachePressure:
-		v := a.VFSCachePressure
-		if v == nil {
-			break
-		}
-		if v.Target == 0 {
-			add(ak+".target", "missing; vfs_cache_pressure needs a target above 100")
-		} else if v.Target <= 100 || v.Target > 10000 {
-			add(ak+".target", "target %d out of range: above 100 (the kernel default) and at most 10000", v.Target)
-		}
-		if v.Step < 1 {
-			add(ak+".step", "step %d must be at least 1", v.Step)
-		}
-	case ActExec:
-		e := a.Exec
-		if e == nil {
-			break
-		}
-		switch {
-		case len(e.Command) == 0:
-			add(ak+".command", "missing; exec needs command = [\"/path/to/program\", \"arg\", ...]")
-		case e.Shell && len(e.Command) != 1:
-			add(ak+".command", "with shell = true, command must be one string (the shell command line)")
-		case !e.Shell && !strings.HasPrefix(e.Command[0], "/"):
-			add(ak+".command", "command[0] %q must be an absolute path (or set shell = true)", e.Command[0])
-		}
-		if e.Timeout == 0 || e.Timeout > Duration(10*time.Minute) {
-			add(ak+".timeout", "timeout %s out of range: above 0 and at most 10m", e.Timeout)
+	c := &actionCheck{level: l, key: ak, node: node}
+	v, ok := actionValidators()[a.Type]
+	if !ok {
+		// Decoding refuses unknown types; this guards a type added
+		// without a validator, or an Action built in code.
+		c.add("type", "unknown action %q (want %s)", a.Type, actionTypes)
+		return c.ps
+	}
+	v(c, a)
+	return c.ps
+}
+
+func validateDropCaches(c *actionCheck, _ *Action) {
+	if !c.node {
+		c.add("type", "drop_caches is node-wide; only the node rule may use it")
+	} else if c.level.Cooldown < Duration(5*time.Minute) {
+		c.add("type", "drop_caches needs a level cooldown of at least 5m (it empties every cache on the node), got %s", c.level.Cooldown)
+	}
+}
+
+func validateUnitProperty(c *actionCheck, a *Action) {
+	if c.node {
+		c.add("type", "unit_property needs a systemd unit; the node rule has none")
+	}
+	u := a.UnitProperty
+	if u == nil {
+		return
+	}
+	if !contains(unitPropertyNames(), u.Name) {
+		if u.Name == "" {
+			c.add("property", "missing; want one of %s", strings.Join(unitPropertyNames(), ", "))
+		} else {
+			c.add("property", "unsupported property %q (want one of %s)", u.Name, strings.Join(unitPropertyNames(), ", "))
 		}
 	}
-	return ps
+	if msg := refusedUnitProperty(u.Name); msg != "" {
+		c.add("property", "%s", msg)
+	}
+	if msg := checkPropertyValue(u.Value); msg != "" {
+		c.add("value", "%s", msg)
+	} else if u.Name == "MemoryHigh" {
+		if msg := checkMemoryHighFloor(u.Value); msg != "" {
+			c.add("value", "%s", msg)
+		}
+	}
+}
+
+// checkMemoryHighFloor refuses a MemoryHigh below minMemoryHigh or
+// minMemoryHighPercent; v has passed checkPropertyValue.
+func checkMemoryHighFloor(v string) string {
+	if p, err := ParsePercent(v); err == nil {
+		if p < minMemoryHighPercent {
+			return fmt.Sprintf("MemoryHigh %s is below %s of RAM; it would throttle the unit to a standstill", p, minMemoryHighPercent)
+		}
+		return ""
+	}
+	if sz, err := ParseSize(v); err == nil && sz < minMemoryHigh {
+		return fmt.Sprintf("MemoryHigh %s is below %s; it would throttle the unit to a standstill", sz, minMemoryHigh)
+	}
+	return ""
+}
+
+func validateReclaim(c *actionCheck, a *Action) {
+	rc := a.Reclaim
+	if rc == nil {
+		return
+	}
+	switch {
+	case !rc.Amount.IsPercent() && rc.Amount.Bytes == 0:
+		c.add("amount", "missing or 0; reclaim needs an amount (\"64M\" or \"25%%\")")
+	case rc.Amount.IsPercent() && rc.Amount.Of != OfSlabReclaimable && rc.Amount.Of != OfMemoryCurrent:
+		c.add("of", "unknown base %q (want %q or %q)", rc.Amount.Of, OfSlabReclaimable, OfMemoryCurrent)
+	case rc.Amount.IsPercent() && rc.Amount.Percent > 100:
+		c.add("amount", "amount %s is over 100%%", rc.Amount.Percent)
+	case rc.Amount.IsPercent() && rc.Amount.Percent == 0:
+		c.add("amount", "amount 0%% would reclaim nothing")
+	}
+	switch {
+	case rc.Batch == 0:
+		c.add("batch", "batch is 0; nothing would be reclaimed")
+	case rc.BudgetPerMinute == 0:
+		c.add("budget_per_minute", "budget is 0 with reclaim on; nothing could ever be reclaimed")
+	case rc.BudgetPerMinute < rc.Batch:
+		c.add("budget_per_minute", "budget %s per minute is below one batch of %s", rc.BudgetPerMinute, rc.Batch)
+	}
+	if rc.Swappiness != nil && (*rc.Swappiness < 0 || *rc.Swappiness > 200) {
+		c.add("swappiness", "swappiness %d out of range 0..200", *rc.Swappiness)
+	}
+	if rc.Timeout == 0 || rc.Timeout > Duration(time.Minute) {
+		c.add("timeout", "timeout %s out of range: above 0 and at most 1m", rc.Timeout)
+	}
+}
+
+func validateVFSCachePressure(c *actionCheck, a *Action) {
+	v := a.VFSCachePressure
+	if v == nil {
+		return
+	}
+	if v.Target == 0 {
+		c.add("target", "missing; vfs_cache_pressure needs a target above 100")
+	} else if v.Target <= 100 || v.Target > 10000 {
+		c.add("target", "target %d out of range: above 100 (the kernel default) and at most 10000", v.Target)
+	}
+	if v.Step < 1 {
+		c.add("step", "step %d must be at least 1", v.Step)
+	}
+}
+
+func validateExec(c *actionCheck, a *Action) {
+	e := a.Exec
+	if e == nil {
+		return
+	}
+	switch {
+	case len(e.Command) == 0:
+		c.add("command", "missing; exec needs command = [\"/path/to/program\", \"arg\", ...]")
+	case e.Shell && len(e.Command) != 1:
+		c.add("command", "with shell = true, command must be one string (the shell command line)")
+	case !e.Shell && !strings.HasPrefix(e.Command[0], "/"):
+		c.add("command", "command[0] %q must be an absolute path (or set shell = true)", e.Command[0])
+	}
+	if e.Timeout == 0 || e.Timeout > Duration(10*time.Minute) {
+		c.add("timeout", "timeout %s out of range: above 0 and at most 10m", e.Timeout)
+	}
 }
 
 // checkPropertyValue accepts what systemd accepts for memory properties
