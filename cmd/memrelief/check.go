@@ -51,7 +51,7 @@ func runCheck(ctx context.Context, c *cli, args []string) int {
 	if err != nil {
 		var errs policy.Errors
 		if errors.As(err, &errs) {
-			for _, e := range errs {
+			for _, e := range errs.Capped(policy.MaxShownErrors) {
 				fmt.Fprintln(c.stderr, e.Error())
 			}
 			fmt.Fprintf(c.stderr, "memrelief check: %d %s; the policy is rejected\n", len(errs), plural(len(errs), "error", "errors"))

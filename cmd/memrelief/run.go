@@ -285,12 +285,15 @@ func metricsSinks(ctx context.Context, query metrics.QueryFunc, pol *policy.Poli
 	if every <= 0 {
 		return nil, fmt.Errorf("--metrics-textfile-interval %s: want a positive duration", every)
 	}
-	m := metrics.New(ctx, query, metrics.Options{Proc: roots.Proc})
-	out := &runMetrics{sink: m}
 	problem := func(err error) {
 		problems.Emit(report.Event{Time: time.Now(), Kind: report.Problem, Priority: report.Warning,
 			Message: "metrics unavailable: " + err.Error(), Fields: map[string]string{report.FieldError: err.Error()}})
 	}
+	m := metrics.New(ctx, query, metrics.Options{Proc: roots.Proc, OnConnLimit: func(limit int) {
+		msg := fmt.Sprintf("metrics listener reached its limit of %d open connections; further connections are closed until some end (said once)", limit)
+		problems.Emit(report.Event{Time: time.Now(), Kind: report.Problem, Priority: report.Warning, Message: msg, Fields: map[string]string{report.FieldError: msg}})
+	}})
+	out := &runMetrics{sink: m}
 	if listen != "" {
 		if ln, err := metrics.Listen(addr); err != nil {
 			problem(err)
