@@ -28,6 +28,9 @@ type ReclaimOutcome struct {
 	SlabAfter     uint64
 	HasSlab       bool
 	Duration      time.Duration
+	// FirstWrite is when the first memory.reclaim write started; zero when
+	// none did.
+	FirstWrite time.Time
 	// Result is one of the report.Result* values; Stop says why the batches
 	// ended.
 	Result string
@@ -138,6 +141,7 @@ func (r *Reclaimer) Run(ctx context.Context, cg string, cr *CgroupReclaim, spec 
 		timeout = 5 * time.Second
 	}
 	deadline := time.Now().Add(timeout)
+	o.FirstWrite = time.Now()
 	for {
 		abandoned, err := r.write(ctx, cg, cr, batch, spec.Swappiness, time.Until(deadline))
 		release = !abandoned

@@ -476,7 +476,7 @@ func (e *Engine) dispatch(w *watched, d Decision, acts []*policy.Action, now tim
 	}
 	w.busy = true
 	hookEvent := e.levelEvent(w, d)
-	level, entered := w.st.Level, w.st.EnteredAt
+	level, entered, woke := w.st.Level, w.st.EnteredAt, w.wokeAt
 	cg, cr := w.cg, &w.reclaim
 	e.pool.run(func(ctx context.Context) func() {
 		var results []func()
@@ -484,7 +484,9 @@ func (e *Engine) dispatch(w *watched, d Decision, acts []*policy.Action, now tim
 			switch a.Type {
 			case policy.ActReclaim:
 				o := e.reclaimer.Run(ctx, cg, cr, a.Reclaim, now)
-				results = append(results, func() { e.reclaimDone(w, o, level, entered, now) })
+				first := woke
+				results = append(results, func() { e.reclaimDone(w, o, level, entered, first, now) })
+				woke = time.Time{} // the latency is the first write's
 			case policy.ActExec:
 				o := action.Exec(ctx, e.sys, a.Exec, hookEvent)
 				results = append(results, func() { e.emit(e.execEvent(w, a.Exec, o)) })
@@ -504,8 +506,12 @@ func (e *Engine) dispatch(w *watched, d Decision, acts []*policy.Action, now tim
 
 // reclaimDone reports a reclaim and feeds its effect back to the level, if
 // the cgroup is still watched at the level that asked for it.
-func (e *Engine) reclaimDone(w *watched, o action.ReclaimOutcome, level int, entered, now time.Time) {
-	e.emit(e.reclaimEvent(w, o))
+func (e *Engine) reclaimDone(w *watched, o action.ReclaimOutcome, level int, entered, woke, now time.Time) {
+	ev := e.reclaimEvent(w, o)
+	if !woke.IsZero() && !o.FirstWrite.IsZero() {
+		ev.Fields[report.FieldTriggerLatencyMs] = strconv.FormatFloat(float64(o.FirstWrite.Sub(woke).Microseconds())/1000, 'f', 1, 64)
+	}
+	e.emit(ev)
 	if e.watched[w.cg] != w && w != e.node {
 		return
 	}

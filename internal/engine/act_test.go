@@ -400,3 +400,113 @@ func TestEngineReloadFlipsDryRunBothWays(t *testing.T) {
 		t.Fatalf("live reclaim reported as dry: %+v", last.Fields)
 	}
 }
+
+// A kernel trigger event is a condition a level enters on, decided for that
+// cgroup the moment the event arrives, and its first write carries the
+// latency from the wake-up.
+func TestEnginePSIStallDecidedAtTheWakeUp(t *testing.T) {
+	const stallPolicy = `
+[daemon]
+interval = "2s"
+state_dir = "/run/memrelief"
+reclaim_budget = "1G"
+
+[[rule]]
+name = "pods"
+units = ["kubepods-burstable-pod*.slice"]
+
+[rule.psi_trigger]
+kind = "some"
+stall = "150ms"
+window = "1s"
+
+[[rule.level]]
+name = "stall"
+enter.all = ["psi_stall >= 1"]
+exit.all = ["psi_stall <= 0"]
+dwell = "0s"
+cooldown = "30s"
+
+[[rule.level.action]]
+type = "reclaim"
+amount = "25%"
+of = "slab_reclaimable"
+batch = "16M"
+budget_per_minute = "256M"
+timeout = "2s"
+`
+	h := newHarness(t, stallPolicy, false)
+	// The watcher's goroutine is not started: the test plays the kernel.
+	h.eng.triggers = newTriggerWatcher(h.eng.wake)
+	h.tickAt(0)
+	h.tickAt(2)
+	if n := len(h.events(report.LevelChanged, "")); n != 0 {
+		t.Fatalf("level entered without a stall: %d events", n)
+	}
+	path, err := h.eng.rd.PressurePath(podSlice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.now = h.now.Add(300 * time.Millisecond) // between ticks
+	h.eng.stalled(wakeup{path: path, at: time.Now()})
+	h.eng.Settle()
+	lc := h.events(report.LevelChanged, "")
+	if len(lc) != 1 || lc[0].Fields[report.FieldLevel] != "stall" || !strings.Contains(lc[0].Fields[report.FieldReasons], "psi_stall") {
+		t.Fatalf("no level entered at the wake-up: %+v", lc)
+	}
+	rc := h.events(report.ActionTaken, "reclaim")
+	if len(rc) != 1 || rc[0].Fields[report.FieldTriggerLatencyMs] == "" {
+		t.Fatalf("reclaim at the wake-up: %+v", rc)
+	}
+	// A regular tick carries no latency; a minute without stalls leaves
+	// the level.
+	h.tickAt(4)
+	h.tickAt(63)
+	h.tickAt(64)
+	lc = h.events(report.LevelChanged, "")
+	if last := lc[len(lc)-1]; last.Fields[report.FieldLevel] != "normal" {
+		t.Fatalf("still at %s a minute after the last stall", last.Fields[report.FieldLevel])
+	}
+	// Without an armed trigger the figure is unknown, and never holds.
+	for _, w := range h.eng.watched {
+		w.armed = false
+	}
+	h.eng.stalled(wakeup{path: path, at: time.Now()})
+	if n := len(h.events(report.LevelChanged, "")); n != len(lc) {
+		t.Fatal("a stall counted on a cgroup whose trigger the kernel refused")
+	}
+}
+
+// The loop takes a trigger event between ticks: with ticks ten minutes apart,
+// the level is entered as soon as the event arrives.
+func TestEngineRunDecidesOnTriggerEvents(t *testing.T) {
+	policyText := strings.Replace(strings.Replace(testPolicy, `interval = "2s"`, `interval = "10m"`, 1),
+		"[[rule.level]]\nname = \"elevated\"\nenter.all = [\"slab_reclaimable >= 64M\", \"slab_reclaimable_share >= 50%\"]\nexit.any = [\"slab_reclaimable < 32M\"]\ndwell = \"10s\"",
+		"[rule.psi_trigger]\nkind = \"some\"\nstall = \"150ms\"\nwindow = \"1s\"\n\n[[rule.level]]\nname = \"elevated\"\nenter.all = [\"psi_stall >= 1\"]\nexit.all = [\"psi_stall <= 0\"]\ndwell = \"0s\"", 1)
+	h := newHarness(t, policyText, true)
+	h.eng.cfg.Now = time.Now
+	h.eng.triggers = newTriggerWatcher(h.eng.wake) // armed by scan; the test plays the kernel
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- h.eng.Run(ctx, nil) }()
+	defer func() { cancel(); <-done }()
+	path, err := h.eng.rd.PressurePath(podSlice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 50 { // Run's first tick arms the trigger
+		if s, err := h.eng.Query(ctx); err == nil && len(s.Cgroups) == 1 {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	h.eng.wake <- wakeup{path: path, at: time.Now()}
+	for range 100 {
+		s, err := h.eng.Query(ctx)
+		if err == nil && len(s.Cgroups) == 1 && s.Cgroups[0].Level == "elevated" {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatal("a trigger event between ticks entered no level")
+}

@@ -93,6 +93,13 @@ type watched struct {
 	// skipped is set once a decision found the cgroup busy, so that is
 	// said once per job, not every cooldown.
 	skipped bool
+	// stalls are the times of the kernel trigger events of the last
+	// policy.StallMemory (psi_stall); armed is true while a trigger is set
+	// on the cgroup's pressure file. wokeAt is the wake-up being decided on,
+	// zero in a regular tick.
+	stalls []time.Time
+	armed  bool
+	wokeAt time.Time
 	// reported are the problems of this cgroup already reported once.
 	reported map[string]bool
 	// psi caches rule.HasPSI(): whether pressure must be read each tick.
@@ -138,7 +145,10 @@ type Engine struct {
 	reported      map[string]bool // one-time problems already reported
 
 	triggers *triggerWatcher
-	wake     chan string
+	wake     chan wakeup
+	// byPressure finds the record (or the node) of a pressure file whose
+	// trigger fired; rebuilt at each scan.
+	byPressure map[string]*watched
 	// rejected is set while the last reload failed, so the status says the
 	// daemon runs on the previous policy.
 	rejected bool
@@ -176,7 +186,7 @@ func New(cfg Config) *Engine {
 		// walking even thousands of directories costs milliseconds.
 		cfg.RescanEvery = 10 * time.Second
 	}
-	e := &Engine{cfg: cfg, pol: cfg.Policy, watched: map[string]*watched{}, overrides: map[string]dropinResult{}, reported: map[string]bool{}, wake: make(chan string, 1), queries: make(chan chan Snapshot), calls: make(chan func())}
+	e := &Engine{cfg: cfg, pol: cfg.Policy, watched: map[string]*watched{}, overrides: map[string]dropinResult{}, reported: map[string]bool{}, wake: make(chan wakeup, 64), queries: make(chan chan Snapshot), calls: make(chan func())}
 	e.rd = cgroupfs.NewReader(cfg.Layout)
 	e.dry.Store(cfg.DryRun || cfg.Policy.Daemon.DryRun)
 	e.sys = &action.Live{Cgroups: cgroupfs.NewReader(cfg.Layout), Proc: cfg.Roots.Proc, UnitAPI: cfg.Units, Dry: e.dry.Load}
@@ -259,7 +269,6 @@ func (e *Engine) Run(ctx context.Context, reload <-chan struct{}) error {
 	interval := e.pol.Daemon.Interval.Std()
 	ticker := time.NewTicker(interval)
 	defer ticker.Stop()
-	var lastEarly time.Time
 	for {
 		select {
 		case <-ctx.Done():
@@ -267,13 +276,8 @@ func (e *Engine) Run(ctx context.Context, reload <-chan struct{}) error {
 			return nil
 		case <-ticker.C:
 			e.Tick(ctx)
-		case <-e.wake:
-			// A PSI trigger fired: look now rather than at the next tick,
-			// but not more than once a second.
-			if e.cfg.Now().Sub(lastEarly) >= time.Second {
-				lastEarly = e.cfg.Now()
-				e.Tick(ctx)
-			}
+		case wk := <-e.wake:
+			e.stalled(wk)
 		case reply := <-e.queries:
 			reply <- e.snapshot()
 		case f := <-e.calls:
@@ -338,7 +342,7 @@ func (e *Engine) Tick(ctx context.Context) {
 		e.nodeTr.add(now, history.FromMeminfo(&e.nodeNow.mem))
 	}
 	if e.node != nil {
-		e.node.cur = sample{at: now, isNode: true, node: &e.nodeNow, tr: e.nodeTr, nodeTr: e.nodeTr}
+		e.node.cur = e.nodeSampleOf(now)
 		e.step(e.node, now)
 	}
 	for _, cg := range e.order() {
@@ -360,10 +364,65 @@ func (e *Engine) Tick(ctx context.Context) {
 	e.reconcile(now)
 	if e.triggers != nil {
 		for path, err := range e.triggers.Failed() {
+			if w := e.byPressure[path]; w != nil {
+				w.armed = false // psi_stall is unknown: its conditions never hold
+			}
 			e.once("trigger:"+path, fmt.Sprintf("no PSI trigger on %s, polling it every %s instead: %v", path, e.pol.Daemon.Interval, err))
 		}
 	}
 	e.notify("STATUS=" + e.Status() + "\nWATCHDOG=1")
+}
+
+func (e *Engine) nodeSampleOf(now time.Time) sample {
+	s := sample{at: now, isNode: true, node: &e.nodeNow, tr: e.nodeTr, nodeTr: e.nodeTr}
+	s.stalls, s.hasStalls = e.node.stallsAt(now)
+	return s
+}
+
+// stalled decides, the moment the kernel reports a stall on a pressure
+// file, for the cgroup (or the node) it belongs to: psi_stall conditions
+// hold now, not at the next tick, and the actions start at once.
+func (e *Engine) stalled(wk wakeup) {
+	w := e.byPressure[wk.path]
+	if w == nil || (w != e.node && e.watched[w.cg] != w) {
+		return // the cgroup left since the trigger was set
+	}
+	now := e.cfg.Now()
+	// Counted on the engine's clock; the latency is measured on the wall
+	// clock from wk.at.
+	w.stalls = append(w.stalls, now)
+	if len(w.stalls) > maxStalls {
+		w.stalls = w.stalls[len(w.stalls)-maxStalls:]
+	}
+	if w == e.node {
+		e.sampleNode(now)
+		w.cur = e.nodeSampleOf(now)
+	} else if !e.sampleCgroup(w, now) {
+		e.drop(w, "cgroup removed")
+		return
+	}
+	w.wokeAt = wk.at
+	e.step(w, now)
+	w.wokeAt = time.Time{}
+	e.reconcile(now)
+}
+
+// maxStalls bounds the stall times kept per cgroup: the kernel reports at
+// most one event per trigger window (500ms at the least), so a minute holds
+// at most 120.
+const maxStalls = 128
+
+// stallsAt counts the trigger events of the last policy.StallMemory; ok is
+// false where no trigger is armed.
+func (w *watched) stallsAt(now time.Time) (n int, ok bool) {
+	keep := w.stalls[:0]
+	for _, t := range w.stalls {
+		if now.Sub(t) < policy.StallMemory {
+			keep = append(keep, t)
+		}
+	}
+	w.stalls = keep
+	return len(keep), w.armed
 }
 
 // order is the watched cgroups sorted by path, so ticks are reproducible.
@@ -408,6 +467,7 @@ func (e *Engine) sampleCgroup(w *watched, now time.Time) bool {
 	s := &w.cur
 	s.at, s.node, s.hasPSI, s.hasRate = now, &e.nodeNow, false, false
 	s.tr, s.nodeTr = w.tr, e.nodeTr
+	s.stalls, s.hasStalls = w.stallsAt(now)
 	s.kmemAsSlab = e.cfg.Layout.Mode != cgroupfs.Unified
 	if w.h == nil {
 		h, err := e.rd.Open(w.cg)

@@ -32,7 +32,11 @@ type sample struct {
 	hasPSI  bool
 	rate    float64 // slab_reclaimable growth, bytes/s
 	hasRate bool
-	node    *nodeSample
+	// stalls counts kernel trigger events (psi_stall); hasStalls is false
+	// where no trigger is armed.
+	stalls    int
+	hasStalls bool
+	node      *nodeSample
 	// kmemAsSlab is set on v1 hosts, whose memory controller reports no slab
 	// per cgroup: slab_reclaimable is then read from kmem usage, all of the
 	// cgroup's kernel memory, an upper bound of its reclaimable slab.
@@ -66,6 +70,8 @@ func (s *sample) Value(m policy.Metric) (float64, bool) {
 		default:
 			return p.Full.Avg60, p.HasFull
 		}
+	case policy.PSIStall:
+		return float64(s.stalls), s.hasStalls
 	case policy.NodeSReclaimable:
 		return float64(s.node.mem.SReclaimable), s.node.hasMem
 	case policy.NegativeDentries:

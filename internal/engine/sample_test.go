@@ -72,7 +72,7 @@ func TestEveryPolicyMetricHasAReader(t *testing.T) {
 	p := psi.Pressure{Some: psi.Record{Avg10: 3, Avg60: 2}, HasFull: true, Full: psi.Record{Avg10: 1, Avg60: 1}}
 	node := &nodeSample{hasMem: true, mem: procinfo.Meminfo{MemTotal: 1000, MemAvailable: 600, SReclaimable: 80},
 		hasPSI: true, psi: p, hasDentry: true, dentry: procinfo.DentryState{NrNegative: 42, HasNegative: true}}
-	s := sample{hasMem: true, node: node, hasPSI: true, psi: p, hasRate: true, rate: 5, tr: tr, nodeTr: tr,
+	s := sample{hasMem: true, node: node, hasPSI: true, psi: p, hasRate: true, rate: 5, tr: tr, nodeTr: tr, stalls: 1, hasStalls: true,
 		mem: cgroupfs.Memory{Current: 200, High: 400, HasHigh: true, Max: 800}}
 	s.mem.Stat.Set(cgroupfs.SlabReclaimable, 100)
 	s.mem.Stat.Set(cgroupfs.Anon, 50)

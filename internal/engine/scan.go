@@ -219,18 +219,26 @@ func (e *Engine) Reload(ctx context.Context) {
 		Message: "policy reloaded from " + p.Source + ": " + e.Status(), Fields: map[string]string{report.FieldPolicy: p.Source}})
 }
 
-// triggerSpecs lists the pressure files to put kernel triggers on.
+// triggerSpecs lists the pressure files to put kernel triggers on, and
+// maps each back to its record.
 func (e *Engine) triggerSpecs() map[string]policy.PSITrigger {
 	out := map[string]policy.PSITrigger{}
+	e.byPressure = map[string]*watched{}
+	arm := func(w *watched, path string) {
+		out[path] = *w.rule.PSITrigger
+		e.byPressure[path] = w
+		w.armed = true
+	}
 	if e.node != nil && e.node.rule.PSITrigger != nil {
-		out[nodePressure(e.cfg.Roots.Proc)] = *e.node.rule.PSITrigger
+		arm(e.node, nodePressure(e.cfg.Roots.Proc))
 	}
 	for _, w := range e.watched {
 		if w.rule.PSITrigger == nil {
+			w.armed = false
 			continue
 		}
 		if p, err := e.rd.PressurePath(w.cg); err == nil {
-			out[p] = *w.rule.PSITrigger
+			arm(w, p)
 		}
 	}
 	return out

@@ -14,14 +14,21 @@ import (
 // fires. One goroutine owns the file descriptors, so none is closed while
 // poll(2) still waits on it.
 type triggerWatcher struct {
-	wake chan<- string
+	wake chan<- wakeup
 
 	mu     sync.Mutex
 	want   map[string]policy.PSITrigger // guarded by mu: the set to have
 	failed map[string]error             // guarded by mu: paths that refused a trigger
 }
 
-func newTriggerWatcher(wake chan<- string) *triggerWatcher {
+// wakeup is one kernel trigger event: the pressure file, and when poll
+// returned with it.
+type wakeup struct {
+	path string
+	at   time.Time
+}
+
+func newTriggerWatcher(wake chan<- wakeup) *triggerWatcher {
 	return &triggerWatcher{wake: wake, failed: map[string]error{}}
 }
 
@@ -101,7 +108,7 @@ func (t *triggerWatcher) run(ctx context.Context) {
 			}
 			if ev.Fired {
 				select {
-				case t.wake <- ev.Trigger.Path:
+				case t.wake <- wakeup{ev.Trigger.Path, time.Now()}:
 				default:
 				}
 			}

@@ -24,6 +24,12 @@ const (
 	PSISomeAvg60 Metric = "psi_some_avg60"
 	PSIFullAvg10 Metric = "psi_full_avg10"
 	PSIFullAvg60 Metric = "psi_full_avg60"
+	// PSIStall counts the events of the rule's kernel PSI trigger
+	// (psi_trigger: tasks stalled Stall within Window) for the cgroup, or
+	// the node, over the last StallMemory. It is evaluated the moment the
+	// kernel reports a stall, not at the next tick, and is unknown where no
+	// trigger is armed.
+	PSIStall Metric = "psi_stall"
 
 	// SlabReclaimable is memory.stat slab_reclaimable in bytes.
 	SlabReclaimable Metric = "slab_reclaimable"
@@ -66,6 +72,11 @@ const (
 	NodeTimeToOOM    Metric = "node_time_to_oom"
 )
 
+// StallMemory is how long a trigger event counts in psi_stall: leaving a
+// level entered on a stall takes this long without one, so one burst of
+// pressure makes one episode, not one per trigger window.
+const StallMemory = time.Minute
+
 // Never is the value, in seconds, of a forecast that never arrives (no
 // growth, or no limit): a hundred years, far past any threshold, so
 // "time_to_memory_max > 14d" holds once a leak stops.
@@ -106,6 +117,8 @@ func (m Metric) Info() (info MetricInfo, ok bool) {
 	switch m {
 	case PSISomeAvg10, PSISomeAvg60, PSIFullAvg10, PSIFullAvg60:
 		return MetricInfo{KindPercent, ScopeCgroup | ScopeNode, 100}, true
+	case PSIStall:
+		return MetricInfo{Kind: KindCount, Scope: ScopeCgroup | ScopeNode}, true
 	case SlabReclaimable:
 		return MetricInfo{Kind: KindBytes, Scope: ScopeCgroup}, true
 	case SlabReclaimableShare, CurrentShareOfMax:
@@ -133,7 +146,7 @@ func (m Metric) Info() (info MetricInfo, ok bool) {
 // Metrics lists every known metric, in documentation order.
 func Metrics() []Metric {
 	return []Metric{
-		PSISomeAvg10, PSISomeAvg60, PSIFullAvg10, PSIFullAvg60,
+		PSISomeAvg10, PSISomeAvg60, PSIFullAvg10, PSIFullAvg60, PSIStall,
 		SlabReclaimable, SlabReclaimableShare, SlabGrowthRate,
 		CurrentShareOfHigh, CurrentShareOfMax,
 		NodeSReclaimable, NegativeDentries,

@@ -101,7 +101,7 @@ func TestParseErrors(t *testing.T) {
 			`p.toml:3:10: rule[0].units[0]: unit glob "kubepods/pod*" contains "/"; cgroup path globs go in paths`,
 		}},
 		{"unknown metric", strings.Replace(ruleHead, "slab_reclaimable >=", "slab >=", 1), []string{
-			`p.toml:7:14: rule[0].level[0].enter.all[0]: condition "slab >= 256M": unknown metric "slab" (known: psi_some_avg10, psi_some_avg60, psi_full_avg10, psi_full_avg60, slab_reclaimable, slab_reclaimable_share, slab_growth_rate, memory_current_share_high, memory_current_share_max, node_sreclaimable, negative_dentries, memory_trend, anon_trend, file_trend, slab_reclaimable_trend, slab_unreclaimable_trend, kernel_trend, time_to_memory_high, time_to_memory_max, node_time_to_oom)`,
+			`p.toml:7:14: rule[0].level[0].enter.all[0]: condition "slab >= 256M": unknown metric "slab" (known: psi_some_avg10, psi_some_avg60, psi_full_avg10, psi_full_avg60, psi_stall, slab_reclaimable, slab_reclaimable_share, slab_growth_rate, memory_current_share_high, memory_current_share_max, node_sreclaimable, negative_dentries, memory_trend, anon_trend, file_trend, slab_reclaimable_trend, slab_unreclaimable_trend, kernel_trend, time_to_memory_high, time_to_memory_max, node_time_to_oom)`,
 		}},
 		{"unknown comparison", strings.Replace(ruleHead, ">= 256M", "=> 256M", 1), []string{
 			`p.toml:7:14: rule[0].level[0].enter.all[0]: condition "slab_reclaimable => 256M": unknown comparison "=>" (want >, >=, < or <=)`,
@@ -127,6 +127,9 @@ func TestParseErrors(t *testing.T) {
 		}},
 		{"psi stall not below window", strings.Replace(ruleHead, "\n[[rule.level]]", "[rule.psi_trigger]\nstall = \"2s\"\nwindow = \"1s\"\n\n[[rule.level]]", 1), []string{
 			`p.toml:5:1: rule[0].psi_trigger.stall: stall 2s must be above 0 and below window 1s`,
+		}},
+		{"psi_stall without a trigger", strings.Replace(ruleHead, `enter.all = ["slab_reclaimable >= 256M"]`, `enter.all = ["slab_reclaimable >= 256M", "psi_stall >= 1"]`, 1), []string{
+			`p.toml:1:1: rule[0].psi_trigger: missing; psi_stall counts the events of the rule's kernel PSI trigger, so the rule needs [psi_trigger]`,
 		}},
 		{"psi kind", strings.Replace(ruleHead, "\n[[rule.level]]", "[rule.psi_trigger]\nkind = \"all\"\n\n[[rule.level]]", 1), []string{
 			`p.toml:5:1: rule[0].psi_trigger.kind: unknown kind "all" (want "some" or "full")`,

@@ -239,6 +239,20 @@ func (p *Policy) Rule(name string) (*Rule, bool) {
 	return nil, false
 }
 
+// uses reports whether any level's conditions name m.
+func (r *Rule) uses(m Metric) bool {
+	for _, l := range r.Levels {
+		for _, cs := range []Conditions{l.Enter, l.Exit} {
+			for _, got := range cs.Metrics() {
+				if got == m {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
 // HasPSI reports whether any level of the rule reads a PSI figure, which is
 // when the engine needs pressure triggers or polling for its cgroups.
 func (r *Rule) HasPSI() bool {

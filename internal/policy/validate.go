@@ -129,6 +129,9 @@ func validateRule(r *Rule, node bool) []problem {
 			add("psi_trigger.stall", "stall %s must be above 0 and below window %s", t.Stall, t.Window)
 		}
 	}
+	if r.PSITrigger == nil && r.uses(PSIStall) {
+		add("psi_trigger", "missing; %s counts the events of the rule's kernel PSI trigger, so the rule needs [psi_trigger]", PSIStall)
+	}
 	if len(r.Levels) == 0 {
 		add("level", "missing; a rule needs at least one level")
 	}

@@ -89,10 +89,14 @@ const (
 	FieldPSISomeAvg10         = "PSI_SOME_AVG10"
 	FieldPSIFullAvg10         = "PSI_FULL_AVG10"
 	FieldDurationMs           = "DURATION_MS"
-	FieldValueBefore          = "VALUE_BEFORE"
-	FieldValueAfter           = "VALUE_AFTER"
-	FieldPolicy               = "POLICY_FILE"
-	FieldError                = "ERROR"
+	// FieldTriggerLatencyMs is, for an action started by a kernel PSI
+	// trigger event, the time from memrelief's wake-up on that event
+	// (poll's POLLPRI) to the start of the action's first write.
+	FieldTriggerLatencyMs = "TRIGGER_LATENCY_MS"
+	FieldValueBefore      = "VALUE_BEFORE"
+	FieldValueAfter       = "VALUE_AFTER"
+	FieldPolicy           = "POLICY_FILE"
+	FieldError            = "ERROR"
 	// Growth events.
 	FieldContainer            = "CONTAINER_NAME"       // the kubelet's name of a pod's container, or its scope unit
 	FieldGrowthReason         = "GROWTH_REASON"        // first, closer, reminder or stopped
