@@ -188,7 +188,7 @@ func TestFinderUsesBusAndFallsBack(t *testing.T) {
 func TestChainFeedsEffective(t *testing.T) {
 	root := t.TempDir()
 	parent := write(t, root, "etc/systemd/system/kubepods.slice.d/50-memrelief.conf", "[X-MemRelief]\nExclude=yes\n")
-	own := write(t, root, "etc/systemd/system/kubepods-burstable-pod1.slice.d/50-memrelief.conf", "[X-MemRelief]\nExclude=no\nEnterThreshold=elevated slab_reclaimable 512M\n")
+	own := write(t, root, "etc/systemd/system/kubepods-burstable-pod1.slice.d/50-memrelief.conf", "[X-MemRelief]\nExclude=no\nEnterThreshold=elevated slab_reclaimable 48M\n")
 	unit := "kubepods-burstable-pod1.slice"
 	units := append(Ancestors(unit), unit)
 	if !reflect.DeepEqual(units, []string{"kubepods.slice", "kubepods-burstable.slice", unit}) {
@@ -203,7 +203,7 @@ func TestChainFeedsEffective(t *testing.T) {
 		t.Fatal(err)
 	}
 	e, perrs := p.Effective(unit, "", chain)
-	if len(perrs) != 0 || e.Excluded || e.Rule.Levels[0].Enter.All[0].Threshold != 512<<20 {
+	if len(perrs) != 0 || e.Excluded || e.Rule.Levels[0].Enter.All[0].Threshold != 48<<20 {
 		t.Errorf("%+v %v", e, perrs)
 	}
 	if e.Settings[0].From != (policy.Origin{File: own, Line: 2}) {

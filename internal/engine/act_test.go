@@ -467,7 +467,7 @@ timeout = "2s"
 	if last := lc[len(lc)-1]; last.Fields[report.FieldLevel] != "normal" {
 		t.Fatalf("still at %s a minute after the last stall", last.Fields[report.FieldLevel])
 	}
-	// Without an armed trigger the figure is unknown, and never holds.
+	// Where the kernel refused the trigger, no event counts.
 	for _, w := range h.eng.watched {
 		w.armed = false
 	}

@@ -95,7 +95,7 @@ type watched struct {
 	skipped bool
 	// stalls are the times of the kernel trigger events of the last
 	// policy.StallMemory (psi_stall); armed is true while a trigger is set
-	// on the cgroup's pressure file. wokeAt is the wake-up being decided on,
+	// on the cgroup's pressure file and the kernel has not refused it. wokeAt is the wake-up being decided on,
 	// zero in a regular tick.
 	stalls []time.Time
 	armed  bool
@@ -384,7 +384,7 @@ func (e *Engine) nodeSampleOf(now time.Time) sample {
 // hold now, not at the next tick, and the actions start at once.
 func (e *Engine) stalled(wk wakeup) {
 	w := e.byPressure[wk.path]
-	if w == nil || (w != e.node && e.watched[w.cg] != w) {
+	if w == nil || !w.armed || (w != e.node && e.watched[w.cg] != w) {
 		return // the cgroup left since the trigger was set
 	}
 	now := e.cfg.Now()
@@ -412,8 +412,10 @@ func (e *Engine) stalled(wk wakeup) {
 // at most 120.
 const maxStalls = 128
 
-// stallsAt counts the trigger events of the last policy.StallMemory; ok is
-// false where no trigger is armed.
+// stallsAt counts the trigger events of the last policy.StallMemory. The
+// count is known wherever the rule asks for a trigger: where the kernel
+// refused one, it stays 0 (no event seen), so "psi_stall <= 0" lets a level
+// go and the rule's averages are the fallback that enters it.
 func (w *watched) stallsAt(now time.Time) (n int, ok bool) {
 	keep := w.stalls[:0]
 	for _, t := range w.stalls {
@@ -422,7 +424,7 @@ func (w *watched) stallsAt(now time.Time) (n int, ok bool) {
 		}
 	}
 	w.stalls = keep
-	return len(keep), w.armed
+	return len(keep), w.rule != nil && w.rule.PSITrigger != nil
 }
 
 // order is the watched cgroups sorted by path, so ticks are reproducible.
