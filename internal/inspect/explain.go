@@ -59,6 +59,7 @@ type Pod struct {
 // Explanation answers "where did this cgroup's memory go?".
 type Explanation struct {
 	Target string `json:"target"`
+	// Cgroup is the cgroup's identity (see CgroupID): "/" for the node.
 	Cgroup string `json:"cgroup"`
 	Unit   string `json:"unit,omitempty"`
 	Mode   string `json:"mode"`
@@ -125,7 +126,7 @@ func Explain(o ExplainOptions) (Explanation, error) {
 	if err != nil {
 		return Explanation{}, err
 	}
-	e := Explanation{Target: o.Target, Cgroup: cg, Unit: cgroupfs.UnitOf(cg), Mode: string(o.Layout.Mode), Processes: []Process{}, Children: []Child{}}
+	e := Explanation{Target: o.Target, Cgroup: CgroupID(cg), Unit: cgroupfs.UnitOf(cg), Mode: string(o.Layout.Mode), Processes: []Process{}, Children: []Child{}}
 	if o.Pods != nil {
 		e.Pod = o.Pods.PodOf(cg)
 	}
@@ -309,7 +310,7 @@ func processes(rd *cgroupfs.Reader, procRoot, cg string) ([]Process, []string) {
 				notes = append(notes, err.Error())
 				continue
 			}
-			pr := Process{PID: pid, Comm: p.Comm, Cmdline: p.Cmdline, Cgroup: c,
+			pr := Process{PID: pid, Comm: p.Comm, Cmdline: p.Cmdline, Cgroup: CgroupID(c),
 				RSSAnonBytes: p.RSSAnon, RSSFileBytes: p.RSSFile, RSSShmemBytes: p.RSSShmem}
 			if p.Cmdline == nil {
 				pr.Cmdline = []string{}
@@ -344,7 +345,7 @@ func children(rd *cgroupfs.Reader, cg string, pods PodResolver) []Child {
 		if err := rd.Memory(p, &m); err != nil {
 			continue
 		}
-		c := Child{Name: k, Cgroup: p, CurrentBytes: m.Current,
+		c := Child{Name: k, Cgroup: CgroupID(p), CurrentBytes: m.Current,
 			AnonBytes: get(&m.Stat, cgroupfs.Anon), SlabReclaimableBytes: get(&m.Stat, cgroupfs.SlabReclaimable)}
 		if pods != nil {
 			if pod := pods.PodOf(p); pod != nil {
@@ -460,7 +461,7 @@ type ComponentHistory struct {
 // when it is a pod): from the daemon, else from the files it saved.
 func explainTrend(rd *cgroupfs.Reader, h *HistoryOptions, e *Explanation, m *cgroupfs.Memory) *Trend {
 	t := &Trend{ascii: h.ASCII}
-	key := "/" + e.Cgroup
+	key := e.Cgroup
 	var kids []Child
 	if e.Pod != nil && e.Pod.Container == "" {
 		kids = e.Children
@@ -485,7 +486,7 @@ func explainTrend(rd *cgroupfs.Reader, h *HistoryOptions, e *Explanation, m *cgr
 		t.Series, t.SavedAt = &v, s.Last()
 	}
 	for _, k := range kids {
-		s, err := loadSaved(h, "/"+k.Cgroup)
+		s, err := loadSaved(h, k.Cgroup)
 		if err != nil {
 			problems = append(problems, err.Error())
 			continue
@@ -495,7 +496,7 @@ func explainTrend(rd *cgroupfs.Reader, h *HistoryOptions, e *Explanation, m *cgr
 		}
 		var km cgroupfs.Memory
 		lim := &km
-		if rd.Memory(k.Cgroup, &km) != nil {
+		if rd.Memory(relPath(k.Cgroup), &km) != nil {
 			lim = nil
 		}
 		t.Containers = append(t.Containers, savedSeries(&est, h, s, containerName(k), lim))
@@ -532,7 +533,7 @@ func fromDaemon(t *Trend, ask func(string) (engine.HistoryView, error), key stri
 	}
 	if len(t.Containers) == 0 {
 		for _, k := range kids {
-			cv, cerr := ask("/" + k.Cgroup)
+			cv, cerr := ask(k.Cgroup)
 			if cerr != nil {
 				continue
 			}
@@ -608,7 +609,7 @@ func savedTrend(est history.Estimate, lim *cgroupfs.Memory, memTotal uint64, min
 // seriesOf lays out a history for explain: per component, the bucket
 // means and the trend.
 func seriesOf(v engine.HistoryView) TrendSeries {
-	s := TrendSeries{Cgroup: strings.Trim(v.Cgroup, "/"), Name: v.Name, Step: v.Step, Growth: v.Trend, Components: []ComponentHistory{}}
+	s := TrendSeries{Cgroup: CgroupID(v.Cgroup), Name: v.Name, Step: v.Step, Growth: v.Trend, Components: []ComponentHistory{}}
 	if n := len(v.Points); n > 0 {
 		s.From, s.To = v.Points[0].Start, v.Points[n-1].Start.Add(v.Points[n-1].Step)
 	}

@@ -73,7 +73,7 @@ func TestExplainV2Container(t *testing.T) {
 			current := fileUint(t, filepath.Join(dir, "memory.current"))
 			e := explain(t, roots, cg, nil)
 
-			if e.Cgroup != cg || e.CurrentBytes != current || e.Mode != "unified" {
+			if e.Cgroup != "/"+cg || e.CurrentBytes != current || e.Mode != "unified" {
 				t.Errorf("cgroup %q current %d mode %s", e.Cgroup, e.CurrentBytes, e.Mode)
 			}
 			// Each part is its memory.stat key; together they itemise
@@ -117,7 +117,7 @@ func TestExplainV2Container(t *testing.T) {
 			}
 			p := e.Processes[0]
 			w := inotifyWatches(t, roots.Proc, pid)
-			if p.PID != pid || p.Comm != "loadgen" || p.Cgroup != cg || p.RSSAnonBytes != st["RssAnon"]*1024 || p.RSSFileBytes != st["RssFile"]*1024 ||
+			if p.PID != pid || p.Comm != "loadgen" || p.Cgroup != "/"+cg || p.RSSAnonBytes != st["RssAnon"]*1024 || p.RSSFileBytes != st["RssFile"]*1024 ||
 				p.InotifyWatches == nil || *p.InotifyWatches != w || w != 25 {
 				t.Errorf("process %+v; status RssAnon %d kB, %d watches in fdinfo", p, st["RssAnon"], w)
 			}
@@ -217,7 +217,7 @@ func TestExplainPod(t *testing.T) {
 		t.Errorf("resolver asked for %q: only a target that is no cgroup is a pod", pods.asked)
 	}
 	for _, e := range []Explanation{byUnit, byPath, byAbs, byPod} {
-		if e.Cgroup != podSlice || e.Unit != podUnit {
+		if e.Cgroup != "/"+podSlice || e.Unit != podUnit {
 			t.Errorf("target %q: cgroup %q unit %q", e.Target, e.Cgroup, e.Unit)
 		}
 		if e.Pod == nil || e.Pod.Name != "log-agent" || e.Pod.Container != "" {
@@ -242,7 +242,7 @@ func TestExplainPod(t *testing.T) {
 	// Processes come from the whole subtree; the stress processes (274,
 	// 285, 286 in cgroup.procs) have no /proc in the capture and count as
 	// exited.
-	if len(e.Processes) != 1 || e.Processes[0].PID != 272 || e.Processes[0].Cgroup != agentCgroup("v2-systemd") {
+	if len(e.Processes) != 1 || e.Processes[0].PID != 272 || e.Processes[0].Cgroup != "/"+agentCgroup("v2-systemd") {
 		t.Errorf("processes %+v", e.Processes)
 	}
 	if !strings.Contains(e.Verdict, "reclaimable slab") {
@@ -254,7 +254,7 @@ func TestExplainPod(t *testing.T) {
 	}
 	out := b.String()
 	for _, want := range []string{
-		"pod logging/log-agent (uid 1234-5678, burstable)\n", "cgroup " + podSlice + ", unified hierarchy\n",
+		"pod logging/log-agent (uid 1234-5678, burstable)\n", "cgroup /" + podSlice + ", unified hierarchy\n",
 		"memory.current ", "  slab_reclaimable ", "  not itemised ", "working set ", "process RSS ", "gap ",
 		"CHILD ", " agent ", " stress ", "PID ", "272 ", "loadgen ", " 25 ",
 	} {
@@ -283,7 +283,7 @@ func TestExplainV1(t *testing.T) {
 			usage := fileUint(t, filepath.Join(dir, "memory.usage_in_bytes"))
 			kmem := fileUint(t, filepath.Join(dir, "memory.kmem.usage_in_bytes"))
 			e := explain(t, roots, filepath.Base(cg), nil)
-			if e.Cgroup != cg || e.CurrentBytes != usage || e.High.Known || !e.Max.Unlimited {
+			if e.Cgroup != "/"+cg || e.CurrentBytes != usage || e.High.Known || !e.Max.Unlimited {
 				t.Errorf("cgroup %q current %d high %+v max %+v", e.Cgroup, e.CurrentBytes, e.High, e.Max)
 			}
 			if _, ok := part(e, "slab_reclaimable"); ok {

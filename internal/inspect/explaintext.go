@@ -25,7 +25,7 @@ func (e Explanation) WriteText(w io.Writer) error {
 	if t := e.title(); t != "" {
 		fmt.Fprintf(w, "%s\n", t)
 	}
-	fmt.Fprintf(w, "cgroup %s, %s hierarchy\n\n", orRoot(e.Cgroup), e.Mode)
+	fmt.Fprintf(w, "cgroup %s, %s hierarchy\n\n", e.Cgroup, e.Mode)
 	fmt.Fprintf(w, "%s\n\n", wrap(e.Verdict, 100))
 
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
@@ -79,7 +79,7 @@ func (e Explanation) WriteText(w io.Writer) error {
 		if p.InotifyWatches != nil {
 			watches = fmt.Sprint(*p.InotifyWatches)
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", p.PID, p.Comm, human.Bytes(p.RSSAnonBytes), human.Bytes(p.RSSFileBytes), human.Bytes(p.RSSShmemBytes), watches, orRoot(p.Cgroup))
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", p.PID, p.Comm, human.Bytes(p.RSSAnonBytes), human.Bytes(p.RSSFileBytes), human.Bytes(p.RSSShmemBytes), watches, p.Cgroup)
 	}
 	if len(e.Processes) == 0 {
 		fmt.Fprintln(tw, "-\tno processes\t\t\t\t\t")
@@ -109,13 +109,6 @@ func (e Explanation) title() string {
 
 // units are kept on the line of the number before them.
 var units = map[string]bool{"B": true, "KiB": true, "MiB": true, "GiB": true, "TiB": true}
-
-func orRoot(cg string) string {
-	if cg == "" {
-		return "/"
-	}
-	return cg
-}
 
 func dash(s string) string {
 	if s == "" {
@@ -277,7 +270,7 @@ func growthLines(s *TrendSeries) []string {
 	var out []string
 	if grows(g) {
 		what := "memory.current"
-		if s.Cgroup == "" {
+		if s.Cgroup == CgroupID("") {
 			what = "memory in use (MemTotal - MemAvailable)"
 		}
 		line := fmt.Sprintf("%s grows %s", what, signedRate(&g.BytesPerSec))

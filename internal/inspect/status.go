@@ -48,9 +48,10 @@ func limit(v uint64, known bool) Limit {
 // Row is one line of the status table. Pointer fields are null in JSON and
 // "-" in text when the host does not report them, never zero.
 type Row struct {
-	Name   string `json:"name"`   // unit name, or path for cgroups no unit owns; "node" for the node
-	Cgroup string `json:"cgroup"` // path below the hierarchy root; "" for the node
-	Depth  int    `json:"depth"`  // 0 for the node, 1 for top-level cgroups
+	Name string `json:"name"` // unit name, or Cgroup for cgroups no unit owns; "node" for the node
+	// Cgroup is the cgroup's identity (see CgroupID): "/" for the node.
+	Cgroup string `json:"cgroup"`
+	Depth  int    `json:"depth"` // 0 for the node, 1 for top-level cgroups
 
 	CurrentBytes           *uint64 `json:"current_bytes"`
 	High                   Limit   `json:"high_bytes"`
@@ -139,8 +140,7 @@ type Daemon struct {
 func (s *Status) AddDaemon(status string, levels map[string]DaemonLevel, recent []DaemonEvent) {
 	s.Daemon, s.Recent = status, recent
 	for i := range s.Rows {
-		key := "/" + s.Rows[i].Cgroup
-		if l, ok := levels[key]; ok {
+		if l, ok := levels[s.Rows[i].Cgroup]; ok {
 			s.Rows[i].Rule, s.Rows[i].Level, s.Rows[i].Pod, s.Rows[i].Trend = l.Rule, l.Level, l.Pod, l.Trend
 		} else {
 			s.Rows[i].Rule, s.Rows[i].Level = "-", "-"
@@ -165,10 +165,10 @@ func (s *Status) addContainers(rd *cgroupfs.Reader, levels map[string]DaemonLeve
 	shown := map[string]bool{}
 	for i := range s.Rows {
 		r := &s.Rows[i]
-		if c, ok := byCgroup["/"+r.Cgroup]; ok && r.Depth > 0 {
+		if c, ok := byCgroup[r.Cgroup]; ok && r.Depth > 0 {
 			r.Pod, r.Container, r.Trend = c.pod, c.c.Name, c.c.Trend
 		}
-		shown["/"+r.Cgroup] = true
+		shown[r.Cgroup] = true
 	}
 	var m cgroupfs.Memory
 	out := make([]Row, 0, len(s.Rows))
@@ -177,11 +177,11 @@ func (s *Status) addContainers(rd *cgroupfs.Reader, levels map[string]DaemonLeve
 		if r.Depth == 0 {
 			continue
 		}
-		for _, c := range levels["/"+r.Cgroup].Containers {
+		for _, c := range levels[r.Cgroup].Containers {
 			if shown[c.Cgroup] || c.Trend == nil {
 				continue
 			}
-			row, err := CgroupRow(rd, strings.TrimPrefix(c.Cgroup, "/"), &m)
+			row, err := CgroupRow(rd, relPath(c.Cgroup), &m)
 			if errors.Is(err, cgroupfs.ErrGone) {
 				continue
 			}
@@ -320,6 +320,17 @@ func Resolve(rd *cgroupfs.Reader, target string) (string, error) {
 	return cg, nil
 }
 
+// CgroupID is how memrelief names a cgroup wherever a person or a program
+// reads it (status and explain, in text and JSON, D-Bus, metrics, the
+// journal): its path below the hierarchy root as the kernel shows it in
+// /proc/PID/cgroup, with a leading slash ("/system.slice/x.service"); the
+// root, which stands for the node, is "/". cg is a path relative to the
+// root, as cgroupfs takes it ("" for the root).
+func CgroupID(cg string) string { return "/" + strings.Trim(cg, "/") }
+
+// relPath turns a CgroupID back into the relative path cgroupfs takes.
+func relPath(id string) string { return strings.Trim(id, "/") }
+
 func u64(v uint64) *uint64   { return &v }
 func f64(v float64) *float64 { return &v }
 func get(s *cgroupfs.Stat, f cgroupfs.Field) *uint64 {
@@ -331,7 +342,7 @@ func get(s *cgroupfs.Stat, f cgroupfs.Field) *uint64 {
 
 // NodeRow reads the node's figures from procfs.
 func NodeRow(procRoot string) Row {
-	r := Row{Name: "node"}
+	r := Row{Name: "node", Cgroup: CgroupID("")}
 	mi, err := procinfo.ReadMeminfo(procRoot)
 	if err != nil {
 		r.Errors = append(r.Errors, err.Error())
@@ -373,9 +384,9 @@ func setPSI(r *Row, p psi.Pressure) {
 // returns ErrGone (wrapped) when the cgroup vanished; other problems are
 // recorded in the row.
 func CgroupRow(rd *cgroupfs.Reader, cg string, m *cgroupfs.Memory) (Row, error) {
-	r := Row{Name: cgroupfs.UnitOf(cg), Cgroup: cg, Depth: strings.Count(cg, "/") + 1}
+	r := Row{Name: cgroupfs.UnitOf(cg), Cgroup: CgroupID(cg), Depth: strings.Count(cg, "/") + 1}
 	if r.Name == "" {
-		r.Name = cg
+		r.Name = r.Cgroup
 	}
 	err := rd.Memory(cg, m)
 	switch {

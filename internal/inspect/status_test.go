@@ -35,7 +35,7 @@ func TestNodeRow(t *testing.T) {
 			roots := fixtures.Roots(name)
 			r := buildStatus(t, roots, 1, "").Rows[0]
 			mi := keyed(t, filepath.Join(roots.Proc, "meminfo")) // kB
-			if r.Name != "node" || r.Cgroup != "" || r.Depth != 0 || len(r.Errors) != 0 {
+			if r.Name != "node" || r.Cgroup != "/" || r.Depth != 0 || len(r.Errors) != 0 {
 				t.Fatalf("first row %+v", r)
 			}
 			for _, c := range []struct {
@@ -106,7 +106,7 @@ func TestCgroupRowsMatchFiles(t *testing.T) {
 				if len(r.Errors) != 0 {
 					t.Errorf("%s: errors %q", r.Cgroup, r.Errors)
 				}
-				if want := strings.Count(r.Cgroup, "/") + 1; r.Depth != want {
+				if want := strings.Count(r.Cgroup, "/"); r.Depth != want || !strings.HasPrefix(r.Cgroup, "/") {
 					t.Errorf("%s: depth %d", r.Cgroup, r.Depth)
 				}
 				if unit := filepath.Base(r.Cgroup); cgroupfs.UnitOf(r.Cgroup) != "" && r.Name != unit || cgroupfs.UnitOf(r.Cgroup) == "" && r.Name != r.Cgroup {
@@ -186,10 +186,13 @@ func checkV1Row(t *testing.T, r Row, dir string) {
 }
 
 // rowNames lists cgroup paths of the rows after the node.
+// rowNames lists the cgroups of the rows below the node, relative to the
+// root; a row whose Cgroup lacks the leading slash keeps it missing, so it
+// matches no path relative to the root.
 func rowNames(st Status) []string {
 	var out []string
 	for _, r := range st.Rows[1:] {
-		out = append(out, r.Cgroup)
+		out = append(out, strings.TrimPrefix(r.Cgroup, "/")+map[bool]string{true: "", false: " (no leading slash)"}[strings.HasPrefix(r.Cgroup, "/")])
 	}
 	return out
 }
@@ -219,7 +222,7 @@ func TestStatusDepthAndTargets(t *testing.T) {
 		t.Errorf("depth 4 lacks the container scope: %q", rowNames(deep))
 	}
 	// Tree order: every row's parent comes before it.
-	seen := map[string]bool{"": true}
+	seen := map[string]bool{"/": true}
 	for _, r := range deep.Rows[1:] {
 		if r.Depth > 4 || !seen[filepath.Dir(r.Cgroup)] && r.Depth > 1 {
 			t.Errorf("%s (depth %d) out of tree order", r.Cgroup, r.Depth)
@@ -276,7 +279,7 @@ func TestStatusSort(t *testing.T) {
 	}
 	// The stress scope is the one under pressure: sorting by psi puts it
 	// first among the leaves, and the pod slice (86.73) first of all.
-	if st := buildStatus(t, roots, 4, "psi"); st.Rows[1].Cgroup != podSlice {
+	if st := buildStatus(t, roots, 4, "psi"); st.Rows[1].Cgroup != "/"+podSlice {
 		t.Errorf("sort psi: first row %s, the pod slice has the highest some avg10 in the files", st.Rows[1].Cgroup)
 	}
 	if _, err := BuildStatus(StatusOptions{Roots: roots, Layout: layoutOf(t, roots), Sort: "colour"}); err == nil || !strings.Contains(err.Error(), `"colour"`) {
@@ -357,7 +360,7 @@ func TestStatusRowErrors(t *testing.T) {
 	if node.CurrentBytes != nil || len(node.Errors) == 0 || !strings.Contains(node.Errors[0], "meminfo") {
 		t.Errorf("node with a broken meminfo: current %v, errors %q", deref(node.CurrentBytes), node.Errors)
 	}
-	i := slices.IndexFunc(st.Rows, func(r Row) bool { return r.Cgroup == "system.slice" })
+	i := slices.IndexFunc(st.Rows, func(r Row) bool { return r.Cgroup == "/system.slice" })
 	if i < 0 {
 		t.Fatal("no system.slice row")
 	}
@@ -507,7 +510,7 @@ func TestStatusTrendsAndContainers(t *testing.T) {
 	// The pod alone: its growing container gets a row below it, read from
 	// its files; the agent, without a trend, does not.
 	st := build(1, "", podUnit)
-	if len(st.Rows) != 3 || st.Rows[1].Cgroup != podSlice || st.Rows[2].Container != "stress" {
+	if len(st.Rows) != 3 || st.Rows[1].Cgroup != "/"+podSlice || st.Rows[2].Container != "stress" {
 		t.Fatalf("rows %+v, want node, pod, stress", st.Rows)
 	}
 	c := st.Rows[2]
