@@ -66,9 +66,8 @@ type Explanation struct {
 	Pod    *Pod   `json:"pod,omitempty"`
 
 	CurrentBytes uint64 `json:"current_bytes"`
-	High         Limit  `json:"high_bytes"`
-	Max          Limit  `json:"max_bytes"`
-	Breakdown    []Part `json:"breakdown"`
+	Limits
+	Breakdown []Part `json:"breakdown"`
 	// UnaccountedBytes is memory.current minus the sum of the breakdown:
 	// charges memory.stat does not itemise and per-cpu batching of counters.
 	UnaccountedBytes int64 `json:"unaccounted_bytes"`
@@ -140,7 +139,7 @@ func Explain(o ExplainOptions) (Explanation, error) {
 	} else if err := rd.Memory(cg, &m); err != nil {
 		return Explanation{}, fmt.Errorf("read memory of %s: %w", cg, err)
 	}
-	e.CurrentBytes, e.High, e.Max = m.Current, limit(m.High, m.HasHigh), limit(m.Max, true)
+	e.CurrentBytes, e.Limits = m.Current, limitsOf(&m)
 	e.Breakdown, e.UnaccountedBytes = breakdown(&m)
 	if inact, ok := m.Stat.Get(cgroupfs.InactiveFile); ok && inact <= m.Current {
 		ws := m.Current - inact

@@ -283,8 +283,8 @@ func TestExplainV1(t *testing.T) {
 			usage := fileUint(t, filepath.Join(dir, "memory.usage_in_bytes"))
 			kmem := fileUint(t, filepath.Join(dir, "memory.kmem.usage_in_bytes"))
 			e := explain(t, roots, filepath.Base(cg), nil)
-			if e.Cgroup != "/"+cg || e.CurrentBytes != usage || e.High.Known || !e.Max.Unlimited {
-				t.Errorf("cgroup %q current %d high %+v max %+v", e.Cgroup, e.CurrentBytes, e.High, e.Max)
+			if e.Cgroup != "/"+cg || e.CurrentBytes != usage || e.HighBytes != nil || e.HighUnlimited || !e.MaxUnlimited || e.MaxBytes != nil {
+				t.Errorf("cgroup %q current %d limits %+v", e.Cgroup, e.CurrentBytes, e.Limits)
 			}
 			if _, ok := part(e, "slab_reclaimable"); ok {
 				t.Errorf("breakdown %+v has slab on v1", e.Breakdown)

@@ -29,7 +29,7 @@ func (e Explanation) WriteText(w io.Writer) error {
 	fmt.Fprintf(w, "%s\n\n", wrap(e.Verdict, 100))
 
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "memory.current\t%s\t\t(high %s, max %s)\n", human.Bytes(e.CurrentBytes), lim(e.High), lim(e.Max))
+	fmt.Fprintf(tw, "memory.current\t%s\t\t(high %s, max %s)\n", human.Bytes(e.CurrentBytes), lim(e.HighBytes, e.HighUnlimited), lim(e.MaxBytes, e.MaxUnlimited))
 	for _, p := range e.Breakdown {
 		fmt.Fprintf(tw, "  %s\t%s\t%4.1f%%\t\n", p.Name, human.Bytes(p.Bytes), 100*p.Share)
 	}

@@ -5,7 +5,6 @@ package inspect
 
 import (
 	"cmp"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -22,27 +21,33 @@ import (
 	"github.com/memrelief/memrelief/internal/psi"
 )
 
-// Limit is a memory limit in JSON: a number of bytes, "max" when unlimited,
-// null when the host has no such limit (memory.high on v1).
-type Limit struct {
-	Bytes     uint64
-	Known     bool
-	Unlimited bool
+// Limits are memory.high and memory.max (v1: memory.limit_in_bytes; the
+// node: MemTotal). In JSON each is a number of bytes, or null: with
+// high_unlimited (max_unlimited) true when the limit is "max", with false
+// when the host has no such limit (memory.high on cgroup v1, or on the
+// node). A numeric field never holds a string.
+type Limits struct {
+	HighBytes     *uint64 `json:"high_bytes"`
+	HighUnlimited bool    `json:"high_unlimited"`
+	MaxBytes      *uint64 `json:"max_bytes"`
+	MaxUnlimited  bool    `json:"max_unlimited"`
 }
 
-// MarshalJSON implements json.Marshaler.
-func (l Limit) MarshalJSON() ([]byte, error) {
-	switch {
-	case !l.Known:
-		return []byte("null"), nil
-	case l.Unlimited:
-		return []byte(`"max"`), nil
+// limitsOf are the Limits of m; memory.high only when the host has it.
+func limitsOf(m *cgroupfs.Memory) Limits {
+	var l Limits
+	if m.HasHigh {
+		l.HighBytes, l.HighUnlimited = limitBytes(m.High)
 	}
-	return json.Marshal(l.Bytes)
+	l.MaxBytes, l.MaxUnlimited = limitBytes(m.Max)
+	return l
 }
 
-func limit(v uint64, known bool) Limit {
-	return Limit{Bytes: v, Known: known, Unlimited: v == cgroupfs.Unlimited}
+func limitBytes(v uint64) (*uint64, bool) {
+	if v == cgroupfs.Unlimited {
+		return nil, true
+	}
+	return u64(v), false
 }
 
 // Row is one line of the status table. Pointer fields are null in JSON and
@@ -53,9 +58,8 @@ type Row struct {
 	Cgroup string `json:"cgroup"`
 	Depth  int    `json:"depth"` // 0 for the node, 1 for top-level cgroups
 
-	CurrentBytes           *uint64 `json:"current_bytes"`
-	High                   Limit   `json:"high_bytes"`
-	Max                    Limit   `json:"max_bytes"`
+	CurrentBytes *uint64 `json:"current_bytes"`
+	Limits
 	AnonBytes              *uint64 `json:"anon_bytes"`
 	FileBytes              *uint64 `json:"file_bytes"`
 	InactiveFileBytes      *uint64 `json:"inactive_file_bytes"`
@@ -348,7 +352,7 @@ func NodeRow(procRoot string) Row {
 		r.Errors = append(r.Errors, err.Error())
 	} else {
 		r.CurrentBytes = u64(mi.MemTotal - mi.MemAvailable)
-		r.Max = limit(mi.MemTotal, true)
+		r.MaxBytes = u64(mi.MemTotal)
 		r.AnonBytes = u64(mi.AnonPages)
 		r.FileBytes = u64(mi.Cached + mi.Buffers)
 		r.InactiveFileBytes = u64(mi.InactiveFile)
@@ -396,8 +400,7 @@ func CgroupRow(rd *cgroupfs.Reader, cg string, m *cgroupfs.Memory) (Row, error) 
 		r.Errors = append(r.Errors, err.Error())
 	default:
 		r.CurrentBytes = u64(m.Current)
-		r.High = limit(m.High, m.HasHigh)
-		r.Max = limit(m.Max, true)
+		r.Limits = limitsOf(m)
 		s := &m.Stat
 		r.AnonBytes, r.FileBytes, r.InactiveFileBytes = get(s, cgroupfs.Anon), get(s, cgroupfs.File), get(s, cgroupfs.InactiveFile)
 		r.SlabReclaimableBytes, r.SlabUnreclaimableBytes = get(s, cgroupfs.SlabReclaimable), get(s, cgroupfs.SlabUnreclaimable)

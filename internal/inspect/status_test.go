@@ -53,8 +53,8 @@ func TestNodeRow(t *testing.T) {
 					t.Errorf("node %s = %v, meminfo says %d", c.field, deref(c.got), c.want)
 				}
 			}
-			if !r.Max.Known || r.Max.Bytes != mi["MemTotal"]*1024 || r.High.Known {
-				t.Errorf("node limits high=%+v max=%+v", r.High, r.Max)
+			if r.MaxBytes == nil || *r.MaxBytes != mi["MemTotal"]*1024 || r.MaxUnlimited || r.HighBytes != nil || r.HighUnlimited {
+				t.Errorf("node limits %+v", r.Limits)
 			}
 			ds := strings.Fields(fileText(t, filepath.Join(roots.Proc, "sys/fs/dentry-state")))
 			if r.Dentries == nil || *r.Dentries != mustUint(t, ds[0]) || r.NegativeDentries == nil || *r.NegativeDentries != mustUint(t, ds[4]) {
@@ -149,12 +149,15 @@ func checkV2Row(t *testing.T, r Row, dir string) {
 	eq("slab_unreclaimable", r.SlabUnreclaimableBytes, ms["slab_unreclaimable"])
 	eq("other kernel", r.OtherKernelBytes, ms["kernel"]-ms["slab_reclaimable"]-ms["slab_unreclaimable"])
 	for _, lim := range []struct {
-		file string
-		got  Limit
-	}{{"memory.high", r.High}, {"memory.max", r.Max}} {
+		file      string
+		bytes     *uint64
+		unlimited bool
+	}{{"memory.high", r.HighBytes, r.HighUnlimited}, {"memory.max", r.MaxBytes, r.MaxUnlimited}} {
 		s := strings.TrimSpace(fileText(t, filepath.Join(dir, lim.file)))
-		if !lim.got.Known || (s == "max") != lim.got.Unlimited || s != "max" && lim.got.Bytes != mustUint(t, s) {
-			t.Errorf("%s: %s %+v, file says %s", r.Cgroup, lim.file, lim.got, s)
+		// "max" is null and unlimited; a number is that number, never
+		// unlimited.
+		if s == "max" && (lim.bytes != nil || !lim.unlimited) || s != "max" && (lim.bytes == nil || *lim.bytes != mustUint(t, s) || lim.unlimited) {
+			t.Errorf("%s: %s %v unlimited %v, file says %s", r.Cgroup, lim.file, deref(lim.bytes), lim.unlimited, s)
 		}
 	}
 }
@@ -176,12 +179,12 @@ func checkV1Row(t *testing.T, r Row, dir string) {
 			t.Errorf("%s: kernel %v, kmem usage %d", r.Cgroup, deref(r.OtherKernelBytes), fileUint(t, kmem))
 		}
 	}
-	if r.High.Known {
-		t.Errorf("%s: memory.high %+v on v1", r.Cgroup, r.High)
+	if r.HighBytes != nil || r.HighUnlimited {
+		t.Errorf("%s: memory.high %+v on v1", r.Cgroup, r.Limits)
 	}
 	// The captured cgroups have no limit: the page counter maximum.
-	if limit := fileUint(t, filepath.Join(dir, "memory.limit_in_bytes")); limit > 1<<62 && !r.Max.Unlimited {
-		t.Errorf("%s: max %+v for limit_in_bytes %d", r.Cgroup, r.Max, limit)
+	if limit := fileUint(t, filepath.Join(dir, "memory.limit_in_bytes")); limit > 1<<62 && (!r.MaxUnlimited || r.MaxBytes != nil) {
+		t.Errorf("%s: max %+v for limit_in_bytes %d", r.Cgroup, r.Limits, limit)
 	}
 }
 

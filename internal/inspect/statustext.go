@@ -33,7 +33,7 @@ func (s Status) WriteText(w io.Writer, sorted bool) error {
 		if levels {
 			fmt.Fprint(tw, r.Level+"\t")
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t", rowName(r, sorted), size(r.CurrentBytes), lim(r.High), lim(r.Max))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t", rowName(r, sorted), size(r.CurrentBytes), lim(r.HighBytes, r.HighUnlimited), lim(r.MaxBytes, r.MaxUnlimited))
 		if s.trends {
 			fmt.Fprintf(tw, "%s\t%s\t", Growth(r.Trend), ToLimit(r.Trend))
 		}
@@ -149,14 +149,13 @@ func size(v *uint64) string {
 	return human.Bytes(*v)
 }
 
-func lim(l Limit) string {
-	switch {
-	case !l.Known:
-		return "-"
-	case l.Unlimited:
+// lim is a limit in text: its size, "max" when unlimited, "-" when the
+// host has no such limit.
+func lim(bytes *uint64, unlimited bool) string {
+	if unlimited {
 		return "max"
 	}
-	return human.Bytes(l.Bytes)
+	return size(bytes)
 }
 
 func pct(v *float64) string {
