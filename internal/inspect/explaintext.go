@@ -107,9 +107,6 @@ func (e Explanation) title() string {
 	return ""
 }
 
-// units are kept on the line of the number before them.
-var units = map[string]bool{"B": true, "KiB": true, "MiB": true, "GiB": true, "TiB": true}
-
 func dash(s string) string {
 	if s == "" {
 		return "-"
@@ -130,7 +127,7 @@ func wrap(s string, width int) string {
 	n := 0
 	for i, word := range strings.Fields(s) {
 		if i > 0 {
-			if n+1+len(word) > width && !units[strings.TrimRight(word, ".,;:)")] {
+			if n+1+len(word) > width {
 				b.WriteByte('\n')
 				n = 0
 			} else {
