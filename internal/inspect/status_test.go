@@ -631,3 +631,28 @@ func TestGrowthAndToLimit(t *testing.T) {
 		}
 	}
 }
+
+// On hybrid-dev the node's CURRENT (MemTotal - MemAvailable, 374M) is
+// smaller than process_api's memory.current (1.1G, mostly page cache):
+// the legend under the table says why, in one line.
+func TestStatusSaysWhyTheNodeIsSmaller(t *testing.T) {
+	st := buildStatus(t, fixtures.Roots("hybrid-dev"), 1, "")
+	node := st.Rows[0]
+	i := slices.IndexFunc(st.Rows, func(r Row) bool { return r.Cgroup == "/process_api" })
+	if i < 0 || node.CurrentBytes == nil || st.Rows[i].CurrentBytes == nil || *st.Rows[i].CurrentBytes <= *node.CurrentBytes {
+		t.Fatalf("the fixture no longer has a cgroup larger than the node: %+v", st.Rows)
+	}
+	var b bytes.Buffer
+	if err := st.WriteText(&b, false); err != nil {
+		t.Fatal(err)
+	}
+	var legend []string
+	for _, l := range strings.Split(b.String(), "\n") {
+		if strings.Contains(l, "MemTotal - MemAvailable") {
+			legend = append(legend, l)
+		}
+	}
+	if len(legend) != 1 || !strings.Contains(legend[0], "reclaimable page cache and slab") || !strings.Contains(legend[0], "memory.current") {
+		t.Errorf("legend lines on the node's CURRENT %q, want one saying that it leaves out reclaimable page cache and slab a cgroup's memory.current counts:\n%s", legend, b.String())
+	}
+}
