@@ -12,6 +12,7 @@ import (
 	"github.com/memrelief/memrelief/internal/cgroupfs"
 	"github.com/memrelief/memrelief/internal/engine"
 	"github.com/memrelief/memrelief/internal/history"
+	"github.com/memrelief/memrelief/internal/human"
 	"github.com/memrelief/memrelief/internal/paths"
 	"github.com/memrelief/memrelief/internal/policy"
 	"github.com/memrelief/memrelief/internal/procinfo"
@@ -82,8 +83,14 @@ type Explanation struct {
 	RSSBytes uint64 `json:"rss_bytes"`
 	// GapBytes is memory.current - RSSBytes: memory charged to the cgroup
 	// that no process's RSS shows.
-	GapBytes int64  `json:"gap_bytes"`
-	Gap      []Part `json:"gap_attribution"`
+	GapBytes int64 `json:"gap_bytes"`
+	// Gap itemises the gap, and never sums to more than it: when RSS
+	// counts pages memory.current does not hold (pages charged to other
+	// cgroups, such as shared libraries or files first read elsewhere, and
+	// pages shared between processes, counted once per process), the
+	// parts are trimmed by GapOverlapBytes, page cache first.
+	Gap             []Part `json:"gap_attribution"`
+	GapOverlapBytes uint64 `json:"gap_overlap_bytes"`
 
 	Children []Child  `json:"children"`
 	Verdict  string   `json:"verdict"`
@@ -139,6 +146,16 @@ func Explain(o ExplainOptions) (Explanation, error) {
 	} else if err := rd.Memory(cg, &m); err != nil {
 		return Explanation{}, fmt.Errorf("read memory of %s: %w", cg, err)
 	}
+	if cg == "" && o.Layout.Mode != cgroupfs.Unified {
+		// The root of a v1 memory hierarchy has no page counter: the
+		// kernel reports usage_in_bytes as page cache + anon (+ swap)
+		// only, so its kmem is no part of memory.current here and
+		// counting it would count it twice.
+		if k, ok := m.Stat.Get(cgroupfs.Kernel); ok {
+			withoutKernel(&m.Stat)
+			e.Notes = append(e.Notes, fmt.Sprintf("at the root of a cgroup v1 hierarchy memory.usage_in_bytes is page cache and anon only: kernel memory (kmem %s) is outside it and left out here", human.Bytes(k)))
+		}
+	}
 	e.CurrentBytes, e.Limits = m.Current, limitsOf(&m)
 	e.Breakdown, e.UnaccountedBytes = breakdown(&m)
 	if inact, ok := m.Stat.Get(cgroupfs.InactiveFile); ok && inact <= m.Current {
@@ -148,12 +165,14 @@ func Explain(o ExplainOptions) (Explanation, error) {
 			e.WorkingSetSlabReclaimableBytes = u64(min(sr, ws))
 		}
 	}
-	e.Processes, e.Notes = processes(rd, o.Roots.Proc, cg)
+	var notes []string
+	e.Processes, notes = processes(rd, o.Roots.Proc, cg)
+	e.Notes = append(e.Notes, notes...)
 	for _, p := range e.Processes {
 		e.RSSBytes += p.RSSAnonBytes + p.RSSFileBytes + p.RSSShmemBytes
 	}
 	e.GapBytes = int64(e.CurrentBytes) - int64(e.RSSBytes)
-	e.Gap = gapParts(&m)
+	e.Gap, e.GapOverlapBytes = gapParts(&m, e.GapBytes)
 	e.Children = children(rd, cg, o.Pods)
 	e.Verdict = verdict(&e, &m)
 	if o.History != nil {
@@ -250,30 +269,81 @@ func breakdown(m *cgroupfs.Memory) ([]Part, int64) {
 	return parts, int64(m.Current) - int64(sum)
 }
 
-// gapParts lists what memory.current holds that no process RSS shows.
-func gapParts(m *cgroupfs.Memory) []Part {
-	var parts []Part
+// withoutKernel forgets s's kernel memory figure.
+func withoutKernel(s *cgroupfs.Stat) {
+	var out cgroupfs.Stat
+	for _, f := range cgroupfs.Fields() {
+		if v, ok := s.Get(f); ok && f != cgroupfs.Kernel {
+			out.Set(f, v)
+		}
+	}
+	*s = out
+}
+
+// gapOrder is the order in which gap parts give way when they add up to
+// more than the gap: what RSS counts but memory.current does not hold is
+// mostly file pages (shared libraries, files first read by another
+// cgroup), so page cache first, reclaimable slab last.
+var gapOrder = []string{gapPageCache, gapOtherKernel, gapSlabUnreclaimable, gapSlabReclaimable}
+
+// Names of the gap parts.
+const (
+	gapSlabReclaimable   = "slab_reclaimable (dentries, inodes)"
+	gapSlabUnreclaimable = "slab_unreclaimable"
+	gapPageCache         = "page cache not mapped by any process"
+	gapOtherKernel       = "other kernel memory"
+)
+
+// gapParts lists what memory.current holds that no process RSS shows,
+// trimmed so they add up to no more than gap, and by how much they were
+// trimmed (see Explanation.Gap).
+func gapParts(m *cgroupfs.Memory, gap int64) ([]Part, uint64) {
+	parts := []Part{}
 	add := func(name string, v uint64) {
 		if v > 0 {
 			parts = append(parts, Part{Name: name, Bytes: v, Share: share(v, m.Current)})
 		}
 	}
 	if v, ok := m.Stat.Get(cgroupfs.SlabReclaimable); ok {
-		add("slab_reclaimable (dentries, inodes)", v)
+		add(gapSlabReclaimable, v)
 	}
 	if v, ok := m.Stat.Get(cgroupfs.SlabUnreclaimable); ok {
-		add("slab_unreclaimable", v)
+		add(gapSlabUnreclaimable, v)
 	}
 	if file, ok := m.Stat.Get(cgroupfs.File); ok {
 		mapped, _ := m.Stat.Get(cgroupfs.FileMapped)
 		if file > mapped {
-			add("page cache not mapped by any process", file-mapped)
+			add(gapPageCache, file-mapped)
 		}
 	}
 	if k := otherKernel(&m.Stat); k != nil {
-		add("other kernel memory", *k)
+		add(gapOtherKernel, *k)
 	}
-	return parts
+	var sum uint64
+	for _, p := range parts {
+		sum += p.Bytes
+	}
+	var overlap uint64
+	switch {
+	case gap <= 0:
+		overlap = sum
+	case sum > uint64(gap):
+		overlap = sum - uint64(gap)
+	default:
+		return parts, 0
+	}
+	excess := overlap
+	for _, name := range gapOrder {
+		i := slices.IndexFunc(parts, func(p Part) bool { return p.Name == name })
+		if i < 0 || excess == 0 {
+			continue
+		}
+		cut := min(excess, parts[i].Bytes)
+		parts[i].Bytes -= cut
+		parts[i].Share = share(parts[i].Bytes, m.Current)
+		excess -= cut
+	}
+	return slices.DeleteFunc(parts, func(p Part) bool { return p.Bytes == 0 }), overlap
 }
 
 func share(v, whole uint64) float64 {

@@ -46,6 +46,9 @@ func (e Explanation) WriteText(w io.Writer) error {
 	for _, p := range e.Gap {
 		fmt.Fprintf(tw, "  %s\t%s\t%4.1f%%\t\n", p.Name, human.Bytes(p.Bytes), 100*p.Share)
 	}
+	if e.GapOverlapBytes > 0 {
+		fmt.Fprintf(tw, "  trimmed: RSS not in memory.current\t%s\t\t(pages charged to other cgroups or shared between processes; taken off the parts above, page cache first)\n", human.Bytes(e.GapOverlapBytes))
+	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
