@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/memrelief/memrelief/internal/detect"
+	"github.com/memrelief/memrelief/internal/inspect"
 	"github.com/memrelief/memrelief/internal/systemd"
 )
 
@@ -19,6 +20,10 @@ func runDetect(ctx context.Context, c *cli, args []string) int {
 	}
 	opts := h.detectOptions()
 	r := detect.Run(ctx, opts)
+	// Cgroups are named as everywhere else: "/" and "/kubepods.slice".
+	for i := range r.Cgroup.Delegation {
+		r.Cgroup.Delegation[i].Cgroup = inspect.CgroupID(r.Cgroup.Delegation[i].Cgroup)
+	}
 	return printResult(c, "detect", *format, r, r.WriteText)
 }
 

@@ -22,32 +22,36 @@ type goldenCase struct {
 }
 
 // goldenCases lists, per flavour, the commands whose output is pinned.
-// Every flavour gets detect and status; flavours with a pod get explain by
-// unit (or path, under cgroupfs) and by namespace/pod.
+// Every flavour gets detect and status, and explain of the node; flavours
+// with a pod get explain by unit (or path, under cgroupfs) and by
+// namespace/pod. Each command is pinned as text and as JSON (-o
+// json-pretty), so every JSON document memrelief prints has a golden file
+// on every flavour.
 func goldenCases(flavour string) []goldenCase {
 	cs := []goldenCase{
-		{"detect.txt", []string{"detect"}},
-		{"status.txt", []string{"status", "--depth", "4"}},
+		{"detect", []string{"detect"}},
+		{"status", []string{"status", "--depth", "4"}},
+		{"explain-node", []string{"explain", "/"}},
 	}
 	switch flavour {
 	case "v2-systemd", "hybrid-systemd", "legacy":
 		cs = append(cs,
-			goldenCase{"explain-unit.txt", []string{"explain", "kubepods-burstable-pod1234_5678.slice"}},
-			goldenCase{"explain-pod.txt", []string{"explain", "logging/log-agent"}})
+			goldenCase{"explain-unit", []string{"explain", "kubepods-burstable-pod1234_5678.slice"}},
+			goldenCase{"explain-pod", []string{"explain", "logging/log-agent"}})
 	case "v2-cgroupfs":
 		cs = append(cs,
-			goldenCase{"explain-path.txt", []string{"explain", "kubepods/burstable/pod1234-5678"}},
-			goldenCase{"explain-pod.txt", []string{"explain", "logging/log-agent"}})
+			goldenCase{"explain-path", []string{"explain", "kubepods/burstable/pod1234-5678"}},
+			goldenCase{"explain-pod", []string{"explain", "logging/log-agent"}})
 	case "hybrid-dev":
-		cs = append(cs, goldenCase{"explain-path.txt", []string{"explain", "process_api"}})
+		cs = append(cs, goldenCase{"explain-path", []string{"explain", "process_api"}})
 	}
-	if flavour == "v2-systemd" || flavour == "legacy" {
-		cs = append(cs,
-			goldenCase{"detect.json", []string{"detect", "-o", "json-pretty"}},
-			goldenCase{"status.json", []string{"status", "-o", "json-pretty", "--depth", "4"}},
-			goldenCase{"explain-pod.json", []string{"explain", "-o", "json-pretty", "logging/log-agent"}})
+	out := make([]goldenCase, 0, 2*len(cs))
+	for _, c := range cs {
+		out = append(out,
+			goldenCase{c.file + ".txt", c.args},
+			goldenCase{c.file + ".json", append([]string{c.args[0], "-o", "json-pretty"}, c.args[1:]...)})
 	}
-	return cs
+	return out
 }
 
 var goldenFlavours = []string{"v2-systemd", "v2-cgroupfs", "hybrid-systemd", "legacy", "hybrid-dev"}

@@ -49,7 +49,7 @@ func TestExplainOnThisHost(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &e); err != nil {
 		t.Fatalf("explain --json: %v\n%s", err, out)
 	}
-	if e.Cgroup != target || e.Mode != mode || len(e.Breakdown) == 0 || e.Verdict == "" {
+	if e.Cgroup != "/"+target || e.Mode != mode || len(e.Breakdown) == 0 || e.Verdict == "" {
 		t.Errorf("explanation %+v", e)
 	}
 	// The figure moves while we look: read the file after, and accept the
@@ -66,7 +66,7 @@ func TestExplainOnThisHost(t *testing.T) {
 		t.Errorf("current %d, %s says %d", e.CurrentBytes, current, now)
 	}
 	text, _, code := runCLI(t, "explain", target)
-	if code != 0 || !strings.Contains(text, "cgroup "+target+", "+mode+" hierarchy") {
+	if code != 0 || !strings.Contains(text, "cgroup /"+target+", "+mode+" hierarchy") {
 		t.Errorf("text explain:\n%s", text)
 	}
 }

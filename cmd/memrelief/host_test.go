@@ -173,7 +173,7 @@ func TestUsageErrors(t *testing.T) {
 	}
 	// A cgroup that is no pod or unit is named once, not in a title too.
 	bare, _, _ := runCLI(t, "explain", "--root", fixtures.Dir("hybrid-dev"), "process_api")
-	if strings.Count(bare, "process_api") != 1 || !strings.HasPrefix(bare, "cgroup process_api, hybrid hierarchy\n\n") {
+	if strings.Count(bare, "process_api") != 1 || !strings.HasPrefix(bare, "cgroup /process_api, hybrid hierarchy\n\n") {
 		t.Errorf("explain of a bare cgroup starts:\n%.200s", bare)
 	}
 	out, _, code := runCLI(t, "version")

@@ -10,9 +10,9 @@ import (
 
 func TestStatusWithDaemonLevels(t *testing.T) {
 	st := Status{Mode: "unified", Rows: []Row{
-		{Name: "node"},
-		{Name: "kubepods-burstable-pod1.slice", Cgroup: "kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod1.slice", Depth: 3},
-		{Name: "system.slice", Cgroup: "system.slice", Depth: 1},
+		{Name: "node", Cgroup: "/"},
+		{Name: "kubepods-burstable-pod1.slice", Cgroup: "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod1.slice", Depth: 3},
+		{Name: "system.slice", Cgroup: "/system.slice", Depth: 1},
 	}}
 	st.AddDaemon("watching 2 cgroups; 1 at level high", map[string]DaemonLevel{
 		"/": {Rule: "node", Level: "normal"},

@@ -12,6 +12,7 @@ import (
 	"github.com/memrelief/memrelief/internal/cgroupfs"
 	"github.com/memrelief/memrelief/internal/engine"
 	"github.com/memrelief/memrelief/internal/history"
+	"github.com/memrelief/memrelief/internal/human"
 	"github.com/memrelief/memrelief/internal/paths"
 	"github.com/memrelief/memrelief/internal/policy"
 	"github.com/memrelief/memrelief/internal/procinfo"
@@ -59,15 +60,15 @@ type Pod struct {
 // Explanation answers "where did this cgroup's memory go?".
 type Explanation struct {
 	Target string `json:"target"`
+	// Cgroup is the cgroup's identity (see CgroupID): "/" for the node.
 	Cgroup string `json:"cgroup"`
 	Unit   string `json:"unit,omitempty"`
 	Mode   string `json:"mode"`
 	Pod    *Pod   `json:"pod,omitempty"`
 
 	CurrentBytes uint64 `json:"current_bytes"`
-	High         Limit  `json:"high_bytes"`
-	Max          Limit  `json:"max_bytes"`
-	Breakdown    []Part `json:"breakdown"`
+	Limits
+	Breakdown []Part `json:"breakdown"`
 	// UnaccountedBytes is memory.current minus the sum of the breakdown:
 	// charges memory.stat does not itemise and per-cpu batching of counters.
 	UnaccountedBytes int64 `json:"unaccounted_bytes"`
@@ -82,8 +83,14 @@ type Explanation struct {
 	RSSBytes uint64 `json:"rss_bytes"`
 	// GapBytes is memory.current - RSSBytes: memory charged to the cgroup
 	// that no process's RSS shows.
-	GapBytes int64  `json:"gap_bytes"`
-	Gap      []Part `json:"gap_attribution"`
+	GapBytes int64 `json:"gap_bytes"`
+	// Gap itemises the gap, and never sums to more than it: when RSS
+	// counts pages memory.current does not hold (pages charged to other
+	// cgroups, such as shared libraries or files first read elsewhere, and
+	// pages shared between processes, counted once per process), the
+	// parts are trimmed by GapOverlapBytes, page cache first.
+	Gap             []Part `json:"gap_attribution"`
+	GapOverlapBytes uint64 `json:"gap_overlap_bytes"`
 
 	Children []Child  `json:"children"`
 	Verdict  string   `json:"verdict"`
@@ -125,7 +132,7 @@ func Explain(o ExplainOptions) (Explanation, error) {
 	if err != nil {
 		return Explanation{}, err
 	}
-	e := Explanation{Target: o.Target, Cgroup: cg, Unit: cgroupfs.UnitOf(cg), Mode: string(o.Layout.Mode), Processes: []Process{}, Children: []Child{}}
+	e := Explanation{Target: o.Target, Cgroup: CgroupID(cg), Unit: cgroupfs.UnitOf(cg), Mode: string(o.Layout.Mode), Processes: []Process{}, Children: []Child{}}
 	if o.Pods != nil {
 		e.Pod = o.Pods.PodOf(cg)
 	}
@@ -139,7 +146,17 @@ func Explain(o ExplainOptions) (Explanation, error) {
 	} else if err := rd.Memory(cg, &m); err != nil {
 		return Explanation{}, fmt.Errorf("read memory of %s: %w", cg, err)
 	}
-	e.CurrentBytes, e.High, e.Max = m.Current, limit(m.High, m.HasHigh), limit(m.Max, true)
+	if cg == "" && o.Layout.Mode != cgroupfs.Unified {
+		// The root of a v1 memory hierarchy has no page counter: the
+		// kernel reports usage_in_bytes as page cache + anon (+ swap)
+		// only, so its kmem is no part of memory.current here and
+		// counting it would count it twice.
+		if k, ok := m.Stat.Get(cgroupfs.Kernel); ok {
+			withoutKernel(&m.Stat)
+			e.Notes = append(e.Notes, fmt.Sprintf("at the root of a cgroup v1 hierarchy memory.usage_in_bytes is page cache and anon only: kernel memory (kmem %s) is outside it and left out here", human.Bytes(k)))
+		}
+	}
+	e.CurrentBytes, e.Limits = m.Current, limitsOf(&m)
 	e.Breakdown, e.UnaccountedBytes = breakdown(&m)
 	if inact, ok := m.Stat.Get(cgroupfs.InactiveFile); ok && inact <= m.Current {
 		ws := m.Current - inact
@@ -148,12 +165,14 @@ func Explain(o ExplainOptions) (Explanation, error) {
 			e.WorkingSetSlabReclaimableBytes = u64(min(sr, ws))
 		}
 	}
-	e.Processes, e.Notes = processes(rd, o.Roots.Proc, cg)
+	var notes []string
+	e.Processes, notes = processes(rd, o.Roots.Proc, cg)
+	e.Notes = append(e.Notes, notes...)
 	for _, p := range e.Processes {
 		e.RSSBytes += p.RSSAnonBytes + p.RSSFileBytes + p.RSSShmemBytes
 	}
 	e.GapBytes = int64(e.CurrentBytes) - int64(e.RSSBytes)
-	e.Gap = gapParts(&m)
+	e.Gap, e.GapOverlapBytes = gapParts(&m, e.GapBytes)
 	e.Children = children(rd, cg, o.Pods)
 	e.Verdict = verdict(&e, &m)
 	if o.History != nil {
@@ -250,30 +269,81 @@ func breakdown(m *cgroupfs.Memory) ([]Part, int64) {
 	return parts, int64(m.Current) - int64(sum)
 }
 
-// gapParts lists what memory.current holds that no process RSS shows.
-func gapParts(m *cgroupfs.Memory) []Part {
-	var parts []Part
+// withoutKernel forgets s's kernel memory figure.
+func withoutKernel(s *cgroupfs.Stat) {
+	var out cgroupfs.Stat
+	for _, f := range cgroupfs.Fields() {
+		if v, ok := s.Get(f); ok && f != cgroupfs.Kernel {
+			out.Set(f, v)
+		}
+	}
+	*s = out
+}
+
+// gapOrder is the order in which gap parts give way when they add up to
+// more than the gap: what RSS counts but memory.current does not hold is
+// mostly file pages (shared libraries, files first read by another
+// cgroup), so page cache first, reclaimable slab last.
+var gapOrder = []string{gapPageCache, gapOtherKernel, gapSlabUnreclaimable, gapSlabReclaimable}
+
+// Names of the gap parts.
+const (
+	gapSlabReclaimable   = "slab_reclaimable (dentries, inodes)"
+	gapSlabUnreclaimable = "slab_unreclaimable"
+	gapPageCache         = "page cache not mapped by any process"
+	gapOtherKernel       = "other kernel memory"
+)
+
+// gapParts lists what memory.current holds that no process RSS shows,
+// trimmed so they add up to no more than gap, and by how much they were
+// trimmed (see Explanation.Gap).
+func gapParts(m *cgroupfs.Memory, gap int64) ([]Part, uint64) {
+	parts := []Part{}
 	add := func(name string, v uint64) {
 		if v > 0 {
 			parts = append(parts, Part{Name: name, Bytes: v, Share: share(v, m.Current)})
 		}
 	}
 	if v, ok := m.Stat.Get(cgroupfs.SlabReclaimable); ok {
-		add("slab_reclaimable (dentries, inodes)", v)
+		add(gapSlabReclaimable, v)
 	}
 	if v, ok := m.Stat.Get(cgroupfs.SlabUnreclaimable); ok {
-		add("slab_unreclaimable", v)
+		add(gapSlabUnreclaimable, v)
 	}
 	if file, ok := m.Stat.Get(cgroupfs.File); ok {
 		mapped, _ := m.Stat.Get(cgroupfs.FileMapped)
 		if file > mapped {
-			add("page cache not mapped by any process", file-mapped)
+			add(gapPageCache, file-mapped)
 		}
 	}
 	if k := otherKernel(&m.Stat); k != nil {
-		add("other kernel memory", *k)
+		add(gapOtherKernel, *k)
 	}
-	return parts
+	var sum uint64
+	for _, p := range parts {
+		sum += p.Bytes
+	}
+	var overlap uint64
+	switch {
+	case gap <= 0:
+		overlap = sum
+	case sum > uint64(gap):
+		overlap = sum - uint64(gap)
+	default:
+		return parts, 0
+	}
+	excess := overlap
+	for _, name := range gapOrder {
+		i := slices.IndexFunc(parts, func(p Part) bool { return p.Name == name })
+		if i < 0 || excess == 0 {
+			continue
+		}
+		cut := min(excess, parts[i].Bytes)
+		parts[i].Bytes -= cut
+		parts[i].Share = share(parts[i].Bytes, m.Current)
+		excess -= cut
+	}
+	return slices.DeleteFunc(parts, func(p Part) bool { return p.Bytes == 0 }), overlap
 }
 
 func share(v, whole uint64) float64 {
@@ -309,7 +379,7 @@ func processes(rd *cgroupfs.Reader, procRoot, cg string) ([]Process, []string) {
 				notes = append(notes, err.Error())
 				continue
 			}
-			pr := Process{PID: pid, Comm: p.Comm, Cmdline: p.Cmdline, Cgroup: c,
+			pr := Process{PID: pid, Comm: p.Comm, Cmdline: p.Cmdline, Cgroup: CgroupID(c),
 				RSSAnonBytes: p.RSSAnon, RSSFileBytes: p.RSSFile, RSSShmemBytes: p.RSSShmem}
 			if p.Cmdline == nil {
 				pr.Cmdline = []string{}
@@ -344,7 +414,7 @@ func children(rd *cgroupfs.Reader, cg string, pods PodResolver) []Child {
 		if err := rd.Memory(p, &m); err != nil {
 			continue
 		}
-		c := Child{Name: k, Cgroup: p, CurrentBytes: m.Current,
+		c := Child{Name: k, Cgroup: CgroupID(p), CurrentBytes: m.Current,
 			AnonBytes: get(&m.Stat, cgroupfs.Anon), SlabReclaimableBytes: get(&m.Stat, cgroupfs.SlabReclaimable)}
 		if pods != nil {
 			if pod := pods.PodOf(p); pod != nil {
@@ -460,7 +530,7 @@ type ComponentHistory struct {
 // when it is a pod): from the daemon, else from the files it saved.
 func explainTrend(rd *cgroupfs.Reader, h *HistoryOptions, e *Explanation, m *cgroupfs.Memory) *Trend {
 	t := &Trend{ascii: h.ASCII}
-	key := "/" + e.Cgroup
+	key := e.Cgroup
 	var kids []Child
 	if e.Pod != nil && e.Pod.Container == "" {
 		kids = e.Children
@@ -485,7 +555,7 @@ func explainTrend(rd *cgroupfs.Reader, h *HistoryOptions, e *Explanation, m *cgr
 		t.Series, t.SavedAt = &v, s.Last()
 	}
 	for _, k := range kids {
-		s, err := loadSaved(h, "/"+k.Cgroup)
+		s, err := loadSaved(h, k.Cgroup)
 		if err != nil {
 			problems = append(problems, err.Error())
 			continue
@@ -495,7 +565,7 @@ func explainTrend(rd *cgroupfs.Reader, h *HistoryOptions, e *Explanation, m *cgr
 		}
 		var km cgroupfs.Memory
 		lim := &km
-		if rd.Memory(k.Cgroup, &km) != nil {
+		if rd.Memory(relPath(k.Cgroup), &km) != nil {
 			lim = nil
 		}
 		t.Containers = append(t.Containers, savedSeries(&est, h, s, containerName(k), lim))
@@ -532,7 +602,7 @@ func fromDaemon(t *Trend, ask func(string) (engine.HistoryView, error), key stri
 	}
 	if len(t.Containers) == 0 {
 		for _, k := range kids {
-			cv, cerr := ask("/" + k.Cgroup)
+			cv, cerr := ask(k.Cgroup)
 			if cerr != nil {
 				continue
 			}
@@ -608,7 +678,7 @@ func savedTrend(est history.Estimate, lim *cgroupfs.Memory, memTotal uint64, min
 // seriesOf lays out a history for explain: per component, the bucket
 // means and the trend.
 func seriesOf(v engine.HistoryView) TrendSeries {
-	s := TrendSeries{Cgroup: strings.Trim(v.Cgroup, "/"), Name: v.Name, Step: v.Step, Growth: v.Trend, Components: []ComponentHistory{}}
+	s := TrendSeries{Cgroup: CgroupID(v.Cgroup), Name: v.Name, Step: v.Step, Growth: v.Trend, Components: []ComponentHistory{}}
 	if n := len(v.Points); n > 0 {
 		s.From, s.To = v.Points[0].Start, v.Points[n-1].Start.Add(v.Points[n-1].Step)
 	}

@@ -25,11 +25,11 @@ func (e Explanation) WriteText(w io.Writer) error {
 	if t := e.title(); t != "" {
 		fmt.Fprintf(w, "%s\n", t)
 	}
-	fmt.Fprintf(w, "cgroup %s, %s hierarchy\n\n", orRoot(e.Cgroup), e.Mode)
+	fmt.Fprintf(w, "cgroup %s, %s hierarchy\n\n", e.Cgroup, e.Mode)
 	fmt.Fprintf(w, "%s\n\n", wrap(e.Verdict, 100))
 
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "memory.current\t%s\t\t(high %s, max %s)\n", human.Bytes(e.CurrentBytes), lim(e.High), lim(e.Max))
+	fmt.Fprintf(tw, "memory.current\t%s\t\t(high %s, max %s)\n", human.Bytes(e.CurrentBytes), lim(e.HighBytes, e.HighUnlimited), lim(e.MaxBytes, e.MaxUnlimited))
 	for _, p := range e.Breakdown {
 		fmt.Fprintf(tw, "  %s\t%s\t%4.1f%%\t\n", p.Name, human.Bytes(p.Bytes), 100*p.Share)
 	}
@@ -45,6 +45,9 @@ func (e Explanation) WriteText(w io.Writer) error {
 	fmt.Fprintf(tw, "gap\t%s\t\t(memory.current - RSS), made of:\n", signed(e.GapBytes))
 	for _, p := range e.Gap {
 		fmt.Fprintf(tw, "  %s\t%s\t%4.1f%%\t\n", p.Name, human.Bytes(p.Bytes), 100*p.Share)
+	}
+	if e.GapOverlapBytes > 0 {
+		fmt.Fprintf(tw, "  trimmed: RSS not in memory.current\t%s\t\t(pages charged to other cgroups or shared between processes; taken off the parts above, page cache first)\n", human.Bytes(e.GapOverlapBytes))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -79,7 +82,7 @@ func (e Explanation) WriteText(w io.Writer) error {
 		if p.InotifyWatches != nil {
 			watches = fmt.Sprint(*p.InotifyWatches)
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", p.PID, p.Comm, human.Bytes(p.RSSAnonBytes), human.Bytes(p.RSSFileBytes), human.Bytes(p.RSSShmemBytes), watches, orRoot(p.Cgroup))
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", p.PID, p.Comm, human.Bytes(p.RSSAnonBytes), human.Bytes(p.RSSFileBytes), human.Bytes(p.RSSShmemBytes), watches, p.Cgroup)
 	}
 	if len(e.Processes) == 0 {
 		fmt.Fprintln(tw, "-\tno processes\t\t\t\t\t")
@@ -107,16 +110,6 @@ func (e Explanation) title() string {
 	return ""
 }
 
-// units are kept on the line of the number before them.
-var units = map[string]bool{"B": true, "KiB": true, "MiB": true, "GiB": true, "TiB": true}
-
-func orRoot(cg string) string {
-	if cg == "" {
-		return "/"
-	}
-	return cg
-}
-
 func dash(s string) string {
 	if s == "" {
 		return "-"
@@ -137,7 +130,7 @@ func wrap(s string, width int) string {
 	n := 0
 	for i, word := range strings.Fields(s) {
 		if i > 0 {
-			if n+1+len(word) > width && !units[strings.TrimRight(word, ".,;:)")] {
+			if n+1+len(word) > width {
 				b.WriteByte('\n')
 				n = 0
 			} else {
@@ -277,7 +270,7 @@ func growthLines(s *TrendSeries) []string {
 	var out []string
 	if grows(g) {
 		what := "memory.current"
-		if s.Cgroup == "" {
+		if s.Cgroup == CgroupID("") {
 			what = "memory in use (MemTotal - MemAvailable)"
 		}
 		line := fmt.Sprintf("%s grows %s", what, signedRate(&g.BytesPerSec))

@@ -5,7 +5,6 @@ package inspect
 
 import (
 	"cmp"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -22,39 +21,45 @@ import (
 	"github.com/memrelief/memrelief/internal/psi"
 )
 
-// Limit is a memory limit in JSON: a number of bytes, "max" when unlimited,
-// null when the host has no such limit (memory.high on v1).
-type Limit struct {
-	Bytes     uint64
-	Known     bool
-	Unlimited bool
+// Limits are memory.high and memory.max (v1: memory.limit_in_bytes; the
+// node: MemTotal). In JSON each is a number of bytes, or null: with
+// high_unlimited (max_unlimited) true when the limit is "max", with false
+// when the host has no such limit (memory.high on cgroup v1, or on the
+// node). A numeric field never holds a string.
+type Limits struct {
+	HighBytes     *uint64 `json:"high_bytes"`
+	HighUnlimited bool    `json:"high_unlimited"`
+	MaxBytes      *uint64 `json:"max_bytes"`
+	MaxUnlimited  bool    `json:"max_unlimited"`
 }
 
-// MarshalJSON implements json.Marshaler.
-func (l Limit) MarshalJSON() ([]byte, error) {
-	switch {
-	case !l.Known:
-		return []byte("null"), nil
-	case l.Unlimited:
-		return []byte(`"max"`), nil
+// limitsOf are the Limits of m; memory.high only when the host has it.
+func limitsOf(m *cgroupfs.Memory) Limits {
+	var l Limits
+	if m.HasHigh {
+		l.HighBytes, l.HighUnlimited = limitBytes(m.High)
 	}
-	return json.Marshal(l.Bytes)
+	l.MaxBytes, l.MaxUnlimited = limitBytes(m.Max)
+	return l
 }
 
-func limit(v uint64, known bool) Limit {
-	return Limit{Bytes: v, Known: known, Unlimited: v == cgroupfs.Unlimited}
+func limitBytes(v uint64) (*uint64, bool) {
+	if v == cgroupfs.Unlimited {
+		return nil, true
+	}
+	return u64(v), false
 }
 
 // Row is one line of the status table. Pointer fields are null in JSON and
 // "-" in text when the host does not report them, never zero.
 type Row struct {
-	Name   string `json:"name"`   // unit name, or path for cgroups no unit owns; "node" for the node
-	Cgroup string `json:"cgroup"` // path below the hierarchy root; "" for the node
-	Depth  int    `json:"depth"`  // 0 for the node, 1 for top-level cgroups
+	Name string `json:"name"` // unit name, or Cgroup for cgroups no unit owns; "node" for the node
+	// Cgroup is the cgroup's identity (see CgroupID): "/" for the node.
+	Cgroup string `json:"cgroup"`
+	Depth  int    `json:"depth"` // 0 for the node, 1 for top-level cgroups
 
-	CurrentBytes           *uint64 `json:"current_bytes"`
-	High                   Limit   `json:"high_bytes"`
-	Max                    Limit   `json:"max_bytes"`
+	CurrentBytes *uint64 `json:"current_bytes"`
+	Limits
 	AnonBytes              *uint64 `json:"anon_bytes"`
 	FileBytes              *uint64 `json:"file_bytes"`
 	InactiveFileBytes      *uint64 `json:"inactive_file_bytes"`
@@ -139,8 +144,7 @@ type Daemon struct {
 func (s *Status) AddDaemon(status string, levels map[string]DaemonLevel, recent []DaemonEvent) {
 	s.Daemon, s.Recent = status, recent
 	for i := range s.Rows {
-		key := "/" + s.Rows[i].Cgroup
-		if l, ok := levels[key]; ok {
+		if l, ok := levels[s.Rows[i].Cgroup]; ok {
 			s.Rows[i].Rule, s.Rows[i].Level, s.Rows[i].Pod, s.Rows[i].Trend = l.Rule, l.Level, l.Pod, l.Trend
 		} else {
 			s.Rows[i].Rule, s.Rows[i].Level = "-", "-"
@@ -165,10 +169,10 @@ func (s *Status) addContainers(rd *cgroupfs.Reader, levels map[string]DaemonLeve
 	shown := map[string]bool{}
 	for i := range s.Rows {
 		r := &s.Rows[i]
-		if c, ok := byCgroup["/"+r.Cgroup]; ok && r.Depth > 0 {
+		if c, ok := byCgroup[r.Cgroup]; ok && r.Depth > 0 {
 			r.Pod, r.Container, r.Trend = c.pod, c.c.Name, c.c.Trend
 		}
-		shown["/"+r.Cgroup] = true
+		shown[r.Cgroup] = true
 	}
 	var m cgroupfs.Memory
 	out := make([]Row, 0, len(s.Rows))
@@ -177,11 +181,11 @@ func (s *Status) addContainers(rd *cgroupfs.Reader, levels map[string]DaemonLeve
 		if r.Depth == 0 {
 			continue
 		}
-		for _, c := range levels["/"+r.Cgroup].Containers {
+		for _, c := range levels[r.Cgroup].Containers {
 			if shown[c.Cgroup] || c.Trend == nil {
 				continue
 			}
-			row, err := CgroupRow(rd, strings.TrimPrefix(c.Cgroup, "/"), &m)
+			row, err := CgroupRow(rd, relPath(c.Cgroup), &m)
 			if errors.Is(err, cgroupfs.ErrGone) {
 				continue
 			}
@@ -320,6 +324,17 @@ func Resolve(rd *cgroupfs.Reader, target string) (string, error) {
 	return cg, nil
 }
 
+// CgroupID is how memrelief names a cgroup wherever a person or a program
+// reads it (status and explain, in text and JSON, D-Bus, metrics, the
+// journal): its path below the hierarchy root as the kernel shows it in
+// /proc/PID/cgroup, with a leading slash ("/system.slice/x.service"); the
+// root, which stands for the node, is "/". cg is a path relative to the
+// root, as cgroupfs takes it ("" for the root).
+func CgroupID(cg string) string { return "/" + strings.Trim(cg, "/") }
+
+// relPath turns a CgroupID back into the relative path cgroupfs takes.
+func relPath(id string) string { return strings.Trim(id, "/") }
+
 func u64(v uint64) *uint64   { return &v }
 func f64(v float64) *float64 { return &v }
 func get(s *cgroupfs.Stat, f cgroupfs.Field) *uint64 {
@@ -331,13 +346,13 @@ func get(s *cgroupfs.Stat, f cgroupfs.Field) *uint64 {
 
 // NodeRow reads the node's figures from procfs.
 func NodeRow(procRoot string) Row {
-	r := Row{Name: "node"}
+	r := Row{Name: "node", Cgroup: CgroupID("")}
 	mi, err := procinfo.ReadMeminfo(procRoot)
 	if err != nil {
 		r.Errors = append(r.Errors, err.Error())
 	} else {
 		r.CurrentBytes = u64(mi.MemTotal - mi.MemAvailable)
-		r.Max = limit(mi.MemTotal, true)
+		r.MaxBytes = u64(mi.MemTotal)
 		r.AnonBytes = u64(mi.AnonPages)
 		r.FileBytes = u64(mi.Cached + mi.Buffers)
 		r.InactiveFileBytes = u64(mi.InactiveFile)
@@ -373,9 +388,9 @@ func setPSI(r *Row, p psi.Pressure) {
 // returns ErrGone (wrapped) when the cgroup vanished; other problems are
 // recorded in the row.
 func CgroupRow(rd *cgroupfs.Reader, cg string, m *cgroupfs.Memory) (Row, error) {
-	r := Row{Name: cgroupfs.UnitOf(cg), Cgroup: cg, Depth: strings.Count(cg, "/") + 1}
+	r := Row{Name: cgroupfs.UnitOf(cg), Cgroup: CgroupID(cg), Depth: strings.Count(cg, "/") + 1}
 	if r.Name == "" {
-		r.Name = cg
+		r.Name = r.Cgroup
 	}
 	err := rd.Memory(cg, m)
 	switch {
@@ -385,8 +400,7 @@ func CgroupRow(rd *cgroupfs.Reader, cg string, m *cgroupfs.Memory) (Row, error) 
 		r.Errors = append(r.Errors, err.Error())
 	default:
 		r.CurrentBytes = u64(m.Current)
-		r.High = limit(m.High, m.HasHigh)
-		r.Max = limit(m.Max, true)
+		r.Limits = limitsOf(m)
 		s := &m.Stat
 		r.AnonBytes, r.FileBytes, r.InactiveFileBytes = get(s, cgroupfs.Anon), get(s, cgroupfs.File), get(s, cgroupfs.InactiveFile)
 		r.SlabReclaimableBytes, r.SlabUnreclaimableBytes = get(s, cgroupfs.SlabReclaimable), get(s, cgroupfs.SlabUnreclaimable)

@@ -33,7 +33,7 @@ func (s Status) WriteText(w io.Writer, sorted bool) error {
 		if levels {
 			fmt.Fprint(tw, r.Level+"\t")
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t", rowName(r, sorted), size(r.CurrentBytes), lim(r.High), lim(r.Max))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t", rowName(r, sorted), size(r.CurrentBytes), lim(r.HighBytes, r.HighUnlimited), lim(r.MaxBytes, r.MaxUnlimited))
 		if s.trends {
 			fmt.Fprintf(tw, "%s\t%s\t", Growth(r.Trend), ToLimit(r.Trend))
 		}
@@ -58,7 +58,7 @@ func (s Status) WriteText(w io.Writer, sorted bool) error {
 	if levels {
 		fmt.Fprintf(w, "\nmemrelief daemon: %s.", s.Daemon)
 	}
-	fmt.Fprintf(w, "\ncgroup mode: %s. CURRENT of the node is MemTotal - MemAvailable; PSI columns are memory pressure in %% (some/full, avg10/avg60).\n", s.Mode)
+	fmt.Fprintf(w, "\ncgroup mode: %s. %s; PSI columns are memory pressure in %% (some/full, avg10/avg60).\n", s.Mode, nodeCurrentLegend)
 	if s.Mode == "hybrid" || s.Mode == "legacy" {
 		fmt.Fprintln(w, "cgroup v1 reports no slab per cgroup: SLAB columns are '-' and KERNEL is all kernel memory, slab included.")
 	}
@@ -81,6 +81,11 @@ func (s Status) WriteText(w io.Writer, sorted bool) error {
 	}
 	return nil
 }
+
+// nodeCurrentLegend says what the node's CURRENT is, and why a cgroup's
+// can be larger: MemAvailable counts reclaimable page cache and slab as
+// available, while memory.current charges them to the cgroup.
+const nodeCurrentLegend = "CURRENT of the node is MemTotal - MemAvailable, which leaves out the reclaimable page cache and slab that a cgroup's memory.current counts, so a cgroup can show more than the node"
 
 // maxRecentShown bounds the daemon's events in text; JSON has them all.
 const maxRecentShown = 10
@@ -149,14 +154,13 @@ func size(v *uint64) string {
 	return human.Bytes(*v)
 }
 
-func lim(l Limit) string {
-	switch {
-	case !l.Known:
-		return "-"
-	case l.Unlimited:
+// lim is a limit in text: its size, "max" when unlimited, "-" when the
+// host has no such limit.
+func lim(bytes *uint64, unlimited bool) string {
+	if unlimited {
 		return "max"
 	}
-	return human.Bytes(l.Bytes)
+	return size(bytes)
 }
 
 func pct(v *float64) string {

@@ -42,46 +42,46 @@ func verdict(e *Explanation, m *cgroupfs.Memory) string {
 	switch {
 	case hasSlab && share(sr, cur) >= slabDominantShare:
 		s := fmt.Sprintf("%s of this cgroup's memory (%s of %s) is reclaimable slab (dentries and inodes), not process memory",
-			human.Percent(sr, cur), human.IBytes(sr), human.IBytes(cur))
+			human.Percent(sr, cur), human.Bytes(sr), human.Bytes(cur))
 		if e.RSSBytes > 0 {
-			s += fmt.Sprintf("; its processes' RSS is only %s", human.IBytes(e.RSSBytes))
+			s += fmt.Sprintf("; its processes' RSS is only %s", human.Bytes(e.RSSBytes))
 		}
 		says = append(says, s+".")
 		says = append(says, watcherSays(watcher, true)...)
 		watcher = nil
 		if e.WorkingSetBytes != nil {
 			says = append(says, fmt.Sprintf("kubelet's working set (usage - inactive_file) is %s and counts this slab as used, so dashboards show a leak that is not one.",
-				human.IBytes(*e.WorkingSetBytes)))
+				human.Bytes(*e.WorkingSetBytes)))
 		}
 		says = append(says, "The kernel frees it under pressure; memory.reclaim or a higher vm.vfs_cache_pressure frees it sooner.")
 	case kmemDominant:
 		s := fmt.Sprintf("%s of this cgroup's memory (%s of %s) is kernel memory, not process memory",
-			human.Percent(kmem, cur), human.IBytes(kmem), human.IBytes(cur))
+			human.Percent(kmem, cur), human.Bytes(kmem), human.Bytes(cur))
 		if e.RSSBytes > 0 {
-			s += fmt.Sprintf("; its processes' RSS is only %s", human.IBytes(e.RSSBytes))
+			s += fmt.Sprintf("; its processes' RSS is only %s", human.Bytes(e.RSSBytes))
 		}
 		says = append(says, s+". cgroup v1 does not split kernel memory (kmem holds slab, stacks and page tables together); dentries and inodes are its usual bulk, and node-wide reclaimable slab is SReclaimable in /proc/meminfo.")
 		says = append(says, watcherSays(watcher, true)...)
 		watcher = nil
 		if e.WorkingSetBytes != nil {
 			says = append(says, fmt.Sprintf("kubelet's working set (usage - inactive_file) is %s and counts this kernel memory as used.",
-				human.IBytes(*e.WorkingSetBytes)))
+				human.Bytes(*e.WorkingSetBytes)))
 		}
 	case share(anon, cur) >= anonDominantShare:
 		says = append(says, fmt.Sprintf("%s of this cgroup's memory (%s) is anonymous process memory (heaps, stacks): if it keeps growing, a process leaks; the process list shows which.",
-			human.Percent(anon, cur), human.IBytes(anon)))
+			human.Percent(anon, cur), human.Bytes(anon)))
 	case share(file, cur) >= fileDominantShare:
 		says = append(says, fmt.Sprintf("%s of this cgroup's memory (%s) is page cache, %s of it inactive: the kernel drops it when memory is needed.",
-			human.Percent(file, cur), human.IBytes(file), human.IBytes(inact)))
+			human.Percent(file, cur), human.Bytes(file), human.Bytes(inact)))
 	default:
 		says = append(says, fmt.Sprintf("No single kind dominates: anon %s, page cache %s, reclaimable slab %s.",
-			human.IBytes(anon), human.IBytes(file), orDash(sr, hasSlab)))
+			human.Bytes(anon), human.Bytes(file), orDash(sr, hasSlab)))
 	}
 	if hasSlab && share(su, cur) >= kernelLargeShare {
-		says = append(says, fmt.Sprintf("%s is unreclaimable kernel slab, which memrelief cannot free.", human.IBytes(su)))
+		says = append(says, fmt.Sprintf("%s is unreclaimable kernel slab, which memrelief cannot free.", human.Bytes(su)))
 	}
 	if !hasSlab && !kmemDominant && hasKmem {
-		says = append(says, fmt.Sprintf("cgroup v1 does not split kernel memory: %s of kmem includes any slab (node-wide slab is in /proc/meminfo SReclaimable).", human.IBytes(kmem)))
+		says = append(says, fmt.Sprintf("cgroup v1 does not split kernel memory: %s of kmem includes any slab (node-wide slab is in /proc/meminfo SReclaimable).", human.Bytes(kmem)))
 	}
 	// A watcher not yet named (kernel memory does not dominate) is still
 	// worth a sentence: its watches pin inodes wherever the memory went.
@@ -106,7 +106,7 @@ func orDash(v uint64, ok bool) string {
 	if !ok {
 		return "unknown"
 	}
-	return human.IBytes(v)
+	return human.Bytes(v)
 }
 
 func topWatcher(ps []Process) *Process {
