@@ -570,7 +570,7 @@ func (e *Engine) managedKnobs() []string {
 	var out []string
 	for _, id := range e.knobs.IDs() {
 		orig, set, _ := e.knobs.Managed(id)
-		if t := e.targets[id]; t != nil {
+		if t := e.targets[id]; t != nil && set != orig { // not yet changed: a first move in flight
 			name, _ := knobNames(t.knob.Spec())
 			out = append(out, fmt.Sprintf("%s %s (was %s)", strings.TrimPrefix(name, "vm."), fmtKnob(t.knob.Spec(), set), fmtKnob(t.knob.Spec(), orig)))
 		}

@@ -202,6 +202,19 @@ func stageArtifacts(ctx context.Context, t *testing.T, repo, share string) {
 	if err := os.CopyFS(filepath.Join(share, "scenarios"), os.DirFS(filepath.Join(here, "scenarios"))); err != nil {
 		t.Fatalf("stage scenarios: %v", err)
 	}
+	// KEY=VALUE words for the scenarios (lib.sh sources the file), for
+	// measurement runs with longer loads.
+	var env strings.Builder
+	for _, kv := range strings.Fields(os.Getenv("MEMRELIEF_E2E_GUEST_ENV")) {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" || strings.ContainsAny(k+v, "'\\\"$`;&|<>") {
+			t.Fatalf("MEMRELIEF_E2E_GUEST_ENV: %q is not a plain KEY=VALUE", kv)
+		}
+		fmt.Fprintf(&env, "%s='%s'\n", k, v)
+	}
+	if err := os.WriteFile(filepath.Join(share, "env"), []byte(env.String()), 0o644); err != nil {
+		t.Fatalf("stage guest environment: %v", err)
+	}
 	if only := os.Getenv("MEMRELIEF_E2E_SCENARIOS"); only != "" {
 		all, _ := LoadScenarios(filepath.Join(here, "scenarios"))
 		keep := map[string]bool{}

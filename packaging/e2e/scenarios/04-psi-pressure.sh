@@ -1,15 +1,26 @@
-# Scenario 4: stress-ng under a tight MemoryHigh in a service raises PSI; a
-# PSI trigger fires on its memory.pressure; the time from the first pressure
-# sample at the policy threshold to memrelief's first action on the unit is read from the journal.
+# Scenario 4: PSI under the packaged default policy. stress-ng under a tight
+# MemoryHigh in a service (with some dentries of its own) raises pressure;
+# the kernel's trigger on its memory.pressure fires; memrelief decides for
+# that service the moment it is woken and reclaims. The figure is
+# TRIGGER_LATENCY_MS of the first reclaim: from the wake-up on the kernel's
+# event to the start of the first memory.reclaim write. A reclaim without
+# that field was not started by a trigger (polling, or triggers disabled):
+# the scenario fails then.
+# E2E_PSI_RUNS sets the number of runs (median and worst are reported).
 # modes: unified
-# timeout: 150
+# timeout: 300
 . "$SHARE/scenarios/lib.sh"
 UNIT=e2e-pressure.service
+RUNS=${E2E_PSI_RUNS:-3}
+P=/etc/memrelief/policy.toml
+mkdir -p /etc/memrelief
+[ -f $P ] && cp $P /run/e2e/policy.s4.saved
 cleanup() {
 	# Tasks throttled at memory.high sleep through SIGTERM for the whole stop timeout.
 	systemctl kill --signal=SIGKILL $UNIT 2>/dev/null
 	systemctl reset-failed $UNIT 2>/dev/null
 	stop_memrelief
+	if [ -f /run/e2e/policy.s4.saved ]; then cp /run/e2e/policy.s4.saved $P; else rm -f $P; fi
 }
 trap cleanup EXIT
 run_stress() {
@@ -25,22 +36,38 @@ grep -q '^psi_event=POLLPRI' /run/e2e/probe4.out || fail "PSI trigger did not fi
 cleanup
 
 need_run
-since=$(date +%s)
-start_memrelief
-sleep 5
-run_stress 60
-first=""
-for _ in $(seq 1 120); do
-	avg=$(sed -n 's/^some avg10=\([0-9.]*\).*/\1/p' "$CG/system.slice/$UNIT/memory.pressure" 2>/dev/null)
-	if [ -n "$avg" ] && awk "BEGIN{exit !($avg >= $PSI_THRESHOLD)}"; then first=$(date +%s%N); break; fi
-	sleep 0.5
+need_service
+cp "$SHARE/stage/etc/memrelief/policy.toml" $P # the packaged default, untouched
+systemctl restart memrelief.service
+sleep 3
+lat=""
+r=0
+while [ "$r" -lt "$RUNS" ]; do
+	r=$((r + 1))
+	since=$(date +%s)
+	# dentries first (the slab memrelief frees under pressure), then the
+	# workload that presses against MemoryHigh.
+	systemd-run --quiet --unit=$UNIT -p MemoryAccounting=yes -p MemoryHigh=96M /bin/sh -c \
+		"/usr/local/bin/loadgen dentries -dir /var/tmp/neg-s4-$r -rate 20000 -duration 6s -hold & sleep 8; exec stress-ng --vm 1 --vm-bytes 160M --vm-keep --timeout 20s"
+	got=""
+	for _ in $(seq 1 40); do
+		sleep 1
+		got=$(journal_since "$since" | jq -r "select(.ACTION == \"reclaim\" and .UNIT == \"$UNIT\" and .LEVEL == \"pressure\") | .TRIGGER_LATENCY_MS // \"none\"" | head -n 1)
+		[ -n "$got" ] && break
+	done
+	systemctl kill --signal=SIGKILL $UNIT 2>/dev/null
+	systemctl reset-failed $UNIT 2>/dev/null
+	[ -n "$got" ] || fail "run $r: no reclaim at level pressure for $UNIT within 40 s: $(journal_since "$since" | jq -r 'select(.UNIT == "'$UNIT'") | .MESSAGE' | head -n 5 | tr '\n' ' ')"
+	[ "$got" != none ] || fail "run $r: the first reclaim at level pressure carries no TRIGGER_LATENCY_MS: it was not started by the kernel's trigger event"
+	log "run $r: trigger to first write $got ms"
+	lat="$lat $got"
+	sleep 5
 done
-[ -n "$first" ] || fail "memory.pressure of $UNIT never reached the policy threshold $PSI_THRESHOLD%"
-sleep 30
-journal_since "$since" >/run/e2e/s4.json
-act=$(jq -r 'select(.ACTION != null and (.UNIT // "" | test("e2e-pressure"))) | .__REALTIME_TIMESTAMP' /run/e2e/s4.json | head -n 1)
-[ -n "$act" ] || fail "no memrelief action on $UNIT within 30 s of pressure"
-# act is µs since the epoch (journal), first ns (date +%s%N).
-ms=$(((act * 1000 - first) / 1000000))
-figure pressure_to_action_ms "$ms"
-pass "first action $ms ms after the first pressure sample at the policy threshold (some avg10 >= $PSI_THRESHOLD%)"
+sorted=$(echo "$lat" | tr ' ' '\n' | grep . | sort -n)
+median=$(echo "$sorted" | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}')
+worst=$(echo "$sorted" | tail -n 1)
+figure trigger_latency_ms "$(echo "$lat" | sed 's/^ //')"
+figure trigger_latency_median_ms "$median"
+figure trigger_latency_worst_ms "$worst"
+awk "BEGIN{exit !($worst <= 1000)}" || fail "trigger to first write took $worst ms (runs:$lat); at most 1000 ms wanted"
+pass "PSI trigger to first memory.reclaim write under the default policy: median $median ms, worst $worst ms over $RUNS runs"

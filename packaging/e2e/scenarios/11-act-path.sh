@@ -93,7 +93,7 @@ dropins() { ls -A /run/systemd/system.control/$U.d 2>/dev/null | tr '\n' ' '; }
 # a) graduated values.
 policy false 16M 8M 100G 50G
 systemd-run --quiet --unit=$U -p MemoryAccounting=yes \
-	/usr/local/bin/loadgen dentries -dir /var/tmp/neg-s11 -rate 20000 -duration 250s -hold
+	/usr/local/bin/loadgen dentries -dir /var/tmp/neg-s11 -rate 20000 -duration 15s -hold
 for _ in $(seq 1 60); do
 	s=$(slab_of "$CG/system.slice/$U")
 	[ -n "$s" ] && [ "$s" -ge $((32 * 1048576)) ] && break
@@ -102,7 +102,7 @@ done
 figure slab_held_bytes "$(slab_of "$CG/system.slice/$U")"
 systemctl restart memrelief.service
 expect 20 943718400 0 "elevated"
-policy false 16M 8M 16M 8M
+policy false 16M 8M 20M 12M
 reload
 expect 20 524288000 8388608 "high"
 [ -n "$(dropins)" ] || fail "no runtime drop-in while properties are set"
@@ -149,7 +149,7 @@ systemctl is-active -q "user@$uid.service" || systemctl start "user@$uid.service
 sub="$CG/user.slice/user-$uid.slice/user@$uid.service"
 runuser -u e2euser -- mkdir -p "$sub/app.slice/$U" || fail "e2euser cannot create a cgroup in its delegated subtree"
 figure delegated_cgroup "$sub/app.slice/$U"
-/usr/local/bin/loadgen dentries -dir /var/tmp/neg-s11u -rate 20000 -duration 120s -hold >/run/e2e/s11u.out 2>&1 &
+/usr/local/bin/loadgen dentries -dir /var/tmp/neg-s11u -rate 20000 -duration 15s -hold >/run/e2e/s11u.out 2>&1 &
 lp=$!
 echo $lp >"$sub/app.slice/$U/cgroup.procs" || fail "could not move the load into the user's cgroup"
 policy false 16M 8M 100G 50G
@@ -177,7 +177,7 @@ printf '[Service]\nWatchdogSec=6s\n' >/run/systemd/system/memrelief.service.d/s1
 systemctl daemon-reload
 systemctl stop $U
 systemd-run --quiet --unit=$U -p MemoryAccounting=yes \
-	/usr/local/bin/loadgen dentries -dir /var/tmp/neg-s11d -rate 20000 -duration 120s -hold
+	/usr/local/bin/loadgen dentries -dir /var/tmp/neg-s11d -rate 20000 -duration 15s -hold
 for _ in $(seq 1 60); do
 	s=$(slab_of "$CG/system.slice/$U")
 	[ -n "$s" ] && [ "$s" -ge $((32 * 1048576)) ] && break
