@@ -34,6 +34,7 @@ import (
 type runOptions struct {
 	policyFile      string
 	dryRun          bool
+	noHistory       bool
 	logTo, logLevel string
 	duration        time.Duration
 	metricsListen   string
@@ -45,6 +46,7 @@ func runFlags(fs *flagSet) *runOptions {
 	o := &runOptions{}
 	fs.StringVar(&o.policyFile, "policy", "", "policy file (default /etc/memrelief/policy.toml, else the embedded default)")
 	fs.BoolVar(&o.dryRun, "dry-run", false, "decide and report everything, write nothing")
+	fs.BoolVar(&o.noHistory, "no-history", false, "keep no growth history (as the policy's history.enabled = false): a trial run leaves nothing in /var/lib/memrelief")
 	fs.StringVar(&o.logTo, "log", "auto", "where events go: auto (journald when present, else stderr), journal, stderr")
 	fs.StringVar(&o.logLevel, "log-level", "", "debug, info, warn or error (default: the policy's log_level)")
 	fs.DurationVar(&o.duration, "duration", 0, "stop after this long (0: run until SIGTERM)")
@@ -56,7 +58,7 @@ func runFlags(fs *flagSet) *runOptions {
 }
 
 func runRun(ctx context.Context, c *cli, args []string) int {
-	fs := newFlagSet("run", "memrelief run [--policy FILE] [--dry-run] [--log auto|journal|stderr] [--log-level LEVEL] [--metrics-listen ADDR] [--metrics-textfile DIR]")
+	fs := newFlagSet("run", "memrelief run [--policy FILE] [--dry-run] [--no-history] [--log auto|journal|stderr] [--log-level LEVEL] [--metrics-listen ADDR] [--metrics-textfile DIR]")
 	o := runFlags(fs)
 	h := hostFlags(fs)
 	if code, ok := fs.parse(c, args); !ok {
@@ -76,7 +78,7 @@ func runRun(ctx context.Context, c *cli, args []string) int {
 			"which needs root; run it as root, or add --dry-run to decide and report without writing anything", uid))
 	}
 	roots := h.roots()
-	pl := &policyLoader{file: o.policyFile, roots: roots}
+	pl := &policyLoader{file: o.policyFile, roots: roots, noHistory: o.noHistory}
 	pol, err := pl.load()
 	if err != nil {
 		return fail(exitFailure, err)
@@ -131,6 +133,8 @@ func runRun(ctx context.Context, c *cli, args []string) int {
 type policyLoader struct {
 	file  string // --policy; "" for ROOT/etc/memrelief/policy.toml or the default
 	roots paths.Roots
+	// noHistory (--no-history) switches history off in every policy loaded.
+	noHistory bool
 	// api, once the D-Bus API runs, has its signals turned on or off by
 	// each policy's daemon.sinks.
 	api *dbusapi.Server
@@ -143,6 +147,9 @@ func (l *policyLoader) load() (*policy.Policy, error) {
 		p, err = policy.Load(l.file)
 	} else {
 		p, _, err = policy.LoadHost(l.roots)
+	}
+	if err == nil && l.noHistory {
+		p.History.Enabled = false
 	}
 	if err == nil && l.api != nil {
 		l.api.SetSignals(slices.Contains(p.Daemon.Sinks, "dbus"))

@@ -56,3 +56,22 @@ func TestRunRefusesNonRoot(t *testing.T) {
 		t.Errorf("as user 1000 with --dry-run: exit %d, stderr %q", code, errOut)
 	}
 }
+
+// --no-history leaves nothing in the history directory: a trial run of the
+// main job on a newcomer's host writes nothing at all.
+func TestRunNoHistoryWritesNothing(t *testing.T) {
+	for _, tc := range []struct {
+		args  []string
+		files bool
+	}{{nil, true}, {[]string{"--no-history"}, false}} {
+		dir := fixtures.CopyDir(t, "v2-systemd")
+		args := append([]string{"run", "--root", dir, "--log", "stderr", "--no-dbus", "--dry-run", "--duration", "300ms"}, tc.args...)
+		if _, errOut, code := runCLI(t, args...); code != 0 {
+			t.Fatalf("run %q: exit %d: %s", tc.args, code, errOut)
+		}
+		hist, _ := filepath.Glob(filepath.Join(dir, "var/lib/memrelief/history/*"))
+		if (len(hist) > 0) != tc.files {
+			t.Errorf("run %q: history files %v, want some: %v", tc.args, hist, tc.files)
+		}
+	}
+}

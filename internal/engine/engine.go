@@ -128,6 +128,9 @@ type Engine struct {
 	// dry is the dry-run switch actions read at the moment they act; the
 	// loop sets it at start and on reload.
 	dry atomic.Bool
+	// walked is how many cgroups the last scan found, for a status that
+	// says why nothing is watched.
+	walked int
 	// stopping is set once shutdown has begun: nothing moves a knob but
 	// the undo.
 	stopping bool
@@ -712,6 +715,13 @@ func (e *Engine) Status() string {
 	}
 	sort.Strings(names)
 	s := fmt.Sprintf("watching %d cgroups", len(e.watched))
+	if len(e.watched) == 0 && e.scanGen > 0 {
+		var rules []string
+		for _, r := range e.pol.Rules {
+			rules = append(rules, r.Name)
+		}
+		s += fmt.Sprintf(" (no rule matches any of the %d cgroups here; rules: %s)", e.walked, strings.Join(rules, ", "))
+	}
 	for _, n := range names {
 		s += fmt.Sprintf("; %d at level %s", counts[n], n)
 	}

@@ -41,6 +41,7 @@ func (e *Engine) scan(ctx context.Context, now time.Time) {
 		e.once("walk", fmt.Sprintf("list cgroups: %v", err))
 		return
 	}
+	e.walked = len(all)
 	e.usedOverrides = map[string]bool{}
 	e.owners.Reset()
 	for _, cg := range all {
