@@ -91,6 +91,8 @@ func (f *fakeSystem) Units() Units {
 	return f.units
 }
 
+func (f *fakeSystem) CanReclaim() bool { return true }
+
 func (f *fakeSystem) DryRun() bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -101,6 +101,10 @@ func (r *Reclaimer) Run(ctx context.Context, cg string, cr *CgroupReclaim, spec 
 	start := time.Now()
 	var o ReclaimOutcome
 	defer func() { o.Duration = time.Since(start) }()
+	if !r.Sys.CanReclaim() {
+		o.Result, o.Err, o.Stop = report.ResultUnsupported, fmt.Errorf("%w: cgroup v1 hierarchy", cgroupfs.ErrNoReclaim), "not on this host"
+		return o
+	}
 	var m cgroupfs.Memory
 	if err := r.Sys.Memory(cg, &m); err != nil {
 		o.Result, o.Err, o.Stop = report.ResultFailed, err, "cannot read the cgroup"

@@ -24,6 +24,9 @@ type System interface {
 	Memory(cg string, m *cgroupfs.Memory) error
 	// Reclaim writes memory.reclaim (see cgroupfs.Reader.Reclaim).
 	Reclaim(cg string, bytes uint64, swappiness *int) error
+	// CanReclaim is false where the hierarchy has no memory.reclaim at all
+	// (cgroup v1), so a reclaim says "unsupported" before it measures.
+	CanReclaim() bool
 	// Sysctl reads an integer sysctl by its path below /proc ("sys/vm/...").
 	Sysctl(rel string) (int, error)
 	// SetSysctl writes one.
@@ -67,6 +70,9 @@ func (l *Live) Memory(cg string, m *cgroupfs.Memory) error { return l.Cgroups.Me
 func (l *Live) Reclaim(cg string, bytes uint64, swappiness *int) error {
 	return l.Cgroups.Reclaim(cg, bytes, swappiness)
 }
+
+// CanReclaim implements System.
+func (l *Live) CanReclaim() bool { return l.Cgroups.L.Mode == cgroupfs.Unified }
 
 // Sysctl implements System.
 func (l *Live) Sysctl(rel string) (int, error) {

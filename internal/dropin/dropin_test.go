@@ -137,7 +137,7 @@ EnterThreshold=high slab_reclaimable 1G
 		f + `:5: Exclude: want yes or no, got "maybe"`,
 		f + `:7: EnterThreshold: want LEVEL METRIC VALUE, for example "elevated slab_reclaimable 512M", got "elevated slab_reclaimable"`,
 		f + `:8: ExitThreshold: slab_reclaimable takes a size: size "10%": want an integer followed by B, K, M, G, T, KiB, MiB, GiB or TiB (for example "512M")`,
-		f + `:9: EnterThreshold: unknown metric "nope" (known: psi_some_avg10, psi_some_avg60, psi_full_avg10, psi_full_avg60, psi_stall, slab_reclaimable, slab_reclaimable_share, slab_growth_rate, memory_current_share_high, memory_current_share_max, node_sreclaimable, negative_dentries, memory_trend, anon_trend, file_trend, slab_reclaimable_trend, slab_unreclaimable_trend, kernel_trend, time_to_memory_high, time_to_memory_max, node_time_to_oom)`,
+		f + `:9: EnterThreshold: unknown metric "nope" (known: psi_some_avg10, psi_some_avg60, psi_full_avg10, psi_full_avg60, psi_stall, slab_reclaimable, slab_reclaimable_share, slab_growth_rate, kernel_memory, memory_current_share_high, memory_current_share_max, node_sreclaimable, negative_dentries, memory_trend, anon_trend, file_trend, slab_reclaimable_trend, slab_unreclaimable_trend, kernel_trend, time_to_memory_high, time_to_memory_max, node_time_to_oom)`,
 		f + `:10: ReclaimBudget: size "lots": want an integer followed by B, K, M, G, T, KiB, MiB, GiB or TiB (for example "512M")`,
 		f + `:11: ReclaimBatch: is 0; nothing could ever be reclaimed (use Exclude=yes to stop remediation)`,
 		f + `:12: Colour: unknown key in [X-MemRelief] (want Exclude, Rule, EnterThreshold, ExitThreshold, ReclaimBudget or ReclaimBatch)`,

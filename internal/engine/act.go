@@ -507,6 +507,17 @@ func (e *Engine) dispatch(w *watched, d Decision, acts []*policy.Action, now tim
 // reclaimDone reports a reclaim and feeds its effect back to the level, if
 // the cgroup is still watched at the level that asked for it.
 func (e *Engine) reclaimDone(w *watched, o action.ReclaimOutcome, level int, entered, woke, now time.Time) {
+	if o.Result == report.ResultUnsupported {
+		// The host cannot (cgroup v1): said once per cgroup, not every
+		// cooldown; the start-up line says which actions this host gets.
+		if w.reported["reclaim-unsupported"] {
+			return
+		}
+		if w.reported == nil {
+			w.reported = map[string]bool{}
+		}
+		w.reported["reclaim-unsupported"] = true
+	}
 	ev := e.reclaimEvent(w, o)
 	if !woke.IsZero() && !o.FirstWrite.IsZero() {
 		ev.Fields[report.FieldTriggerLatencyMs] = strconv.FormatFloat(float64(o.FirstWrite.Sub(woke).Microseconds())/1000, 'f', 1, 64)

@@ -13,8 +13,11 @@ import (
 	"time"
 
 	"github.com/memrelief/memrelief/internal/action"
+	"github.com/memrelief/memrelief/internal/cgroupfs"
 	"github.com/memrelief/memrelief/internal/dropin"
+	"github.com/memrelief/memrelief/internal/fixtures"
 	"github.com/memrelief/memrelief/internal/human"
+	"github.com/memrelief/memrelief/internal/policy"
 	"github.com/memrelief/memrelief/internal/report"
 	"github.com/memrelief/memrelief/internal/systemd"
 )
@@ -509,4 +512,57 @@ func TestEngineRunDecidesOnTriggerEvents(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	t.Fatal("a trigger event between ticks entered no level")
+}
+
+// On a cgroup v1 host the per-cgroup figure is kernel memory, and events say
+// so; reclaim, which v1 cannot do, is reported once per cgroup, not every
+// cooldown; the start-up line says which actions the host gets.
+func TestEngineOnV1SaysWhatItIs(t *testing.T) {
+	roots := fixtures.Copy(t, "legacy")
+	pol, err := policy.Parse("test.toml", []byte(strings.Replace(testPolicy, `enter.all = ["slab_reclaimable >= 64M", "slab_reclaimable_share >= 50%"]`, `enter.all = ["kernel_memory >= 1M"]`, 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	layout, err := cgroupfs.DetectLayout(roots.Cgroup, func(string) (int64, error) { return 0, nil })
+	if err != nil || layout.Mode == cgroupfs.Unified {
+		t.Fatalf("layout %+v, %v", layout, err)
+	}
+	rec := &report.Recorder{}
+	now := time.Date(2026, 11, 24, 6, 0, 0, 0, time.UTC)
+	e := New(Config{Roots: roots, Layout: layout, Policy: pol, Sink: rec, Now: func() time.Time { return now }})
+	t.Cleanup(e.Close)
+	e.emit(e.startedEvent())
+	for sec := 0; sec <= 200; sec += 2 {
+		now = time.Date(2026, 11, 24, 6, 0, sec, 0, time.UTC)
+		e.Tick(context.Background())
+		e.Settle()
+	}
+	var started string
+	unsupported := map[string]int{}
+	kmem := 0
+	for _, ev := range rec.Events() {
+		if ev.Kind == report.Started {
+			started = ev.Message
+		}
+		if ev.Fields[report.FieldSlabReclaimable] != "" {
+			t.Errorf("a v1 event calls kernel memory slab_reclaimable: %s %v", ev.Message, ev.Fields)
+		}
+		if ev.Fields[report.FieldKernelMemory] != "" {
+			kmem++
+		}
+		if ev.Fields[report.FieldAction] == "reclaim" && ev.Fields[report.FieldResult] == report.ResultUnsupported {
+			unsupported[ev.Fields[report.FieldCgroup]]++
+		}
+	}
+	if !strings.Contains(started, "kernel memory") || !strings.Contains(started, "there is no memory.reclaim") {
+		t.Errorf("start-up line: %s", started)
+	}
+	if kmem == 0 || len(unsupported) == 0 {
+		t.Fatalf("no level with kernel memory reached on the v1 fixture (%d events with it, unsupported %v)", kmem, unsupported)
+	}
+	for cg, n := range unsupported {
+		if n != 1 {
+			t.Errorf("%s: unsupported reclaim reported %d times in 200 s", cg, n)
+		}
+	}
 }

@@ -619,7 +619,10 @@ func (e *Engine) fields(w *watched) map[string]string {
 		f[report.FieldPodNamespace], f[report.FieldPodName] = ns, name
 	}
 	s := &w.cur
-	if slab, ok := s.slab(); ok {
+	if k, ok := s.mem.Stat.Get(cgroupfs.Kernel); ok && s.kmemAsSlab && !s.isNode {
+		// v1: the per-cgroup figure is kernel memory; say so.
+		f[report.FieldKernelMemory] = strconv.FormatUint(k, 10)
+	} else if slab, ok := s.slab(); ok {
 		f[report.FieldSlabReclaimable] = strconv.FormatUint(slab, 10)
 	}
 	if s.hasMem && !s.isNode {
@@ -745,16 +748,29 @@ func (e *Engine) startedEvent() report.Event {
 	if e.cfg.Layout.Mode == cgroupfs.Unified {
 		caps = append(caps, "memory.reclaim")
 	} else {
-		caps = append(caps, "no memory.reclaim (cgroup v1): reclaim actions report unsupported",
-			"slab_reclaimable per cgroup read from kmem usage (all kernel memory: an upper bound)")
+		caps = append(caps, "cgroup v1 memory controller: actions here are events, vm.vfs_cache_pressure, unit properties and hooks; "+
+			"there is no memory.reclaim, so reclaim actions are reported unsupported once per cgroup",
+			"per-cgroup slab is kernel memory (memory.kmem.usage_in_bytes: KERNEL_MEMORY_BYTES in events, kernel_memory in policies; slab_reclaimable conditions read it as an upper bound)")
 	}
 	if e.cfg.Layout.UnifiedDir == "" {
 		caps = append(caps, "no per-cgroup PSI")
 	}
-	if e.cfg.Triggers {
-		caps = append(caps, "PSI triggers")
-	} else {
-		caps = append(caps, "PSI polled")
+	var triggered []string
+	if e.pol.Node != nil && e.pol.Node.PSITrigger != nil {
+		triggered = append(triggered, "node")
+	}
+	for _, r := range e.pol.Rules {
+		if r.PSITrigger != nil {
+			triggered = append(triggered, r.Name)
+		}
+	}
+	switch {
+	case len(triggered) == 0:
+		caps = append(caps, "PSI polled every "+e.pol.Daemon.Interval.String()+" (no rule asks for triggers)")
+	case e.cfg.Triggers:
+		caps = append(caps, "PSI triggers for "+strings.Join(triggered, ", ")+" (where the kernel refuses one, that cgroup is polled every "+e.pol.Daemon.Interval.String()+" and a warning names it)")
+	default:
+		caps = append(caps, "PSI polled every "+e.pol.Daemon.Interval.String()+": kernel triggers are off for this run (not a live host)")
 	}
 	if e.cfg.Units == nil {
 		caps = append(caps, "no systemd unit API: unit_property unavailable")

@@ -92,6 +92,9 @@ func (s *sample) Value(m policy.Metric) (float64, bool) {
 	switch m {
 	case policy.SlabReclaimable:
 		return float64(slab), hasSlab
+	case policy.KernelMemory:
+		k, ok := s.mem.Stat.Get(cgroupfs.Kernel)
+		return float64(k), ok
 	case policy.SlabReclaimableShare:
 		if !hasSlab || s.mem.Current == 0 {
 			return 0, false

@@ -33,6 +33,10 @@ const (
 
 	// SlabReclaimable is memory.stat slab_reclaimable in bytes.
 	SlabReclaimable Metric = "slab_reclaimable"
+	// KernelMemory is all kernel memory of the cgroup in bytes: memory.stat
+	// "kernel" on v2, memory.kmem.usage_in_bytes on v1, where it is the only
+	// per-cgroup figure of slab there is.
+	KernelMemory Metric = "kernel_memory"
 	// SlabReclaimableShare is slab_reclaimable as a percentage of
 	// memory.current.
 	SlabReclaimableShare Metric = "slab_reclaimable_share"
@@ -119,7 +123,7 @@ func (m Metric) Info() (info MetricInfo, ok bool) {
 		return MetricInfo{KindPercent, ScopeCgroup | ScopeNode, 100}, true
 	case PSIStall:
 		return MetricInfo{Kind: KindCount, Scope: ScopeCgroup | ScopeNode}, true
-	case SlabReclaimable:
+	case SlabReclaimable, KernelMemory:
 		return MetricInfo{Kind: KindBytes, Scope: ScopeCgroup}, true
 	case SlabReclaimableShare, CurrentShareOfMax:
 		return MetricInfo{KindPercent, ScopeCgroup, 100}, true
@@ -147,7 +151,7 @@ func (m Metric) Info() (info MetricInfo, ok bool) {
 func Metrics() []Metric {
 	return []Metric{
 		PSISomeAvg10, PSISomeAvg60, PSIFullAvg10, PSIFullAvg60, PSIStall,
-		SlabReclaimable, SlabReclaimableShare, SlabGrowthRate,
+		SlabReclaimable, SlabReclaimableShare, SlabGrowthRate, KernelMemory,
 		CurrentShareOfHigh, CurrentShareOfMax,
 		NodeSReclaimable, NegativeDentries,
 		MemoryTrend, AnonTrend, FileTrend, SlabReclaimableTrend, SlabUnreclaimableTrend, KernelTrend,

@@ -101,7 +101,7 @@ func TestParseErrors(t *testing.T) {
 			`p.toml:3:10: rule[0].units[0]: unit glob "kubepods/pod*" contains "/"; cgroup path globs go in paths`,
 		}},
 		{"unknown metric", strings.Replace(ruleHead, "slab_reclaimable >=", "slab >=", 1), []string{
-			`p.toml:7:14: rule[0].level[0].enter.all[0]: condition "slab >= 256M": unknown metric "slab" (known: psi_some_avg10, psi_some_avg60, psi_full_avg10, psi_full_avg60, psi_stall, slab_reclaimable, slab_reclaimable_share, slab_growth_rate, memory_current_share_high, memory_current_share_max, node_sreclaimable, negative_dentries, memory_trend, anon_trend, file_trend, slab_reclaimable_trend, slab_unreclaimable_trend, kernel_trend, time_to_memory_high, time_to_memory_max, node_time_to_oom)`,
+			`p.toml:7:14: rule[0].level[0].enter.all[0]: condition "slab >= 256M": unknown metric "slab" (known: psi_some_avg10, psi_some_avg60, psi_full_avg10, psi_full_avg60, psi_stall, slab_reclaimable, slab_reclaimable_share, slab_growth_rate, kernel_memory, memory_current_share_high, memory_current_share_max, node_sreclaimable, negative_dentries, memory_trend, anon_trend, file_trend, slab_reclaimable_trend, slab_unreclaimable_trend, kernel_trend, time_to_memory_high, time_to_memory_max, node_time_to_oom)`,
 		}},
 		{"unknown comparison", strings.Replace(ruleHead, ">= 256M", "=> 256M", 1), []string{
 			`p.toml:7:14: rule[0].level[0].enter.all[0]: condition "slab_reclaimable => 256M": unknown comparison "=>" (want >, >=, < or <=)`,

@@ -84,11 +84,15 @@ const (
 	FieldReclaimedBytes       = "RECLAIMED_BYTES"
 	FieldSlabReclaimable      = "SLAB_RECLAIMABLE_BYTES"
 	FieldSlabReclaimableAfter = "SLAB_RECLAIMABLE_AFTER_BYTES"
-	FieldMemoryCurrent        = "MEMORY_CURRENT_BYTES"
-	FieldMemoryCurrentAfter   = "MEMORY_CURRENT_AFTER_BYTES"
-	FieldPSISomeAvg10         = "PSI_SOME_AVG10"
-	FieldPSIFullAvg10         = "PSI_FULL_AVG10"
-	FieldDurationMs           = "DURATION_MS"
+	// FieldKernelMemory is all kernel memory of the cgroup, on cgroup v1
+	// hosts in place of SLAB_RECLAIMABLE_BYTES, which v1 does not give per
+	// cgroup.
+	FieldKernelMemory       = "KERNEL_MEMORY_BYTES"
+	FieldMemoryCurrent      = "MEMORY_CURRENT_BYTES"
+	FieldMemoryCurrentAfter = "MEMORY_CURRENT_AFTER_BYTES"
+	FieldPSISomeAvg10       = "PSI_SOME_AVG10"
+	FieldPSIFullAvg10       = "PSI_FULL_AVG10"
+	FieldDurationMs         = "DURATION_MS"
 	// FieldTriggerLatencyMs is, for an action started by a kernel PSI
 	// trigger event, the time from memrelief's wake-up on that event
 	// (poll's POLLPRI) to the start of the action's first write.
