@@ -93,13 +93,14 @@ dropins() { ls -A /run/systemd/system.control/$U.d 2>/dev/null | tr '\n' ' '; }
 # a) graduated values.
 policy false 16M 8M 100G 50G
 systemd-run --quiet --unit=$U -p MemoryAccounting=yes \
-	/usr/local/bin/loadgen dentries -dir /var/tmp/neg-s11 -rate 20000 -duration 15s -hold
-for _ in $(seq 1 60); do
+	/usr/local/bin/loadgen dentries -dir /var/tmp/neg-s11 -rate 20000 -count 300000 -hold
+for _ in $(seq 1 120); do
 	s=$(slab_of "$CG/system.slice/$U")
 	[ -n "$s" ] && [ "$s" -ge $((32 * 1048576)) ] && break
 	sleep 1
 done
 figure slab_held_bytes "$(slab_of "$CG/system.slice/$U")"
+[ "$(slab_of "$CG/system.slice/$U")" -ge $((24 * 1048576)) ] || fail "the generator made only $(slab_of "$CG/system.slice/$U") bytes of slab in 120 s"
 systemctl restart memrelief.service
 expect 20 943718400 0 "elevated"
 policy false 16M 8M 20M 12M
@@ -149,13 +150,13 @@ systemctl is-active -q "user@$uid.service" || systemctl start "user@$uid.service
 sub="$CG/user.slice/user-$uid.slice/user@$uid.service"
 runuser -u e2euser -- mkdir -p "$sub/app.slice/$U" || fail "e2euser cannot create a cgroup in its delegated subtree"
 figure delegated_cgroup "$sub/app.slice/$U"
-/usr/local/bin/loadgen dentries -dir /var/tmp/neg-s11u -rate 20000 -duration 15s -hold >/run/e2e/s11u.out 2>&1 &
+/usr/local/bin/loadgen dentries -dir /var/tmp/neg-s11u -rate 20000 -count 300000 -hold >/run/e2e/s11u.out 2>&1 &
 lp=$!
 echo $lp >"$sub/app.slice/$U/cgroup.procs" || fail "could not move the load into the user's cgroup"
 policy false 16M 8M 100G 50G
 since=$(date +%s)
 reload
-for _ in $(seq 1 60); do
+for _ in $(seq 1 120); do
 	s=$(slab_of "$sub/app.slice/$U")
 	[ -n "$s" ] && [ "$s" -ge $((32 * 1048576)) ] && break
 	sleep 1
@@ -177,8 +178,8 @@ printf '[Service]\nWatchdogSec=6s\n' >/run/systemd/system/memrelief.service.d/s1
 systemctl daemon-reload
 systemctl stop $U
 systemd-run --quiet --unit=$U -p MemoryAccounting=yes \
-	/usr/local/bin/loadgen dentries -dir /var/tmp/neg-s11d -rate 20000 -duration 15s -hold
-for _ in $(seq 1 60); do
+	/usr/local/bin/loadgen dentries -dir /var/tmp/neg-s11d -rate 20000 -count 300000 -hold
+for _ in $(seq 1 120); do
 	s=$(slab_of "$CG/system.slice/$U")
 	[ -n "$s" ] && [ "$s" -ge $((32 * 1048576)) ] && break
 	sleep 1

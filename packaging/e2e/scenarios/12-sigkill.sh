@@ -54,8 +54,8 @@ value = "900M"
 EOF
 memrelief check $P >/run/e2e/s12.check 2>&1 || fail "scenario policy invalid: $(cat /run/e2e/s12.check)"
 systemd-run --quiet --unit=$U -p MemoryAccounting=yes \
-	/usr/local/bin/loadgen dentries -dir /var/tmp/neg-s12 -rate 20000 -duration 15s -hold
-for _ in $(seq 1 60); do
+	/usr/local/bin/loadgen dentries -dir /var/tmp/neg-s12 -rate 20000 -count 300000 -hold
+for _ in $(seq 1 120); do
 	s=$(slab_of "$CG/system.slice/$U")
 	[ -n "$s" ] && [ "$s" -ge $((24 * 1048576)) ] && break
 	sleep 1
