@@ -78,7 +78,10 @@ func TestScanPrecedence(t *testing.T) {
 	write(t, root, "etc/systemd/system/kubepods-burstable-pod1.slice.d/README", "x")
 	write(t, root, "etc/systemd/system/kubepods-besteffort-.slice.d/70-g.conf", "[X-MemRelief]\nExclude=yes\n")
 
-	got, err := Scan(r, unit)
+	got, warns, err := Scan(r, unit)
+	if len(warns) != 0 {
+		t.Errorf("warnings %v", warns)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +106,7 @@ func TestLaterNamesWin(t *testing.T) {
 	root := t.TempDir()
 	a := write(t, root, "etc/systemd/system/fluent-bit.service.d/90-z.conf", "[X-MemRelief]\nRule=late\n")
 	b := write(t, root, "usr/lib/systemd/system/fluent-bit.service.d/10-a.conf", "[X-MemRelief]\nRule=early\nExclude=yes\n")
-	got, err := Scan(paths.Under(root), "fluent-bit.service")
+	got, _, err := Scan(paths.Under(root), "fluent-bit.service")
 	if err != nil || !reflect.DeepEqual(got, []string{b, a}) {
 		t.Fatalf("Scan = %q, %v", got, err)
 	}
@@ -174,12 +177,12 @@ func TestFinderUsesBusAndFallsBack(t *testing.T) {
 	scanned := write(t, root, "etc/systemd/system/a.service.d/m.conf", "[X-MemRelief]\nRule=scan\n")
 	bus := FakeBus{Paths: map[string][]string{"a.service": {"/run/systemd/system.control/a.service.d/50-x.conf"}}}
 	f := Finder{Roots: paths.Under(root), Bus: bus}
-	files, via, err := f.Files(context.Background(), "a.service")
+	files, via, _, err := f.Files(context.Background(), "a.service")
 	if err != nil || via != ViaBus || !reflect.DeepEqual(files, bus.Paths["a.service"]) {
 		t.Errorf("bus: %q %q %v", files, via, err)
 	}
 	f.Bus = FakeBus{Err: errors.New("no bus")}
-	files, via, err = f.Files(context.Background(), "a.service")
+	files, via, _, err = f.Files(context.Background(), "a.service")
 	if err != nil || !strings.HasPrefix(via, ViaScan) || !strings.Contains(via, "no bus") || !reflect.DeepEqual(files, []string{scanned}) {
 		t.Errorf("fallback: %q %q %v", files, via, err)
 	}

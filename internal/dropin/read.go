@@ -23,17 +23,18 @@ const (
 
 const knownKeys = "Exclude, Rule, EnterThreshold, ExitThreshold, ReclaimBudget or ReclaimBatch"
 
-// Load finds the unit's drop-ins and reads their [X-MemRelief] sections.
+// Load finds the unit's drop-ins and reads their [X-MemRelief] sections,
+// resolving symlinks inside an injected root (Finder.ReadFile).
 // Problems in a drop-in come back as Errors naming the file and line; the
 // setting on that line is ignored and the rest applies. err is for
 // failures to find or read the drop-ins at all.
 func Load(ctx context.Context, f Finder, unitName string) (o policy.Override, files []string, via string, errs policy.Errors, err error) {
-	files, via, err = f.Files(ctx, unitName)
+	files, via, warns, err := f.Files(ctx, unitName)
 	if err != nil {
 		return policy.Override{Unit: unitName}, nil, via, nil, err
 	}
-	o, errs = Read(unitName, files, policy.ReadFile)
-	return o, files, via, errs, nil
+	o, errs = Read(unitName, files, f.ReadFile)
+	return o, files, via, append(warns, errs...).Capped(MaxErrors), nil
 }
 
 // MaxErrors bounds the errors Read returns for one unit: the daemon reports
