@@ -29,7 +29,7 @@ func TestParseErrors(t *testing.T) {
 			`p.toml:2:15: daemon.interval: strings cannot contain newlines`,
 		}},
 		{"duplicate key", "[daemon]\ndry_run = true\ndry_run = false\n", []string{
-			`p.toml:3:16: daemon.dry_run: Key 'daemon.dry_run' has already been defined.`,
+			`p.toml:3:1: daemon.dry_run: Key 'daemon.dry_run' has already been defined.`,
 		}},
 		{"unknown top-level key", "colour = 1\n" + ruleHead, []string{
 			`p.toml:1:1: colour: unknown key`,
@@ -222,6 +222,22 @@ func TestParseErrors(t *testing.T) {
 			`p.toml:4:1: history.remind_every: remind_every 10s is below 1m; a steady leak would flood the journal`,
 			`p.toml:5:1: history.dir: dir "var/lib" must be an absolute path`,
 			`p.toml:6:1: history.bogus: unknown key`,
+		}},
+		{"quoted key with a dot", "# c\n  \"daemon.interval\" = 5\n", []string{
+			`p.toml:2:3: "daemon.interval": unknown key`,
+		}},
+		{"dotted key with a quoted part", "\n\ndaemon.\"interval\" = 5\n", []string{
+			`p.toml:3:1: daemon.interval: want a duration such as "30s", got an integer`,
+		}},
+		{"quoted key in a table", "[daemon]\ndry_run = true\n  \"interval\" = 5\n'colour' = 1\n", []string{
+			`p.toml:3:3: daemon.interval: want a duration such as "30s", got an integer`,
+			`p.toml:4:1: daemon.colour: unknown key`,
+		}},
+		{"escaped quoted key", "[daemon]\n\"col\\u006Fur\" = 1\n", []string{
+			`p.toml:2:1: daemon.colour: unknown key`,
+		}},
+		{"table name without ]", "# policy\n\n[daemon\ninterval = \"2s\"\n", []string{
+			`p.toml:3:8: expected '.' or ']' to end table name, but got '\n' instead`,
 		}},
 		{"history tiers", "[history]\nresolution = [\"1h/6h\", \"30m/14d\", \"1m/1d\"]\n", []string{
 			`p.toml:2:15: history.resolution[0]: 1h/6h holds 6 points; want 12 to 4096 (fewer give no trend, more cost memory)`,
