@@ -33,7 +33,7 @@ func Load(ctx context.Context, f Finder, unitName string) (o policy.Override, fi
 	if err != nil {
 		return policy.Override{Unit: unitName}, nil, via, nil, err
 	}
-	o, errs = Read(unitName, files, f.ReadFile)
+	o, errs = read(unitName, files, f.ReadFile)
 	return o, files, via, append(warns, errs...).Capped(MaxErrors), nil
 }
 
@@ -47,6 +47,12 @@ const MaxErrors = 20
 // files over policy.MaxFileBytes, outside tests). It returns the first
 // MaxErrors problems and, when there are more, one counting the rest.
 func Read(unitName string, files []string, readFile func(string) ([]byte, error)) (policy.Override, policy.Errors) {
+	o, errs := read(unitName, files, readFile)
+	return o, errs.Capped(MaxErrors)
+}
+
+// read is Read without the cap, for Load to cap with the scan's warnings.
+func read(unitName string, files []string, readFile func(string) ([]byte, error)) (policy.Override, policy.Errors) {
 	o := policy.Override{Unit: unitName}
 	var errs policy.Errors
 	for _, f := range files {
@@ -57,7 +63,7 @@ func Read(unitName string, files []string, readFile func(string) ([]byte, error)
 		}
 		errs = append(errs, Parse(f, data, &o)...)
 	}
-	return o, errs.Capped(MaxErrors)
+	return o, errs
 }
 
 // Parse applies the [X-MemRelief] section of one drop-in to o, reading
