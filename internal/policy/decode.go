@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/BurntSushi/toml"
 
@@ -95,6 +96,10 @@ func decodeError(name string, data []byte, err error) Error {
 	if errors.As(err, &pe) {
 		line, col := pe.Position.Line, pe.Position.Col
 		if at := pe.Position.Start; at >= 0 && at <= len(data) && line > 0 {
+			// A quoted key defined twice is placed inside its quotes.
+			if at > 0 && (data[at-1] == '"' || data[at-1] == '\'') && strings.Contains(pe.Message, "already been defined") {
+				at--
+			}
 			line, col = 1+bytes.Count(data[:at], []byte{'\n'}), at-bytes.LastIndexByte(data[:at], '\n')
 		}
 		return Error{File: name, Line: line, Col: col, Key: pe.LastKey, Msg: pe.Message}

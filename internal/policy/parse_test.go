@@ -243,6 +243,9 @@ func TestParseErrors(t *testing.T) {
 		{"escaped quoted key", "[daemon]\n\"col\\u006Fur\" = 1\n", []string{
 			`p.toml:2:1: daemon.colour: unknown key`,
 		}},
+		{"quoted key defined twice", "[daemon]\ninterval = \"2s\"\n\"interval\" = \"3s\"\n", []string{
+			`p.toml:3:1: daemon.interval: Key 'daemon.interval' has already been defined.`,
+		}},
 		{"table name without ]", "# policy\n\n[daemon\ninterval = \"2s\"\n", []string{
 			`p.toml:3:8: expected '.' or ']' to end table name, but got '\n' instead`,
 		}},
