@@ -299,7 +299,10 @@ type decodedTier struct {
 	lastSlot int64
 	open     point
 	openSlot int64
-	pts      []point // oldest first
+	// The closed buckets, oldest first: in cpts when the file holds them
+	// compact (tiers past the first, from version 2), else in pts.
+	pts  []point
+	cpts []cpoint
 }
 
 // decode parses a file form. It trusts nothing: every length is bounded
@@ -360,11 +363,16 @@ func decode(b []byte) (decoded, error) {
 		if d.err != nil {
 			break
 		}
-		t.pts = make([]point, 0, count)
 		prev = [NumComponents]uint32{}
+		if compact {
+			t.cpts = make([]cpoint, 0, count)
+		} else {
+			t.pts = make([]point, 0, count)
+		}
 		for range count {
 			if compact {
-				t.pts = append(t.pts, d.compactPoint(&prev))
+				p := d.compactPoint(&prev)
+				t.cpts = append(t.cpts, compactPoint(&p))
 			} else {
 				t.pts = append(t.pts, d.point(&prev))
 			}
@@ -385,7 +393,10 @@ func decode(b []byte) (decoded, error) {
 
 // restore fills s (fresh, same key) from a decoded file. Tiers are matched
 // by step, so a change of lengths keeps the newest points and a tier the
-// file lacks starts empty.
+// file lacks starts empty. The buckets decoded in the form the tier keeps
+// become its storage, not copied (loading 1,000 series then leaves no
+// second copy of each behind for the collector): d must not be restored
+// into another series.
 func (s *Series) restore(d decoded) {
 	s.last = d.last
 	for _, dt := range d.tiers {
@@ -396,7 +407,18 @@ func (s *Series) restore(d decoded) {
 			}
 			// Storage for what the file holds and no more: the ring grows
 			// from there as buckets close.
-			t.load(dt.pts[max(0, len(dt.pts)-t.length):])
+			switch n := len(dt.pts) + len(dt.cpts); {
+			case t.compact && dt.pts == nil:
+				t.adopt(nil, dt.cpts[max(0, n-t.length):])
+			case !t.compact && dt.cpts == nil:
+				t.adopt(dt.pts[max(0, n-t.length):], nil)
+			default:
+				pts := dt.pts
+				for i := range dt.cpts {
+					pts = append(pts, dt.cpts[i].expand())
+				}
+				t.load(pts[max(0, n-t.length):])
+			}
 			t.lastSlot = dt.lastSlot
 			t.open = acc{}
 			if dt.open.n > 0 {

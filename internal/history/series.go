@@ -345,6 +345,24 @@ func (t *tier) load(pts []point) {
 	t.count, t.newest = len(pts), len(pts)-1
 }
 
+// adopt makes pts or cpts (oldest first, at most the tier's length, the
+// kind the tier keeps) its storage as they are, without room to spare.
+func (t *tier) adopt(pts []point, cpts []cpoint) {
+	t.pts, t.cpts = nil, nil
+	n := len(pts)
+	if t.compact {
+		n = len(cpts)
+	}
+	if n > 0 {
+		if t.compact {
+			t.cpts = cpts[:n:n]
+		} else {
+			t.pts = pts[:n:n]
+		}
+	}
+	t.count, t.newest = n, n-1
+}
+
 // index is the place in storage of the i-th closed bucket from the
 // oldest.
 func (t *tier) index(i int) int {
