@@ -25,9 +25,11 @@ const knownKeys = "Exclude, Rule, EnterThreshold, ExitThreshold, ReclaimBudget o
 
 // Load finds the unit's drop-ins and reads their [X-MemRelief] sections,
 // resolving symlinks inside an injected root (Finder.ReadFile).
-// Problems in a drop-in come back as Errors naming the file and line; the
-// setting on that line is ignored and the rest applies. err is for
-// failures to find or read the drop-ins at all.
+// Problems in a drop-in come back as Errors naming the file, line and
+// column; the setting on that line is ignored and the rest applies. What
+// the search passed over (a directory named *.conf, a dangling link) comes
+// first; the first MaxErrors of all of them are returned, then a count of
+// the rest. err is for failures to find or read the drop-ins at all.
 func Load(ctx context.Context, f Finder, unitName string) (o policy.Override, files []string, via string, errs policy.Errors, err error) {
 	files, via, warns, err := f.Files(ctx, unitName)
 	if err != nil {
