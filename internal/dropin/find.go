@@ -213,7 +213,10 @@ func masked(r paths.Roots, p string) (bool, string) {
 	st, err := statConfined(r, p)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return true, "a symlink to nothing (inside the root), ignored"
+		if root := rootOf(r, p); root != "" && root != "/" {
+			return true, fmt.Sprintf("a symlink to nothing under %s (symlinks are resolved inside the root, as systemd --root does), ignored", root)
+		}
+		return true, "a symlink to nothing, ignored"
 	case err != nil:
 		return true, fmt.Sprintf("ignored: %v", err)
 	case !st.Mode().IsRegular():
