@@ -28,7 +28,7 @@ func validateDaemon(d *Daemon) []problem {
 			ps = append(ps, problem{"sinks[" + strconv.Itoa(i) + "]", fmt.Sprintf("unknown sink %q (want journal, stderr, dbus or metrics)", s)})
 		}
 	}
-	if msg := checkOwnDir(d.StateDir, stateDirParents()); msg != "" {
+	if msg := checkOwnDir(d.StateDir, stateDirParents(), "/run/memrelief"); msg != "" {
 		ps = append(ps, problem{"state_dir", "state_dir " + msg})
 	}
 	return ps
@@ -46,8 +46,9 @@ func historyDirParents() []string { return []string{"/var/lib", "/var/cache", "/
 // checkOwnDir returns why dir may not be one of memrelief's own
 // directories, or "": it must be absolute, clean (no "..", ".", "//" or
 // trailing "/"), free of control characters, and strictly below one of
-// parents ("/run/memrelief", not "/run" or "/").
-func checkOwnDir(dir string, parents []string) string {
+// parents ("/run/memrelief", not "/run" or "/"). example is named in
+// the message.
+func checkOwnDir(dir string, parents []string, example string) string {
 	want := "a directory of memrelief's own below " + strings.Join(parents[:len(parents)-1], ", ") + " or " + parents[len(parents)-1]
 	switch {
 	case hasControl(dir, ""):
@@ -62,7 +63,7 @@ func checkOwnDir(dir string, parents []string) string {
 			return ""
 		}
 	}
-	return fmt.Sprintf("%q: memrelief writes there (and deletes old files from history.dir), so want %s, for example %q", dir, want, parents[0]+"/memrelief")
+	return fmt.Sprintf("%q: memrelief writes there (and deletes old files from history.dir), so want %s, for example %q", dir, want, example)
 }
 
 // hasControl reports whether s holds a control character (below 0x20, or
@@ -85,7 +86,7 @@ const (
 
 func validateHistory(h *History) []problem {
 	var ps []problem
-	if msg := checkOwnDir(h.Dir, historyDirParents()); msg != "" {
+	if msg := checkOwnDir(h.Dir, historyDirParents(), DefaultHistoryDir); msg != "" {
 		ps = append(ps, problem{"dir", "dir " + msg})
 	}
 	if len(h.Resolutions) == 0 || len(h.Resolutions) > MaxResolutions {
