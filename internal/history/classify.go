@@ -123,4 +123,3 @@ func FormatRate(bytesPerSec float64) string {
 	}
 	return sign + human.IBytes(uint64(math.Round(perHour*24))) + "/day"
 }
-
