@@ -78,7 +78,10 @@ func TestScanPrecedence(t *testing.T) {
 	write(t, root, "etc/systemd/system/kubepods-burstable-pod1.slice.d/README", "x")
 	write(t, root, "etc/systemd/system/kubepods-besteffort-.slice.d/70-g.conf", "[X-MemRelief]\nExclude=yes\n")
 
-	got, err := Scan(r, unit)
+	got, warns, err := Scan(r, unit)
+	if len(warns) != 0 {
+		t.Errorf("warnings %v", warns)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +106,7 @@ func TestLaterNamesWin(t *testing.T) {
 	root := t.TempDir()
 	a := write(t, root, "etc/systemd/system/fluent-bit.service.d/90-z.conf", "[X-MemRelief]\nRule=late\n")
 	b := write(t, root, "usr/lib/systemd/system/fluent-bit.service.d/10-a.conf", "[X-MemRelief]\nRule=early\nExclude=yes\n")
-	got, err := Scan(paths.Under(root), "fluent-bit.service")
+	got, _, err := Scan(paths.Under(root), "fluent-bit.service")
 	if err != nil || !reflect.DeepEqual(got, []string{b, a}) {
 		t.Fatalf("Scan = %q, %v", got, err)
 	}
@@ -134,14 +137,14 @@ EnterThreshold=high slab_reclaimable 1G
 	var o policy.Override
 	errs := Parse(f, []byte(doc), &o)
 	want := []string{
-		f + `:5: Exclude: want yes or no, got "maybe"`,
-		f + `:7: EnterThreshold: want LEVEL METRIC VALUE, for example "elevated slab_reclaimable 512M", got "elevated slab_reclaimable"`,
-		f + `:8: ExitThreshold: slab_reclaimable takes a size: size "10%": want an integer followed by B, K, M, G, T, KiB, MiB, GiB or TiB (for example "512M")`,
-		f + `:9: EnterThreshold: unknown metric "nope" (known: psi_some_avg10, psi_some_avg60, psi_full_avg10, psi_full_avg60, psi_stall, slab_reclaimable, slab_reclaimable_share, slab_growth_rate, kernel_memory, memory_current_share_high, memory_current_share_max, node_sreclaimable, negative_dentries, memory_trend, anon_trend, file_trend, slab_reclaimable_trend, slab_unreclaimable_trend, kernel_trend, time_to_memory_high, time_to_memory_max, node_time_to_oom)`,
-		f + `:10: ReclaimBudget: size "lots": want an integer followed by B, K, M, G, T, KiB, MiB, GiB or TiB (for example "512M")`,
-		f + `:11: ReclaimBatch: is 0; nothing could ever be reclaimed (use Exclude=yes to stop remediation)`,
-		f + `:12: Colour: unknown key in [X-MemRelief] (want Exclude, Rule, EnterThreshold, ExitThreshold, ReclaimBudget or ReclaimBatch)`,
-		f + `:13: ExecStart: unknown key in [X-MemRelief] (want Exclude, Rule, EnterThreshold, ExitThreshold, ReclaimBudget or ReclaimBatch)`,
+		f + `:5:1: Exclude: want yes or no, got "maybe"`,
+		f + `:7:1: EnterThreshold: want LEVEL METRIC VALUE, for example "elevated slab_reclaimable 512M", got "elevated slab_reclaimable"`,
+		f + `:8:1: ExitThreshold: slab_reclaimable takes a size: size "10%": want an integer followed by B, K, M, G, T, KiB, MiB, GiB or TiB (for example "512M")`,
+		f + `:9:1: EnterThreshold: unknown metric "nope" (known: psi_some_avg10, psi_some_avg60, psi_full_avg10, psi_full_avg60, psi_stall, slab_reclaimable, slab_reclaimable_share, slab_growth_rate, kernel_memory, memory_current_share_high, memory_current_share_max, node_sreclaimable, negative_dentries, memory_trend, anon_trend, file_trend, slab_reclaimable_trend, slab_unreclaimable_trend, kernel_trend, time_to_memory_high, time_to_memory_max, node_time_to_oom)`,
+		f + `:10:1: ReclaimBudget: size "lots": want an integer followed by B, K, M, G, T, KiB, MiB, GiB or TiB (for example "512M")`,
+		f + `:11:1: ReclaimBatch: is 0; nothing could ever be reclaimed (use Exclude=yes to stop remediation)`,
+		f + `:12:1: Colour: unknown key in [X-MemRelief] (want Exclude, Rule, EnterThreshold, ExitThreshold, ReclaimBudget or ReclaimBatch)`,
+		f + `:13:1: ExecStart: unknown key in [X-MemRelief] (want Exclude, Rule, EnterThreshold, ExitThreshold, ReclaimBudget or ReclaimBatch)`,
 	}
 	if errs.Error() != strings.Join(want, "\n") {
 		t.Errorf("got:\n%v\nwant:\n%s", errs, strings.Join(want, "\n"))
@@ -164,7 +167,7 @@ func TestParseResetAndUnparsable(t *testing.T) {
 		t.Errorf("reset failed: %+v", o)
 	}
 	errs := Parse("c.conf", []byte("[X-MemRelief]\nRule=x\n[Broken\n"), &o)
-	if len(errs) != 1 || errs[0].Error() != "c.conf:3: not a valid unit file, ignored: unable to find end of section" || o.Rule != "" {
+	if len(errs) != 1 || errs[0].Error() != `c.conf:3:1: not a valid unit file (systemd refuses it), ignored: invalid section header "[Broken": it does not end in ']'` || o.Rule != "" {
 		t.Errorf("got %v, rule %q", errs, o.Rule)
 	}
 }
@@ -174,12 +177,12 @@ func TestFinderUsesBusAndFallsBack(t *testing.T) {
 	scanned := write(t, root, "etc/systemd/system/a.service.d/m.conf", "[X-MemRelief]\nRule=scan\n")
 	bus := FakeBus{Paths: map[string][]string{"a.service": {"/run/systemd/system.control/a.service.d/50-x.conf"}}}
 	f := Finder{Roots: paths.Under(root), Bus: bus}
-	files, via, err := f.Files(context.Background(), "a.service")
+	files, via, _, err := f.Files(context.Background(), "a.service")
 	if err != nil || via != ViaBus || !reflect.DeepEqual(files, bus.Paths["a.service"]) {
 		t.Errorf("bus: %q %q %v", files, via, err)
 	}
 	f.Bus = FakeBus{Err: errors.New("no bus")}
-	files, via, err = f.Files(context.Background(), "a.service")
+	files, via, _, err = f.Files(context.Background(), "a.service")
 	if err != nil || !strings.HasPrefix(via, ViaScan) || !strings.Contains(via, "no bus") || !reflect.DeepEqual(files, []string{scanned}) {
 		t.Errorf("fallback: %q %q %v", files, via, err)
 	}

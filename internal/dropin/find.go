@@ -23,6 +23,7 @@ import (
 	"syscall"
 
 	"github.com/memrelief/memrelief/internal/paths"
+	"github.com/memrelief/memrelief/internal/policy"
 )
 
 // Bus is the one question memrelief asks systemd about drop-ins.
@@ -136,8 +137,14 @@ func unitDirs(name string, add func(string), depth int) {
 
 // Scan lists the drop-in files that apply to unit, in the order systemd
 // applies them, by searching the directories under r. Directories that do
-// not exist are normal; other read errors are returned.
-func Scan(r paths.Roots, unit string) ([]string, error) {
+// not exist are normal; other read errors are returned. warns names the
+// entries ending in .conf that systemd passes over but whose author likely
+// meant a drop-in: a directory or other non-regular file, a dangling
+// symlink. Masks (a symlink to /dev/null, an empty file) are silent.
+//
+// When r is under a root other than "/" (paths.Under), symlinks are
+// resolved inside that root (see readConfined), never out of it.
+func Scan(r paths.Roots, unit string) (files []string, warns policy.Errors, err error) {
 	names := DirNames(unit)
 	var dirs []string
 	// The unit's own name, template and prefixes in every load-path
@@ -159,17 +166,21 @@ func Scan(r paths.Roots, unit string) ([]string, error) {
 			if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
 				continue
 			}
-			return nil, fmt.Errorf("scan drop-ins of %s: %w", unit, err)
+			return nil, nil, fmt.Errorf("scan drop-ins of %s: %w", unit, err)
 		}
 		for _, e := range entries {
 			n := e.Name()
-			if !strings.HasSuffix(n, ".conf") {
+			if !strings.HasSuffix(n, ".conf") || strings.HasPrefix(n, ".") {
 				continue
 			}
 			if _, taken := chosen[n]; taken {
 				continue
 			}
 			p := filepath.Join(d, n)
+			if e.IsDir() {
+				warns = append(warns, policy.Error{File: p, Msg: "a directory named *.conf is not a drop-in; systemd and memrelief ignore it"})
+				continue
+			}
 			chosen[n] = p // even a mask: it hides same-named files below
 		}
 	}
@@ -178,26 +189,40 @@ func Scan(r paths.Roots, unit string) ([]string, error) {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	var out []string
 	for _, n := range names {
 		p := chosen[n]
-		if masked(p) {
+		m, why := masked(r, p)
+		if why != "" {
+			warns = append(warns, policy.Error{File: p, Msg: why})
+		}
+		if m {
 			continue
 		}
-		out = append(out, p)
+		files = append(files, p)
 	}
-	return out, nil
+	return files, warns, nil
 }
 
-// masked reports whether a drop-in is a mask (a symlink to /dev/null or an
-// empty file) or not a readable regular file; either way it contributes
-// nothing.
-func masked(p string) bool {
+// masked reports whether a drop-in contributes nothing: a mask (a symlink
+// to /dev/null or an empty file), silently, or something that is not a
+// readable regular file, with why for a warning.
+func masked(r paths.Roots, p string) (bool, string) {
 	if t, err := os.Readlink(p); err == nil && t == "/dev/null" {
-		return true
+		return true, ""
 	}
-	st, err := os.Stat(p)
-	return err != nil || !st.Mode().IsRegular() || st.Size() == 0
+	st, err := statConfined(r, p)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		if root := rootOf(r, p); root != "" && root != "/" {
+			return true, fmt.Sprintf("a symlink to nothing under %s (symlinks are resolved inside the root, as systemd --root does), ignored", root)
+		}
+		return true, "a symlink to nothing, ignored"
+	case err != nil:
+		return true, fmt.Sprintf("ignored: %v", err)
+	case !st.Mode().IsRegular():
+		return true, fmt.Sprintf("ignored: not a regular file (%s)", st.Mode().Type())
+	}
+	return st.Size() == 0, ""
 }
 
 // Finder finds a unit's drop-ins: through Bus when it is set, else by
@@ -215,16 +240,22 @@ const (
 
 // Files returns the unit's drop-in files in the order systemd applies
 // them and how they were found. When the bus fails, it falls back to a
-// scan and says so in via.
-func (f Finder) Files(ctx context.Context, unit string) (files []string, via string, err error) {
+// scan and says so in via. warns are Scan's.
+func (f Finder) Files(ctx context.Context, unit string) (files []string, via string, warns policy.Errors, err error) {
 	if f.Bus != nil {
 		files, err := f.Bus.DropInPaths(ctx, unit)
 		if err == nil {
-			return files, ViaBus, nil
+			return files, ViaBus, nil, nil
 		}
-		files, serr := Scan(f.Roots, unit)
-		return files, fmt.Sprintf("%s (D-Bus failed: %v)", ViaScan, err), serr
+		files, warns, serr := Scan(f.Roots, unit)
+		return files, fmt.Sprintf("%s (D-Bus failed: %v)", ViaScan, err), warns, serr
 	}
-	files, err = Scan(f.Roots, unit)
-	return files, ViaScan, err
+	files, warns, err = Scan(f.Roots, unit)
+	return files, ViaScan, warns, err
+}
+
+// ReadFile reads one of the files Files returned, with policy's size
+// limit and symlinks resolved inside the injected root (see Scan).
+func (f Finder) ReadFile(file string) ([]byte, error) {
+	return readConfined(f.Roots, file)
 }

@@ -12,9 +12,9 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("[X-MemRelief]\nExclude=yes\nEnterThreshold=elevated slab_reclaimable 512M\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var o policy.Override
-		lines := 1
-		for _, c := range data {
-			if c == '\n' {
+		lines := 1 // systemd ends a line at "\n", "\r\n", "\r" or NUL
+		for i, c := range data {
+			if c == '\n' || c == 0 || (c == '\r' && (i+1 == len(data) || data[i+1] != '\n')) {
 				lines++
 			}
 		}

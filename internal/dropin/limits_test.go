@@ -56,3 +56,23 @@ func TestDropInSizeLimit(t *testing.T) {
 		t.Errorf("Parse of %d bytes: %v, Rule %q", len(doc), errs, o2.Rule)
 	}
 }
+
+// TestLoadCapsWarningsWithErrors: the scan's warnings and the drop-ins'
+// errors share one cap, and the count of the rest is exact.
+func TestLoadCapsWarningsWithErrors(t *testing.T) {
+	root := t.TempDir()
+	if err := os.MkdirAll(root+"/etc/systemd/system/x.service.d/10-dir.conf", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	write(t, root, "etc/systemd/system/x.service.d/50-keys.conf", string(unknownKeysDropIn(MaxErrors+5)))
+	_, _, _, errs, err := Load(context.Background(), Finder{Roots: paths.Under(root)}, "x.service")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(errs) != MaxErrors+1 || !strings.HasSuffix(errs[0].Error(), "a directory named *.conf is not a drop-in; systemd and memrelief ignore it") {
+		t.Fatalf("%d errors, first %v", len(errs), errs[0])
+	}
+	if got := errs[MaxErrors].Msg; got != "... and 6 more problems" {
+		t.Errorf("last error %q; want the 6 left out counted", got)
+	}
+}

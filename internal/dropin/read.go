@@ -1,13 +1,9 @@
 package dropin
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"strings"
-
-	"github.com/coreos/go-systemd/v22/unit"
 
 	"github.com/memrelief/memrelief/internal/policy"
 )
@@ -27,17 +23,20 @@ const (
 
 const knownKeys = "Exclude, Rule, EnterThreshold, ExitThreshold, ReclaimBudget or ReclaimBatch"
 
-// Load finds the unit's drop-ins and reads their [X-MemRelief] sections.
-// Problems in a drop-in come back as Errors naming the file and line; the
-// setting on that line is ignored and the rest applies. err is for
-// failures to find or read the drop-ins at all.
+// Load finds the unit's drop-ins and reads their [X-MemRelief] sections,
+// resolving symlinks inside an injected root (Finder.ReadFile).
+// Problems in a drop-in come back as Errors naming the file, line and
+// column; the setting on that line is ignored and the rest applies. What
+// the search passed over (a directory named *.conf, a dangling link) comes
+// first; the first MaxErrors of all of them are returned, then a count of
+// the rest. err is for failures to find or read the drop-ins at all.
 func Load(ctx context.Context, f Finder, unitName string) (o policy.Override, files []string, via string, errs policy.Errors, err error) {
-	files, via, err = f.Files(ctx, unitName)
+	files, via, warns, err := f.Files(ctx, unitName)
 	if err != nil {
 		return policy.Override{Unit: unitName}, nil, via, nil, err
 	}
-	o, errs = Read(unitName, files, policy.ReadFile)
-	return o, files, via, errs, nil
+	o, errs = read(unitName, files, f.ReadFile)
+	return o, files, via, append(warns, errs...).Capped(MaxErrors), nil
 }
 
 // MaxErrors bounds the errors Read returns for one unit: the daemon reports
@@ -50,6 +49,12 @@ const MaxErrors = 20
 // files over policy.MaxFileBytes, outside tests). It returns the first
 // MaxErrors problems and, when there are more, one counting the rest.
 func Read(unitName string, files []string, readFile func(string) ([]byte, error)) (policy.Override, policy.Errors) {
+	o, errs := read(unitName, files, readFile)
+	return o, errs.Capped(MaxErrors)
+}
+
+// read is Read without the cap, for Load to cap with the scan's warnings.
+func read(unitName string, files []string, readFile func(string) ([]byte, error)) (policy.Override, policy.Errors) {
 	o := policy.Override{Unit: unitName}
 	var errs policy.Errors
 	for _, f := range files {
@@ -60,40 +65,39 @@ func Read(unitName string, files []string, readFile func(string) ([]byte, error)
 		}
 		errs = append(errs, Parse(f, data, &o)...)
 	}
-	return o, errs.Capped(MaxErrors)
+	return o, errs
 }
 
-// Parse applies the [X-MemRelief] section of one drop-in to o. A file the
-// unit parser rejects, or one larger than policy.MaxFileBytes, contributes
-// nothing; a bad setting is skipped alone.
+// Parse applies the [X-MemRelief] section of one drop-in to o, reading
+// the file as systemd does (see syntax.go). A file systemd would refuse,
+// or one larger than policy.MaxFileBytes, contributes nothing; a bad
+// setting is skipped alone. What systemd ignores but the author likely
+// meant for memrelief (a misspelt section name, settings before any
+// section, a line without '=') comes back as an Error too, naming the
+// line and column.
 func Parse(file string, data []byte, o *policy.Override) policy.Errors {
 	if len(data) > policy.MaxFileBytes {
 		return policy.Errors{{File: file, Msg: "drop-in ignored: " + (&policy.SizeError{Size: int64(len(data))}).Error()}}
 	}
-	sections, err := unit.DeserializeSections(bytes.NewReader(data))
-	if err != nil {
-		return policy.Errors{{File: file, Line: firstBadLine(data), Msg: fmt.Sprintf("not a valid unit file, ignored: %v", err)}}
-	}
-	lines := optionLines(data)
+	entries, probs := lexUnit(data)
 	var errs policy.Errors
-	k := 0 // index into lines, which lists options in file order
-	for _, s := range sections {
-		for _, e := range s.Entries {
-			line := 0
-			for ; k < len(lines); k++ {
-				if lines[k].section == s.Section && lines[k].name == e.Name {
-					line = lines[k].line
-					k++
-					break
-				}
-			}
-			if s.Section != Section {
-				continue
-			}
-			at := policy.Origin{File: file, Line: line}
-			if msg := apply(o, e.Name, strings.TrimSpace(e.Value), at); msg != "" {
-				errs = append(errs, policy.Error{File: file, Line: line, Key: e.Name, Msg: msg})
-			}
+	for _, p := range probs {
+		msg := p.msg
+		if p.fatal {
+			msg = "not a valid unit file (systemd refuses it), ignored: " + msg
+		}
+		errs = append(errs, policy.Error{File: file, Line: p.line, Col: p.col, Msg: msg})
+	}
+	if len(probs) > 0 && probs[len(probs)-1].fatal {
+		return errs
+	}
+	for _, e := range entries {
+		if e.section != Section {
+			continue
+		}
+		at := policy.Origin{File: file, Line: e.line}
+		if msg := apply(o, e.key, e.value, at); msg != "" {
+			errs = append(errs, policy.Error{File: file, Line: e.line, Col: e.col, Key: e.key, Msg: msg})
 		}
 	}
 	return errs
@@ -155,6 +159,11 @@ func apply(o *policy.Override, key, value string, at policy.Origin) string {
 			o.ReclaimBatch, o.ReclaimBatchAt = sz, at
 		}
 	default:
+		for _, k := range []string{KeyExclude, KeyRule, KeyEnterThreshold, KeyExitThreshold, KeyReclaimBudget, KeyReclaimBatch} {
+			if strings.EqualFold(key, k) {
+				return fmt.Sprintf("unknown key in [%s]: keys are case-sensitive, did you mean %s?", Section, k)
+			}
+		}
 		return fmt.Sprintf("unknown key in [%s] (want %s)", Section, knownKeys)
 	}
 	return ""
@@ -169,65 +178,4 @@ func parseBool(s string) (bool, bool) {
 		return false, true
 	}
 	return false, false
-}
-
-type optionLine struct {
-	section, name string
-	line          int
-}
-
-// optionLines lists the options of a unit file with their line numbers,
-// following the same rules as the unit parser (comments, continuation
-// lines), because that parser does not report positions.
-func optionLines(data []byte) []optionLine {
-	var out []optionLine
-	section := ""
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(make([]byte, 0, 4096), len(data)+1)
-	cont := false // the previous line ended in a backslash
-	for n := 1; sc.Scan(); n++ {
-		raw := strings.TrimSuffix(sc.Text(), "\r")
-		line := strings.TrimSpace(raw)
-		wasCont := cont
-		cont = strings.HasSuffix(strings.TrimRight(raw, " "), "\\")
-		switch {
-		case wasCont:
-			// More of the previous option's value or comment.
-		case line == "":
-			cont = false
-		case line[0] == '#' || line[0] == ';':
-		case line[0] == '[':
-			if i := strings.IndexByte(line, ']'); i > 0 {
-				section = line[1:i]
-			}
-			cont = false
-		default:
-			if i := strings.IndexByte(line, '='); i >= 0 {
-				out = append(out, optionLine{section, strings.TrimSpace(line[:i]), n})
-			}
-		}
-	}
-	return out
-}
-
-// firstBadLine finds the first line the unit parser would choke on, for
-// an error message; 0 when it cannot tell.
-func firstBadLine(data []byte) int {
-	inSection := false
-	for n, raw := range strings.Split(string(data), "\n") {
-		line := strings.TrimSpace(raw)
-		switch {
-		case len(raw) >= unit.SYSTEMD_LINE_MAX:
-			return n + 1
-		case line == "" || line[0] == '#' || line[0] == ';':
-		case line[0] == '[':
-			if !strings.HasSuffix(line, "]") {
-				return n + 1
-			}
-			inSection = true
-		case !inSection || !strings.Contains(line, "="):
-			return n + 1
-		}
-	}
-	return 0
 }

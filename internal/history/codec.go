@@ -9,7 +9,7 @@ import (
 	"time"
 )
 
-// The file format, version 1, little-endian, varints as encoding/binary:
+// The file format, version 2, little-endian, varints as encoding/binary:
 //
 //	"MRHIST" version(1 byte)
 //	key: uvarint length, bytes
@@ -25,11 +25,19 @@ import (
 // from the previous bucket's mean of that component and the minimum as
 // mean-min, then the peak as peak-mean of Current (or the peak when Current
 // is not known), all in KiB. Neighbouring means differ little, so most
-// figures take one or two bytes: a full default series is ~10 KiB where
-// fixed-width fields would take ~23 KiB and JSON several times more.
+// figures take one or two bytes.
+//
+// The closed buckets of tiers past the first hold what those tiers keep
+// (cpoint): the sample count (0 ends a gap), the known mask, per known
+// component the minimum as a zigzag delta from the previous bucket's
+// minimum of that component, then the mean of Current (when known) and
+// of Anon (when known) as mean-min. A full default series is ~7 KiB.
+//
+// Version 1 is version 2 with every tier's buckets in the first form; it
+// is read, and written back as version 2 at the next save.
 const (
 	magic        = "MRHIST"
-	fileVersion  = 1
+	fileVersion  = 2
 	maxKeyLen    = 4096
 	crcSize      = 4
 	allComponent = 1<<NumComponents - 1
@@ -48,7 +56,8 @@ const (
 	// its slot, then the points.
 	maxTierSize = 5 + 2 + 2 + binary.MaxVarintLen64 + maxPointSize + binary.MaxVarintLen64 + maxTierLen*maxPointSize
 	// maxFileSize is about 1.1 MiB with 4 full tiers of 4,096 points; a
-	// default series (408 points) takes about 10 KiB.
+	// default series (408 points) takes about 7 KiB. Version 1 files,
+	// larger than version 2, set the bound: they are still read.
 	maxFileSize = len(magic) + 1 + 2 + maxKeyLen + binary.MaxVarintLen64 + 1 + maxTiers*maxTierSize + crcSize
 )
 
@@ -64,9 +73,13 @@ var meanNames, minNames = func() (m, n [NumComponents]string) {
 }()
 
 // encode appends s's file form to dst.
-func encode(dst []byte, s *Series) []byte {
+func encode(dst []byte, s *Series) []byte { return encodeVersion(dst, s, fileVersion) }
+
+// encodeVersion appends s's file form in version 1 or 2 (tests write
+// version 1 to hold the reader to it).
+func encodeVersion(dst []byte, s *Series, version byte) []byte {
 	dst = append(dst, magic...)
-	dst = append(dst, fileVersion)
+	dst = append(dst, version)
 	dst = binary.AppendUvarint(dst, uint64(len(s.key)))
 	dst = append(dst, s.key...)
 	var last int64
@@ -90,7 +103,11 @@ func encode(dst []byte, s *Series) []byte {
 		prev = [NumComponents]uint32{}
 		for j := range t.count {
 			p, _ := t.at(j)
-			dst = appendPoint(dst, p, &prev)
+			if version >= 2 && i > 0 {
+				dst = appendCompact(dst, &p, &prev)
+			} else {
+				dst = appendPoint(dst, &p, &prev)
+			}
 		}
 	}
 	return binary.LittleEndian.AppendUint32(dst, crc32.Checksum(dst, castagnoli))
@@ -114,6 +131,28 @@ func appendPoint(dst []byte, p *point, prev *[NumComponents]uint32) []byte {
 		return binary.AppendVarint(dst, int64(p.peak)-int64(p.mean[Current]))
 	}
 	return binary.AppendVarint(dst, int64(p.peak))
+}
+
+// appendCompact appends the form of a bucket of a tier past the first.
+func appendCompact(dst []byte, p *point, prev *[NumComponents]uint32) []byte {
+	dst = binary.AppendUvarint(dst, uint64(p.n))
+	if p.n == 0 {
+		return dst
+	}
+	dst = append(dst, p.known)
+	for c := range NumComponents {
+		if p.known&(1<<c) == 0 {
+			continue
+		}
+		dst = binary.AppendVarint(dst, int64(p.min[c])-int64(prev[c]))
+		prev[c] = p.min[c]
+	}
+	for _, c := range []Component{Current, Anon} {
+		if p.known&(1<<c) != 0 {
+			dst = binary.AppendUvarint(dst, uint64(p.mean[c]-p.min[c]))
+		}
+	}
+	return dst
 }
 
 // decoder reads a file form, remembering the first error with the byte
@@ -212,6 +251,41 @@ func (d *decoder) point(prev *[NumComponents]uint32) point {
 	return p
 }
 
+// compactPoint reads a bucket written by appendCompact, as cpoint.expand
+// gives it.
+func (d *decoder) compactPoint(prev *[NumComponents]uint32) point {
+	var p point
+	n := d.uvarint("bucket samples")
+	if n > math.MaxUint16 {
+		d.fail("bucket samples", "%d is more than a bucket holds", n)
+	}
+	if n == 0 || d.err != nil {
+		return p
+	}
+	p.n = uint16(n)
+	p.known = d.byte("known components")
+	if p.known&^allComponent != 0 {
+		d.fail("known components", "unknown bits in %#x", p.known)
+		return p
+	}
+	for c := range NumComponents {
+		if p.known&(1<<c) == 0 {
+			continue
+		}
+		p.min[c] = d.kibValue(minNames[c], int64(prev[c])+d.varint(minNames[c]))
+		p.mean[c] = p.min[c]
+		prev[c] = p.min[c]
+	}
+	for _, c := range []Component{Current, Anon} {
+		if p.known&(1<<c) != 0 {
+			above := d.uvarint(meanNames[c])
+			p.mean[c] = d.kibValue(meanNames[c], int64(p.min[c])+int64(min(above, math.MaxUint32+1)))
+		}
+	}
+	p.peak = p.mean[Current]
+	return p
+}
+
 // decoded is a file's content before it is fitted to a Series.
 type decoded struct {
 	key   string
@@ -225,7 +299,10 @@ type decodedTier struct {
 	lastSlot int64
 	open     point
 	openSlot int64
-	pts      []point // oldest first
+	// The closed buckets, oldest first: in cpts when the file holds them
+	// compact (tiers past the first, from version 2), else in pts.
+	pts  []point
+	cpts []cpoint
 }
 
 // decode parses a file form. It trusts nothing: every length is bounded
@@ -238,8 +315,9 @@ func decode(b []byte) (decoded, error) {
 	if string(b[:len(magic)]) != magic {
 		return out, errors.New("not a memrelief history file (bad magic)")
 	}
-	if v := b[len(magic)]; v != fileVersion {
-		return out, fmt.Errorf("history file version %d, this memrelief reads %d", v, fileVersion)
+	version := b[len(magic)]
+	if version != 1 && version != fileVersion {
+		return out, fmt.Errorf("history file version %d, this memrelief reads 1 to %d", version, fileVersion)
 	}
 	body := b[:len(b)-crcSize]
 	if got, want := crc32.Checksum(body, castagnoli), binary.LittleEndian.Uint32(b[len(body):]); got != want {
@@ -262,10 +340,12 @@ func decode(b []byte) (decoded, error) {
 	if d.err == nil && (nt == 0 || nt > maxTiers) {
 		d.fail("tier count", "%d out of range", nt)
 	}
-	for range nt {
+	for i := range nt {
 		if d.err != nil {
 			break
 		}
+		// From version 2, tiers past the first hold compact buckets.
+		compact := version >= 2 && i > 0
 		var t decodedTier
 		step := d.uvarint("tier step")
 		length := d.uvarint("tier length")
@@ -283,10 +363,19 @@ func decode(b []byte) (decoded, error) {
 		if d.err != nil {
 			break
 		}
-		t.pts = make([]point, 0, count)
 		prev = [NumComponents]uint32{}
+		if compact {
+			t.cpts = make([]cpoint, 0, count)
+		} else {
+			t.pts = make([]point, 0, count)
+		}
 		for range count {
-			t.pts = append(t.pts, d.point(&prev))
+			if compact {
+				p := d.compactPoint(&prev)
+				t.cpts = append(t.cpts, compactPoint(&p))
+			} else {
+				t.pts = append(t.pts, d.point(&prev))
+			}
 			if d.err != nil {
 				break
 			}
@@ -304,7 +393,10 @@ func decode(b []byte) (decoded, error) {
 
 // restore fills s (fresh, same key) from a decoded file. Tiers are matched
 // by step, so a change of lengths keeps the newest points and a tier the
-// file lacks starts empty.
+// file lacks starts empty. The buckets decoded in the form the tier keeps
+// become its storage, not copied (loading 1,000 series then leaves no
+// second copy of each behind for the collector): d must not be restored
+// into another series.
 func (s *Series) restore(d decoded) {
 	s.last = d.last
 	for _, dt := range d.tiers {
@@ -315,12 +407,18 @@ func (s *Series) restore(d decoded) {
 			}
 			// Storage for what the file holds and no more: the ring grows
 			// from there as buckets close.
-			keep := dt.pts[max(0, len(dt.pts)-t.length):]
-			t.pts = nil
-			if len(keep) > 0 {
-				t.pts = append(make([]point, 0, len(keep)), keep...)
+			switch n := len(dt.pts) + len(dt.cpts); {
+			case t.compact && dt.pts == nil:
+				t.adopt(nil, dt.cpts[max(0, n-t.length):])
+			case !t.compact && dt.cpts == nil:
+				t.adopt(dt.pts[max(0, n-t.length):], nil)
+			default:
+				pts := dt.pts
+				for i := range dt.cpts {
+					pts = append(pts, dt.cpts[i].expand())
+				}
+				t.load(pts[max(0, n-t.length):])
 			}
-			t.count, t.newest = len(keep), len(keep)-1
 			t.lastSlot = dt.lastSlot
 			t.open = acc{}
 			if dt.open.n > 0 {

@@ -236,7 +236,7 @@ func (e *Estimator) gather(t *tier, end time.Time) {
 	}
 	for j := range t.count {
 		p, slot := t.at(j)
-		push(p, float64(slot*t.step)+float64(t.step)/2)
+		push(&p, float64(slot*t.step)+float64(t.step)/2)
 	}
 	if t.open.n > 0 {
 		p := t.open.point()

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/bits"
 	"time"
 	"unsafe"
 )
@@ -18,8 +19,9 @@ type Tier struct {
 
 // DefaultTiers keeps 5-minute points for 6 hours, for fast leaks and the
 // charts of explain, and 1-hour points for 14 days, for slow leaks that
-// take weeks to hurt: 408 buckets, 22.3 KiB per series once both are
-// full, so 1,000 cgroups fit the daemon's memory budget. Six hours at 5
+// take weeks to hurt: 408 buckets, 11.2 KiB per series once both are
+// full (72 points of 56 bytes, 336 compact ones of 20), so 1,000 cgroups
+// take about 11 MiB. Six hours at 5
 // minutes is 72 buckets, enough for an estimate of high quality; finer
 // steps cost memory without making the 10% forecast better (see
 // TestForecastAccuracy), and a test that compresses a leak into minutes
@@ -61,12 +63,91 @@ func checkTiers(tiers []Tier) error {
 // a KiB is far below any growth worth reporting.
 const kib = 1024
 
-// point is one closed bucket. 56 bytes; n == 0 marks a gap (no sample).
+// point is one closed bucket of the finest tier, and the form every tier's
+// buckets are read in. 56 bytes; n == 0 marks a gap (no sample).
 type point struct {
 	mean, min [NumComponents]uint32 // KiB
 	peak      uint32                // largest Current, KiB
 	n         uint16                // samples folded in, saturating
 	known     uint8                 // components known in every sample
+}
+
+// cpoint is one closed bucket of a tier past the first, which holds the
+// 14 days of the default tiers in 336 of them: only what the estimator
+// reads there (see Estimator.Estimate), the minimum of every component
+// (its floor, whose trend is the growth) and the mean of Current and Anon
+// (restart detection, and the upper envelope of Current), each to 12
+// significant bits (f16). 20 bytes where a point takes 56.
+type cpoint struct {
+	min               [NumComponents]f16
+	meanCur, meanAnon f16
+	n                 uint16
+	known             uint8
+}
+
+// compactPoint keeps of p what a cpoint holds.
+func compactPoint(p *point) cpoint {
+	c := cpoint{n: p.n, known: p.known}
+	if p.n == 0 {
+		return cpoint{}
+	}
+	for k := range NumComponents {
+		c.min[k] = toF16(p.min[k])
+	}
+	c.meanCur, c.meanAnon = toF16(p.mean[Current]), toF16(p.mean[Anon])
+	return c
+}
+
+// expand gives the bucket as a point. What a cpoint does not keep is
+// filled in from what it does: the mean of a component other than
+// Current and Anon is its minimum, and the peak is the mean of Current.
+func (c *cpoint) expand() point {
+	p := point{n: c.n, known: c.known}
+	if c.n == 0 {
+		return point{}
+	}
+	for k := range NumComponents {
+		if c.known&(1<<k) != 0 {
+			p.min[k] = c.min[k].kib()
+			p.mean[k] = p.min[k]
+		}
+	}
+	if c.known&(1<<Current) != 0 {
+		p.mean[Current] = c.meanCur.kib()
+		p.peak = p.mean[Current]
+	}
+	if c.known&(1<<Anon) != 0 {
+		p.mean[Anon] = c.meanAnon.kib()
+	}
+	return p
+}
+
+// f16 is a figure in KiB to 12 significant bits: exact below 2 MiB, and
+// above within 1/4096 of the figure (rounded to the nearest), up to the
+// 4 TiB a uint32 of KiB reaches. For a 1 GiB cgroup that is 256 KiB,
+// against the MiB a day of the smallest growth memrelief reports, over
+// buckets an hour apart. The top 5 bits are an exponent e, the low 11 a
+// mantissa m: e == 0 is m itself, else (2048+m) << (e-1).
+type f16 uint16
+
+func toF16(k uint32) f16 {
+	if k < 2048 {
+		return f16(k)
+	}
+	shift := bits.Len32(k) - 12
+	m := (uint64(k) + (1<<shift)>>1) >> shift
+	if m == 4096 { // rounded up to the next power of two
+		m, shift = 2048, shift+1
+	}
+	return f16(uint16(shift+1)<<11 | uint16(m-2048))
+}
+
+func (f f16) kib() uint32 {
+	e, m := uint64(f>>11), uint64(f&2047)
+	if e == 0 {
+		return uint32(m)
+	}
+	return uint32(min((2048+m)<<(e-1), math.MaxUint32))
 }
 
 // acc folds the samples of the bucket still open.
@@ -120,7 +201,8 @@ func (a *acc) point() point {
 	return p
 }
 
-// tier is a ring of closed buckets and the open one. Bucket k covers
+// tier is a ring of closed buckets and the open one. The finest tier
+// keeps them as points, the others as cpoints (compact). Bucket k covers
 // [k*step, (k+1)*step) in Unix seconds, so a bucket's time is implied by
 // its place in the ring and no timestamps are stored.
 //
@@ -134,7 +216,9 @@ func (a *acc) point() point {
 type tier struct {
 	step     int64 // seconds
 	length   int   // buckets the ring holds at most
+	compact  bool  // storage is cpts, else pts
 	pts      []point
+	cpts     []cpoint
 	newest   int   // index in pts of the newest closed bucket
 	count    int   // closed buckets held
 	lastSlot int64 // slot of pts[newest] when count > 0
@@ -195,16 +279,32 @@ func (t *tier) push(p point, slot int64) {
 }
 
 func (t *tier) advance(p point) {
-	if t.count == len(t.pts) && len(t.pts) < t.length {
-		t.grow(len(t.pts) + max(minGrowPoints, len(t.pts)/4))
+	if size := t.size(); t.count == size && size < t.length {
+		t.grow(size + max(minGrowPoints, size/4))
 	}
 	t.newest++
-	if t.newest == len(t.pts) {
+	if t.newest == t.size() {
 		t.newest = 0
 	}
-	t.pts[t.newest] = p
-	if t.count < len(t.pts) {
+	t.set(t.newest, &p)
+	if t.count < t.size() {
 		t.count++
+	}
+}
+
+// size is the ring's storage in buckets.
+func (t *tier) size() int {
+	if t.compact {
+		return len(t.cpts)
+	}
+	return len(t.pts)
+}
+
+func (t *tier) set(idx int, p *point) {
+	if t.compact {
+		t.cpts[idx] = compactPoint(p)
+	} else {
+		t.pts[idx] = *p
 	}
 }
 
@@ -212,21 +312,75 @@ func (t *tier) advance(p point) {
 // length, at least what it holds), oldest first.
 func (t *tier) grow(n int) {
 	n = max(min(n, t.length), t.count)
-	pts := make([]point, n)
-	for i := range t.count {
-		p, _ := t.at(i)
-		pts[i] = *p
+	if t.compact {
+		cpts := make([]cpoint, n)
+		for i := range t.count {
+			cpts[i] = t.cpts[t.index(i)]
+		}
+		t.cpts = cpts
+	} else {
+		pts := make([]point, n)
+		for i := range t.count {
+			pts[i] = t.pts[t.index(i)]
+		}
+		t.pts = pts
 	}
-	t.pts, t.newest = pts, t.count-1
+	t.newest = t.count - 1
 }
 
-// at returns the i-th closed bucket from the oldest and its slot.
-func (t *tier) at(i int) (*point, int64) {
+// load replaces the ring's content with pts (oldest first, at most the
+// tier's length), in storage of that size.
+func (t *tier) load(pts []point) {
+	t.pts, t.cpts = nil, nil
+	if len(pts) > 0 {
+		if t.compact {
+			t.cpts = make([]cpoint, len(pts))
+		} else {
+			t.pts = make([]point, len(pts))
+		}
+		for i := range pts {
+			t.set(i, &pts[i])
+		}
+	}
+	t.count, t.newest = len(pts), len(pts)-1
+}
+
+// adopt makes pts or cpts (oldest first, at most the tier's length, the
+// kind the tier keeps) its storage as they are, without room to spare.
+func (t *tier) adopt(pts []point, cpts []cpoint) {
+	t.pts, t.cpts = nil, nil
+	n := len(pts)
+	if t.compact {
+		n = len(cpts)
+	}
+	if n > 0 {
+		if t.compact {
+			t.cpts = cpts[:n:n]
+		} else {
+			t.pts = pts[:n:n]
+		}
+	}
+	t.count, t.newest = n, n-1
+}
+
+// index is the place in storage of the i-th closed bucket from the
+// oldest.
+func (t *tier) index(i int) int {
 	idx := t.newest - t.count + 1 + i
 	if idx < 0 {
-		idx += len(t.pts)
+		idx += t.size()
 	}
-	return &t.pts[idx], t.lastSlot - int64(t.count-1-i)
+	return idx
+}
+
+// at returns the i-th closed bucket from the oldest, as a point, and its
+// slot.
+func (t *tier) at(i int) (point, int64) {
+	slot := t.lastSlot - int64(t.count-1-i)
+	if t.compact {
+		return t.cpts[t.index(i)].expand(), slot
+	}
+	return t.pts[t.index(i)], slot
 }
 
 // Series is the history of one cgroup or the node. Not safe for concurrent
@@ -252,7 +406,7 @@ func NewSeries(key string, tiers []Tier) (*Series, error) {
 	}
 	s := &Series{key: key, tiers: make([]tier, len(tiers))}
 	for i, t := range tiers {
-		s.tiers[i] = tier{step: int64(t.Step / time.Second), length: t.Len, newest: -1}
+		s.tiers[i] = tier{step: int64(t.Step / time.Second), length: t.Len, newest: -1, compact: i > 0}
 	}
 	return s, nil
 }
@@ -280,7 +434,7 @@ func (s *Series) Tiers() []Tier {
 func (s *Series) MemoryBytes() int {
 	n := int(unsafe.Sizeof(Series{})) + len(s.key) + len(s.tiers)*int(unsafe.Sizeof(tier{}))
 	for i := range s.tiers {
-		n += cap(s.tiers[i].pts) * int(unsafe.Sizeof(point{}))
+		n += cap(s.tiers[i].pts)*int(unsafe.Sizeof(point{})) + cap(s.tiers[i].cpts)*int(unsafe.Sizeof(cpoint{}))
 	}
 	return n
 }
@@ -309,8 +463,12 @@ type Point struct {
 	// Open is set on the newest bucket, still filling.
 	Open bool
 	// Mean and Min of each component over the bucket, to the KiB.
+	// Tiers past the first keep only the minima and the means of Current
+	// and Anon, to 12 significant bits (1/4096): there the Mean of the
+	// other components is their Min.
 	Mean, Min Values
-	// Peak is the largest Current in the bucket.
+	// Peak is the largest Current in the bucket; in tiers past the first,
+	// which do not keep it, the Mean of Current.
 	Peak uint64
 }
 

@@ -2,6 +2,7 @@ package history
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"reflect"
 	"testing"
@@ -157,8 +158,8 @@ func TestAddDoesNotAllocate(t *testing.T) {
 		s.Add(now, v)
 	}
 	for i := range s.tiers {
-		if tr := &s.tiers[i]; tr.count != tr.length || len(tr.pts) != tr.length {
-			t.Fatalf("tier %d holds %d of %d buckets in %d after 14 days", i, tr.count, tr.length, len(tr.pts))
+		if tr := &s.tiers[i]; tr.count != tr.length || tr.size() != tr.length {
+			t.Fatalf("tier %d holds %d of %d buckets in %d after 14 days", i, tr.count, tr.length, tr.size())
 		}
 	}
 	allocs := testing.AllocsPerRun(1, func() {
@@ -178,8 +179,8 @@ func checkRing(t *testing.T, s *Series, when string) {
 	t.Helper()
 	for i := range s.tiers {
 		tr := &s.tiers[i]
-		if cap(tr.pts) > tr.length || len(tr.pts) != cap(tr.pts) || tr.count > len(tr.pts) {
-			t.Fatalf("%s: tier %d has len %d cap %d for %d buckets of %d", when, i, len(tr.pts), cap(tr.pts), tr.count, tr.length)
+		if c := room(tr); c > tr.length || tr.size() != c || tr.count > tr.size() || (tr.pts != nil && tr.cpts != nil) || tr.compact != (i > 0) {
+			t.Fatalf("%s: tier %d (compact %v) has len %d cap %d for %d buckets of %d", when, i, tr.compact, tr.size(), c, tr.count, tr.length)
 		}
 	}
 }
@@ -191,8 +192,8 @@ func TestRingsGrowLazily(t *testing.T) {
 	}
 	empty := s.MemoryBytes()
 	for i := range s.tiers {
-		if s.tiers[i].pts != nil {
-			t.Errorf("tier %d allocated %d buckets before any sample", i, cap(s.tiers[i].pts))
+		if room(&s.tiers[i]) != 0 {
+			t.Errorf("tier %d allocated %d buckets before any sample", i, room(&s.tiers[i]))
 		}
 	}
 	now := t0
@@ -200,32 +201,32 @@ func TestRingsGrowLazily(t *testing.T) {
 	var grown [2]int // times each tier's storage moved
 	add := func(until time.Duration) {
 		for now.Before(t0.Add(until)) {
-			before := [2]int{cap(s.tiers[0].pts), cap(s.tiers[1].pts)}
+			before := [2]int{room(&s.tiers[0]), room(&s.tiers[1])}
 			now = now.Add(10 * time.Second)
 			s.Add(now, v)
 			checkRing(t, s, now.Sub(t0).String())
 			for i := range grown {
-				if cap(s.tiers[i].pts) != before[i] {
+				if room(&s.tiers[i]) != before[i] {
 					grown[i]++
 				}
 			}
 		}
 	}
 	// An hour: 12 five-minute buckets and no closed hourly one yet, so
-	// the series holds a small fraction of the ~22 KiB of a full one.
+	// the series holds a small fraction of the ~11 KiB of a full one.
 	add(time.Hour)
-	pointSize := int(unsafe.Sizeof(point{}))
-	if c := cap(s.tiers[0].pts); c < s.tiers[0].count || c > s.tiers[0].count+minGrowPoints {
+	pointSize, cpointSize := int(unsafe.Sizeof(point{})), int(unsafe.Sizeof(cpoint{}))
+	if c := room(&s.tiers[0]); c < s.tiers[0].count || c > s.tiers[0].count+minGrowPoints {
 		t.Errorf("after an hour the fine tier has room for %d buckets and holds %d", c, s.tiers[0].count)
 	}
-	if got, want := s.MemoryBytes()-empty, (cap(s.tiers[0].pts)+cap(s.tiers[1].pts))*pointSize; got != want {
+	if got, want := s.MemoryBytes()-empty, room(&s.tiers[0])*pointSize+room(&s.tiers[1])*cpointSize; got != want {
 		t.Errorf("MemoryBytes grew by %d, want the storage %d", got, want)
 	}
 	if s.MemoryBytes() > 3<<10 {
 		t.Errorf("an hour-old series holds %d bytes", s.MemoryBytes())
 	}
 	add(3 * 24 * time.Hour)
-	if c, n := cap(s.tiers[1].pts), s.tiers[1].count; c < n || c > n+max(minGrowPoints, n/4) {
+	if c, n := room(&s.tiers[1]), s.tiers[1].count; c < n || c > n+max(minGrowPoints, n/4) {
 		t.Errorf("after 3 days the hourly tier has room for %d buckets and holds %d", c, n)
 	}
 	add(15 * 24 * time.Hour)
@@ -234,7 +235,7 @@ func TestRingsGrowLazily(t *testing.T) {
 	if grown[0] > 5 || grown[1] > 12 {
 		t.Errorf("storage moved %v times to fill the tiers", grown)
 	}
-	full := (72 + 336) * pointSize
+	full := 72*pointSize + 336*cpointSize
 	if got := s.MemoryBytes(); got < full || got > full+1024 {
 		t.Errorf("a full series holds %d bytes, want %d and a little", got, full)
 	}
@@ -333,8 +334,8 @@ func TestRestoreAllocatesWhatItHolds(t *testing.T) {
 	got.restore(d)
 	checkRing(t, got, "restored")
 	for i := range got.tiers {
-		if tr := &got.tiers[i]; cap(tr.pts) != tr.count || tr.count != s.tiers[i].count {
-			t.Errorf("tier %d restored %d buckets into room for %d, want %d", i, tr.count, cap(tr.pts), s.tiers[i].count)
+		if tr := &got.tiers[i]; room(tr) != tr.count || tr.count != s.tiers[i].count {
+			t.Errorf("tier %d restored %d buckets into room for %d, want %d", i, tr.count, room(tr), s.tiers[i].count)
 		}
 	}
 	// Both go on alike: the restored ring grows from what it held.
@@ -408,5 +409,52 @@ func TestFromMeminfo(t *testing.T) {
 	}
 	if f, _ := v.Get(File); f != 110 {
 		t.Errorf("file = %d, want 110", f)
+	}
+}
+
+// room is the capacity of a tier's storage, in buckets of its kind.
+func room(t *tier) int {
+	if t.compact {
+		return cap(t.cpts)
+	}
+	return cap(t.pts)
+}
+
+// TestF16 holds the compact figures of the coarse tiers to their promise:
+// exact below 2048 KiB, within 1/4096 above, in order, and stable when
+// stored again.
+func TestF16(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	prev := uint32(0)
+	for i := 0; i < 200000; i++ {
+		var k uint32
+		switch {
+		case i < 5000:
+			k = uint32(i)
+		case i < 6000:
+			k = math.MaxUint32 - uint32(i-5000)
+		default:
+			k = uint32(r.Uint64N(1 << uint(1+r.IntN(32))))
+		}
+		f := toF16(k)
+		got := f.kib()
+		if k < 2048 && got != k {
+			t.Fatalf("toF16(%d) reads back %d; want it exact", k, got)
+		}
+		if math.Abs(float64(got)-float64(k)) > float64(k)/4096 {
+			t.Fatalf("toF16(%d) reads back %d, more than 1/4096 off", k, got)
+		}
+		if toF16(got) != f {
+			t.Fatalf("toF16(%d) = %#x, stored again %#x", k, f, toF16(got))
+		}
+		if i < 5000 && got < prev {
+			t.Fatalf("toF16 out of order at %d", k)
+		}
+		prev = got
+	}
+	for k := uint32(4000); k < 1<<20; k += 7 {
+		if toF16(k).kib() > toF16(k+7).kib() {
+			t.Fatalf("toF16 out of order between %d and %d", k, k+7)
+		}
 	}
 }

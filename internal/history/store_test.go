@@ -3,9 +3,11 @@ package history
 import (
 	"encoding/binary"
 	"hash/crc32"
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -96,8 +98,8 @@ func TestStoreLoadMissing(t *testing.T) {
 func TestStoreSetsAsideBadFiles(t *testing.T) {
 	good := encode(nil, filledSeries(t, "/a.service"))
 	other := encode(nil, filledSeries(t, "/b.service"))
-	v2 := append([]byte(nil), good...)
-	v2[len(magic)] = 2
+	v3 := append([]byte(nil), good...)
+	v3[len(magic)] = fileVersion + 1
 	flipped := append([]byte(nil), good...)
 	flipped[len(flipped)/2] ^= 0x40
 	tests := []struct {
@@ -109,7 +111,7 @@ func TestStoreSetsAsideBadFiles(t *testing.T) {
 		{"empty", nil, "too short"},
 		{"flipped bit", flipped, "checksum"},
 		{"foreign", []byte("{\"not\": \"a history file at all\"}"), "bad magic"},
-		{"newer version", v2, "version 2"},
+		{"newer version", v3, "version 3"},
 		{"another key", other, `"/b.service"`},
 	}
 	for _, tc := range tests {
@@ -274,5 +276,84 @@ func TestStoreReadUsesTheSavedTiers(t *testing.T) {
 	}
 	if _, err := os.Stat(file); err != nil {
 		t.Errorf("Read moved the bad file: %v", err)
+	}
+}
+
+// TestReadsVersion1 reads a file the version-1 encoder wrote
+// (testdata/v1/series.hist): the finest tier comes back exactly as
+// version 1 read it (testdata/v1/points.txt), the coarse tier's minima
+// and means of Current and Anon within the 1/4096 it keeps now, and the
+// series saves as version 2 and reads back the same.
+func TestReadsVersion1(t *testing.T) {
+	data, err := os.ReadFile("testdata/v1/series.hist")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if data[len(magic)] != 1 {
+		t.Fatalf("testdata/v1/series.hist is version %d", data[len(magic)])
+	}
+	d, err := decode(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newTiersSeries(t, nil)
+	s.key = d.key
+	s.restore(d)
+	golden, err := os.ReadFile("testdata/v1/points.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	to := epoch.Add(100 * time.Hour)
+	want := strings.Split(strings.TrimSpace(string(golden)), "\n")
+	got := strings.Split(strings.TrimSpace(dumpPoints(s, to)), "\n")
+	if len(got) != len(want) {
+		t.Fatalf("%d buckets, want %d", len(got), len(want))
+	}
+	coarse := 0
+	for i := range want {
+		w, g := strings.Fields(want[i]), strings.Fields(got[i])
+		if w[0] == "0" {
+			if got[i] != want[i] {
+				t.Errorf("finest tier bucket %d:\n got %s\nwant %s", i, got[i], want[i])
+			}
+			continue
+		}
+		coarse++
+		// tier, start, samples, open are equal; then peak, 6 means, 6 minima.
+		if strings.Join(g[:4], " ") != strings.Join(w[:4], " ") {
+			t.Errorf("coarse bucket %d: %s, want %s", i, got[i], want[i])
+			continue
+		}
+		check := func(field int, what string) {
+			if w[field] == "-" || g[field] == "-" {
+				if w[field] != g[field] {
+					t.Errorf("coarse bucket %d: %s %s, want %s", i, what, g[field], w[field])
+				}
+				return
+			}
+			wv, err1 := strconv.ParseFloat(w[field], 64)
+			gv, err2 := strconv.ParseFloat(g[field], 64)
+			if err1 != nil || err2 != nil || math.Abs(gv-wv) > wv/4096+kib {
+				t.Errorf("coarse bucket %d: %s %s, want %s within 1/4096", i, what, g[field], w[field])
+			}
+		}
+		check(5+int(Current), "mean of current")
+		check(5+int(Anon), "mean of anon")
+		for c := range NumComponents {
+			check(5+int(NumComponents)+int(c), "minimum of "+c.String())
+		}
+	}
+	if coarse == 0 {
+		t.Fatal("no coarse buckets in testdata/v1")
+	}
+	again, err := decode(encode(nil, s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2 := newTiersSeries(t, nil)
+	s2.key = again.key
+	s2.restore(again)
+	if a, b := dumpPoints(s, to), dumpPoints(s2, to); a != b {
+		t.Errorf("saved as version 2 and read back, the points differ")
 	}
 }

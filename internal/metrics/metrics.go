@@ -17,6 +17,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -61,7 +62,26 @@ type Options struct {
 	// later refusals are silent (a flood would otherwise become an event
 	// flood). It runs on the accepting goroutine and must not block.
 	OnConnLimit func(limit int)
+
+	// MaxCgroups bounds the cgroups (watched cgroups and containers of
+	// watched pods; the node is always in) that get per-cgroup series on
+	// a page: anyone who can create cgroups matching a rule can make the
+	// page grow (3,000 gave 1.5 MB), and every scrape builds it in memory.
+	// Cgroups at a level come first, then the rest in the engine's order;
+	// those left out are counted in memrelief_metrics_cgroups_dropped.
+	// DefaultMaxCgroups when 0.
+	MaxCgroups int
+	// OnCgroupLimit is called once, the first time a page leaves cgroups
+	// out, with the limit and how many were left out, so the daemon can
+	// report it; later pages are silent (the gauge says how many). It runs
+	// on the scraping goroutine and must not block.
+	OnCgroupLimit func(limit, dropped int)
 }
+
+// DefaultMaxCgroups is Options.MaxCgroups when 0: about 1 MB of page,
+// twice the cgroups of a node at Kubernetes' 110 pods with several
+// containers each.
+const DefaultMaxCgroups = 2000
 
 // Metrics is the registry, the collector and the counters. It is a
 // report.Sink; Emit only increments counters.
@@ -82,6 +102,9 @@ type Metrics struct {
 	levels    *prometheus.CounterVec
 	events    *prometheus.CounterVec
 	queryErrs prometheus.Counter
+
+	// cgroupLimitOnce guards the one call of Options.OnCgroupLimit.
+	cgroupLimitOnce sync.Once
 }
 
 // New builds the metrics; queries made during scrapes end with ctx (the
@@ -96,6 +119,9 @@ func New(ctx context.Context, q Querier, opts Options) *Metrics {
 	}
 	if opts.IdleTimeout <= 0 {
 		opts.IdleTimeout = DefaultIdleTimeout
+	}
+	if opts.MaxCgroups <= 0 {
+		opts.MaxCgroups = DefaultMaxCgroups
 	}
 	m := &Metrics{ctx: ctx, q: q, opts: opts, reg: prometheus.NewRegistry(), runtime: prometheus.NewRegistry()}
 	m.actions = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Subsystem: "action", Name: "runs_total",
@@ -190,6 +216,7 @@ type descs struct {
 	vfsCurrent, vfsOriginal, vfsManaged                *prometheus.Desc
 	tick, watched, dryRun, rejected, up                *prometheus.Desc
 	growth, quality, timeTo, histSeries, histBytes     *prometheus.Desc
+	dropped, maxCgroups                                *prometheus.Desc
 }
 
 func newDescs() descs {
@@ -231,6 +258,10 @@ func newDescs() descs {
 			"Series of memory history kept (watched cgroups, containers of pods, the node).", nil, nil),
 		histBytes: prometheus.NewDesc("memrelief_engine_history_memory_bytes",
 			"Memory the history holds, approximately.", nil, nil),
+		dropped: prometheus.NewDesc("memrelief_metrics_cgroups_dropped",
+			"Cgroups (watched cgroups and containers of pods) left out of this page's per-cgroup series because there are more than memrelief_metrics_cgroups_max; 0 when none.", nil, nil),
+		maxCgroups: prometheus.NewDesc("memrelief_metrics_cgroups_max",
+			"The most cgroups a page gives per-cgroup series for (the node not counted).", nil, nil),
 		up: prometheus.NewDesc("memrelief_metrics_snapshot_success",
 			"1 when the engine answered this scrape; 0 when it did not in time, and the engine's series are missing.", nil, nil),
 	}
@@ -241,7 +272,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	d := c.d
 	for _, d := range []*prometheus.Desc{d.slab, d.current, d.psiSome, d.psiFull, d.level, d.levelSince,
 		d.vfsCurrent, d.vfsOriginal, d.vfsManaged, d.tick, d.watched, d.dryRun, d.rejected, d.up,
-		d.growth, d.quality, d.timeTo, d.histSeries, d.histBytes} {
+		d.growth, d.quality, d.timeTo, d.histSeries, d.histBytes, d.dropped, d.maxCgroups} {
 		ch <- d
 	}
 }
@@ -261,9 +292,14 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	gauge := func(desc *prometheus.Desc, v float64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(desc, prometheus.GaugeValue, v, labels...)
 	}
-	cgroups := s.Cgroups
+	cgroups, dropped := capCgroups(s.Cgroups, c.m.opts.MaxCgroups)
 	if s.Node != nil {
 		cgroups = append([]engine.CgroupStatus{*s.Node}, cgroups...)
+	}
+	gauge(d.dropped, float64(dropped))
+	gauge(d.maxCgroups, float64(c.m.opts.MaxCgroups))
+	if dropped > 0 && c.m.opts.OnCgroupLimit != nil {
+		c.m.cgroupLimitOnce.Do(func() { c.m.opts.OnCgroupLimit(c.m.opts.MaxCgroups, dropped) })
 	}
 	for _, cg := range cgroups {
 		l := []string{cg.Cgroup, cg.Unit, cg.Rule}
@@ -297,6 +333,43 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	gauge(d.watched, float64(len(s.Cgroups)))
 	gauge(d.dryRun, b2f(s.DryRun))
 	gauge(d.rejected, b2f(s.Rejected))
+}
+
+// capCgroups keeps at most limit cgroups, counting the containers of each
+// as cgroups too: first those at a level (what alerts are about), then the
+// others, each group in the engine's order, so the same cgroups stay on
+// the page from one scrape to the next. A cgroup kept whose containers do
+// not all fit keeps the first that do. dropped counts what is left out.
+// cgs is not changed.
+func capCgroups(cgs []engine.CgroupStatus, limit int) (kept []engine.CgroupStatus, dropped int) {
+	n := 0
+	for _, cg := range cgs {
+		n += 1 + len(cg.Containers)
+	}
+	if n <= limit {
+		return cgs, 0
+	}
+	kept = make([]engine.CgroupStatus, 0, min(len(cgs), limit))
+	left := limit
+	for _, atLevel := range []bool{true, false} {
+		for _, cg := range cgs {
+			if (cg.Level != "normal" && cg.Level != "") != atLevel {
+				continue
+			}
+			if left == 0 {
+				dropped += 1 + len(cg.Containers)
+				continue
+			}
+			left--
+			if len(cg.Containers) > left {
+				dropped += len(cg.Containers) - left
+				cg.Containers = cg.Containers[:left:left]
+			}
+			left -= len(cg.Containers)
+			kept = append(kept, cg)
+		}
+	}
+	return kept, dropped
 }
 
 func quality(q string) float64 {

@@ -252,6 +252,7 @@ var (
 		"memrelief_vfs_cache_pressure_managed": true, "memrelief_engine_watched_cgroups": true, "memrelief_engine_dry_run": true,
 		"memrelief_engine_reload_rejected": true, "memrelief_metrics_snapshot_success": true, "memrelief_cgroup_level_info": true,
 		"memrelief_engine_history_series": true, "memrelief_cgroup_growth_quality": true,
+		"memrelief_metrics_cgroups_dropped": true, "memrelief_metrics_cgroups_max": true,
 	}
 	allowedLabels = map[string]bool{"cgroup": true, "unit": true, "rule": true, "level": true, "action": true, "result": true, "kind": true,
 		"component": true, "limit": true}

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -8,6 +9,7 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/BurntSushi/toml"
 
@@ -61,7 +63,7 @@ func Parse(name string, data []byte) (*Policy, error) {
 	var raw rawPolicy
 	md, err := toml.Decode(string(data), &raw)
 	if err != nil {
-		return nil, Errors{decodeError(name, err)}
+		return nil, Errors{decodeError(name, data, err)}
 	}
 	c := &conv{file: name, at: locate(string(data))}
 	seen := map[string]bool{}
@@ -84,11 +86,23 @@ func Parse(name string, data []byte) (*Policy, error) {
 var legacyErrRE = regexp.MustCompile(`^toml: line (\d+) \(last key "([^"]*)"\): (.*)$`)
 
 // decodeError turns a decoder error into an Error with the best place the
-// decoder gave.
-func decodeError(name string, err error) Error {
+// decoder gave. The line and column come from the byte offset of the
+// offending input: the decoder's own line has already moved past an
+// unexpected newline (a table name missing its ']' on line 3 was placed
+// on line 4), while the offset points at the newline itself, that is at
+// the end of the line where the ']' belongs.
+func decodeError(name string, data []byte, err error) Error {
 	var pe toml.ParseError
 	if errors.As(err, &pe) {
-		return Error{File: name, Line: pe.Position.Line, Col: pe.Position.Col, Key: pe.LastKey, Msg: pe.Message}
+		line, col := pe.Position.Line, pe.Position.Col
+		if at := pe.Position.Start; at >= 0 && at <= len(data) && line > 0 {
+			// A quoted key defined twice is placed inside its quotes.
+			if at > 0 && (data[at-1] == '"' || data[at-1] == '\'') && strings.Contains(pe.Message, "already been defined") {
+				at--
+			}
+			line, col = 1+bytes.Count(data[:at], []byte{'\n'}), at-bytes.LastIndexByte(data[:at], '\n')
+		}
+		return Error{File: name, Line: line, Col: col, Key: pe.LastKey, Msg: pe.Message}
 	}
 	// Type mismatches of whole tables ("rule = 3") come as plain errors
 	// carrying the line in their text.

@@ -39,7 +39,7 @@ const DefaultHistoryDir = "/var/lib/memrelief/history"
 
 // defaultHistory keeps 5-minute points for 6 hours (fast leaks, the charts
 // of explain) and hourly points for 14 days (leaks that take weeks to
-// hurt): at most ~22 KiB per series in memory.
+// hurt): at most ~11 KiB per series in memory.
 func defaultHistory() History {
 	return History{
 		Enabled:     true,

@@ -37,6 +37,12 @@ func ReadFile(file string) ([]byte, error) {
 		return nil, err
 	}
 	defer f.Close()
+	return ReadOpened(f)
+}
+
+// ReadOpened is ReadFile for a file the caller opened (through an
+// os.Root, for one): the same limit, the same errors. It does not close f.
+func ReadOpened(f *os.File) ([]byte, error) {
 	fi, err := f.Stat()
 	if err != nil {
 		return nil, err

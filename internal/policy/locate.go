@@ -161,7 +161,10 @@ func (l *locator) dotted(prefix string, parts []string, p position) string {
 	return path
 }
 
-// key reads a possibly dotted key made of bare and quoted parts.
+// key reads a possibly dotted key made of bare and quoted parts. Each part
+// comes back spelt as the TOML decoder's Key.String spells it, so that
+// "daemon.interval" = 1 (one key with a dot in it) is found under
+// "\"daemon.interval\"", and daemon."interval" under daemon.interval.
 func (l *locator) key() []string {
 	var parts []string
 	for {
@@ -169,9 +172,13 @@ func (l *locator) key() []string {
 		var part string
 		switch c := l.peek(); {
 		case c == '"':
-			part = l.basicString()
+			raw := l.basicString()
+			if u, err := strconv.Unquote(`"` + raw + `"`); err == nil {
+				raw = u
+			}
+			part = keyPart(raw)
 		case c == '\'':
-			part = l.literalString()
+			part = keyPart(l.literalString())
 		case isBare(c):
 			s := l.i
 			for isBare(l.peek()) {
@@ -188,6 +195,20 @@ func (l *locator) key() []string {
 		}
 		l.next()
 	}
+}
+
+// keyPart spells one part of a key as toml.Key.String does: bare when it
+// can be, else in double quotes with '"' and '\\' escaped.
+func keyPart(s string) string {
+	if s == "" {
+		return `""`
+	}
+	for i := 0; i < len(s); i++ {
+		if !isBare(s[i]) {
+			return strconv.Quote(s)
+		}
+	}
+	return s
 }
 
 func isBare(c byte) bool {

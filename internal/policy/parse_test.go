@@ -29,7 +29,7 @@ func TestParseErrors(t *testing.T) {
 			`p.toml:2:15: daemon.interval: strings cannot contain newlines`,
 		}},
 		{"duplicate key", "[daemon]\ndry_run = true\ndry_run = false\n", []string{
-			`p.toml:3:16: daemon.dry_run: Key 'daemon.dry_run' has already been defined.`,
+			`p.toml:3:1: daemon.dry_run: Key 'daemon.dry_run' has already been defined.`,
 		}},
 		{"unknown top-level key", "colour = 1\n" + ruleHead, []string{
 			`p.toml:1:1: colour: unknown key`,
@@ -59,7 +59,7 @@ func TestParseErrors(t *testing.T) {
 			`p.toml:2:1: daemon.log_level: unknown log level "loud" (want debug, info, warn or error)`,
 		}},
 		{"relative state dir", "[daemon]\nstate_dir = \"run\"\n" + ruleHead, []string{
-			`p.toml:2:1: daemon.state_dir: state_dir "run" must be an absolute path`,
+			`p.toml:2:1: daemon.state_dir: state_dir "run" must be an absolute path; want a directory of memrelief's own below /run or /var/run`,
 		}},
 		{"exit not below enter", strings.Replace(ruleHead, "< 192M", "< 256M", 1), []string{
 			`p.toml:8:13: rule[0].level[0].exit.all[0]: exit threshold 256M is not below enter threshold 256M; the level would flap`,
@@ -207,6 +207,13 @@ func TestParseErrors(t *testing.T) {
 		{"exec relative", ruleHead + "[[rule.level.action]]\ntype = \"exec\"\ncommand = [\"notify\", \"x\"]\n", []string{
 			`p.toml:11:1: rule[0].level[0].action[0].command: command[0] "notify" must be an absolute path (or set shell = true)`,
 		}},
+		{"exec NUL and escapes", ruleHead + "[[rule.level.action]]\ntype = \"exec\"\ncommand = [\"/usr/bin/notify\\u0000x\", \"ok\\tfine\", \"\\u001b[31mred\"]\n", []string{
+			`p.toml:11:12: rule[0].level[0].action[0].command[0]: program path "/usr/bin/notify\x00x" contains a control character (NUL, escape, ...); memrelief will not run it`,
+			`p.toml:11:50: rule[0].level[0].action[0].command[2]: argument "\x1b[31mred" contains a control character (NUL, escape, ...); memrelief will not run it`,
+		}},
+		{"exec shell line with NUL", ruleHead + "[[rule.level.action]]\ntype = \"exec\"\ncommand = [\"\"\"\nlogger one\nlogger two\\u0000\"\"\"]\nshell = true\n", []string{
+			`p.toml:11:12: rule[0].level[0].action[0].command[0]: shell command line "logger one\nlogger two\x00" contains a control character (NUL, escape, ...); memrelief will not run it`,
+		}},
 		{"exec shell needs one string", ruleHead + "[[rule.level.action]]\ntype = \"exec\"\ncommand = [\"echo\", \"x\"]\nshell = true\n", []string{
 			`p.toml:11:1: rule[0].level[0].action[0].command: with shell = true, command must be one string (the shell command line)`,
 		}},
@@ -223,8 +230,27 @@ func TestParseErrors(t *testing.T) {
 			`p.toml:2:15: history.resolution[0]: resolution "5m": want STEP/SPAN, for example "5m/6h" (a point every 5 minutes, kept for 6 hours)`,
 			`p.toml:3:1: history.min_growth: rate "1M": want a size per second, minute, hour or day, for example "1M/s" or "3M/day"`,
 			`p.toml:4:1: history.remind_every: remind_every 10s is below 1m; a steady leak would flood the journal`,
-			`p.toml:5:1: history.dir: dir "var/lib" must be an absolute path`,
+			`p.toml:5:1: history.dir: dir "var/lib" must be an absolute path; want a directory of memrelief's own below /var/lib, /var/cache, /run or /var/run`,
 			`p.toml:6:1: history.bogus: unknown key`,
+		}},
+		{"quoted key with a dot", "# c\n  \"daemon.interval\" = 5\n", []string{
+			`p.toml:2:3: "daemon.interval": unknown key`,
+		}},
+		{"dotted key with a quoted part", "\n\ndaemon.\"interval\" = 5\n", []string{
+			`p.toml:3:1: daemon.interval: want a duration such as "30s", got an integer`,
+		}},
+		{"quoted key in a table", "[daemon]\ndry_run = true\n  \"interval\" = 5\n'colour' = 1\n", []string{
+			`p.toml:3:3: daemon.interval: want a duration such as "30s", got an integer`,
+			`p.toml:4:1: daemon.colour: unknown key`,
+		}},
+		{"escaped quoted key", "[daemon]\n\"col\\u006Fur\" = 1\n", []string{
+			`p.toml:2:1: daemon.colour: unknown key`,
+		}},
+		{"quoted key defined twice", "[daemon]\ninterval = \"2s\"\n\"interval\" = \"3s\"\n", []string{
+			`p.toml:3:1: daemon.interval: Key 'daemon.interval' has already been defined.`,
+		}},
+		{"table name without ]", "# policy\n\n[daemon\ninterval = \"2s\"\n", []string{
+			`p.toml:3:8: expected '.' or ']' to end table name, but got '\n' instead`,
 		}},
 		{"history tiers", "[history]\nresolution = [\"1h/6h\", \"30m/14d\", \"1m/1d\"]\n", []string{
 			`p.toml:2:15: history.resolution[0]: 1h/6h holds 6 points; want 12 to 4096 (fewer give no trend, more cost memory)`,

@@ -28,10 +28,53 @@ func validateDaemon(d *Daemon) []problem {
 			ps = append(ps, problem{"sinks[" + strconv.Itoa(i) + "]", fmt.Sprintf("unknown sink %q (want journal, stderr, dbus or metrics)", s)})
 		}
 	}
-	if !strings.HasPrefix(d.StateDir, "/") {
-		ps = append(ps, problem{"state_dir", fmt.Sprintf("state_dir %q must be an absolute path", d.StateDir)})
+	if msg := checkOwnDir(d.StateDir, stateDirParents(), "/run/memrelief"); msg != "" {
+		ps = append(ps, problem{"state_dir", "state_dir " + msg})
 	}
 	return ps
+}
+
+// The directories memrelief's own directories may be made in. state_dir
+// is volatile on purpose (it restores sysctls after a crash of the
+// daemon, never after a reboot), so it lives on /run; history.dir is
+// pruned (memrelief deletes *.hist and *.tmp files older than the longest
+// history tier there), so it must be a directory of memrelief's own below
+// the places for state and caches, never /etc, /usr or a home.
+func stateDirParents() []string   { return []string{"/run", "/var/run"} }
+func historyDirParents() []string { return []string{"/var/lib", "/var/cache", "/run", "/var/run"} }
+
+// checkOwnDir returns why dir may not be one of memrelief's own
+// directories, or "": it must be absolute, clean (no "..", ".", "//" or
+// trailing "/"), free of control characters, and strictly below one of
+// parents ("/run/memrelief", not "/run" or "/"). example is named in
+// the message.
+func checkOwnDir(dir string, parents []string, example string) string {
+	want := "a directory of memrelief's own below " + strings.Join(parents[:len(parents)-1], ", ") + " or " + parents[len(parents)-1]
+	switch {
+	case hasControl(dir, ""):
+		return fmt.Sprintf("%q contains a control character; want %s", dir, want)
+	case !strings.HasPrefix(dir, "/"):
+		return fmt.Sprintf("%q must be an absolute path; want %s", dir, want)
+	case path.Clean(dir) != dir:
+		return fmt.Sprintf("%q is not a clean path (write it %q); want %s", dir, path.Clean(dir), want)
+	}
+	for _, p := range parents {
+		if strings.HasPrefix(dir, p+"/") {
+			return ""
+		}
+	}
+	return fmt.Sprintf("%q: memrelief writes there (and deletes old files from history.dir), so want %s, for example %q", dir, want, example)
+}
+
+// hasControl reports whether s holds a control character (below 0x20, or
+// DEL) other than those in allowed.
+func hasControl(s, allowed string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < 0x20 || c == 0x7f) && strings.IndexByte(allowed, c) < 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // MaxResolutions and MaxHistoryPoints bound a history so no policy can
@@ -43,8 +86,8 @@ const (
 
 func validateHistory(h *History) []problem {
 	var ps []problem
-	if !strings.HasPrefix(h.Dir, "/") {
-		ps = append(ps, problem{"dir", fmt.Sprintf("dir %q must be an absolute path", h.Dir)})
+	if msg := checkOwnDir(h.Dir, historyDirParents(), DefaultHistoryDir); msg != "" {
+		ps = append(ps, problem{"dir", "dir " + msg})
 	}
 	if len(h.Resolutions) == 0 || len(h.Resolutions) > MaxResolutions {
 		ps = append(ps, problem{"resolution", fmt.Sprintf("want 1 to %d resolutions, got %d", MaxResolutions, len(h.Resolutions))})
@@ -432,6 +475,27 @@ func validateExec(c *actionCheck, a *Action) {
 		c.add("command", "with shell = true, command must be one string (the shell command line)")
 	case !e.Shell && !strings.HasPrefix(e.Command[0], "/"):
 		c.add("command", "command[0] %q must be an absolute path (or set shell = true)", e.Command[0])
+	}
+	// execve cannot pass a NUL (the argument would end there, silently),
+	// a control character in a program path is never meant, and the
+	// others (escape sequences) would reach the journal and terminals
+	// through the event that names the command. Tabs and newlines are
+	// fine in an argument or a shell command line.
+	for i, arg := range e.Command {
+		allowed := "\t\n"
+		if i == 0 && !e.Shell {
+			allowed = ""
+		}
+		if hasControl(arg, allowed) {
+			what := "argument"
+			if i == 0 {
+				what = "program path"
+				if e.Shell {
+					what = "shell command line"
+				}
+			}
+			c.add("command["+strconv.Itoa(i)+"]", "%s %q contains a control character (NUL, escape, ...); memrelief will not run it", what, arg)
+		}
 	}
 	if e.Timeout == 0 || e.Timeout > Duration(10*time.Minute) {
 		c.add("timeout", "timeout %s out of range: above 0 and at most 10m", e.Timeout)

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"fmt"
 	"go/ast"
 	"go/parser"
 	"go/token"
@@ -96,6 +97,45 @@ func TestUnitPropertyAccepted(t *testing.T) {
 		doc := ruleHead + "[[rule.level.action]]\ntype = \"unit_property\"\nproperty = \"" + pv[0] + "\"\nvalue = \"" + pv[1] + "\"\n"
 		if _, err := Parse("p.toml", []byte(doc)); err != nil {
 			t.Errorf("%s = %s: %v", pv[0], pv[1], err)
+		}
+	}
+}
+
+// TestOwnDirs: the directories memrelief writes to (state_dir) and prunes
+// (history.dir) must be its own, below the places for runtime state,
+// state and caches.
+func TestOwnDirs(t *testing.T) {
+	for _, tt := range []struct {
+		key, dir string
+		ok       bool
+	}{
+		{"daemon.state_dir", "/run/memrelief", true},
+		{"daemon.state_dir", "/var/run/memrelief", true},
+		{"daemon.state_dir", "/", false},
+		{"daemon.state_dir", "/run", false},
+		{"daemon.state_dir", "/run/../etc", false},
+		{"daemon.state_dir", "/run/memrelief/", false},
+		{"daemon.state_dir", "/var/lib/memrelief", false}, // not volatile
+		{"daemon.state_dir", "/run/mem\nrelief", false},
+		{"history.dir", "/var/lib/memrelief/history", true},
+		{"history.dir", "/var/cache/memrelief", true},
+		{"history.dir", "/run/memrelief/history", true},
+		{"history.dir", "/etc", false},
+		{"history.dir", "/var/lib", false},
+		{"history.dir", "/var/lib/../../etc", false},
+		{"history.dir", "/home/me/history", false},
+		{"history.dir", "/usr/lib/memrelief", false},
+		{"history.dir", "/var/lib//memrelief", false},
+	} {
+		sect, key, _ := strings.Cut(tt.key, ".")
+		doc := fmt.Sprintf("[%s]\n%s = %q\n", sect, key, tt.dir)
+		_, err := Parse("p.toml", []byte(doc))
+		if tt.ok != (err == nil) {
+			t.Errorf("%s = %q: error %v, want ok %v", tt.key, tt.dir, err, tt.ok)
+			continue
+		}
+		if err != nil && !strings.HasPrefix(err.Error(), "p.toml:2:1: "+tt.key+": ") {
+			t.Errorf("%s = %q: error %q not placed at the key", tt.key, tt.dir, err)
 		}
 	}
 }
