@@ -296,10 +296,17 @@ func metricsSinks(ctx context.Context, query metrics.QueryFunc, pol *policy.Poli
 		problems.Emit(report.Event{Time: time.Now(), Kind: report.Problem, Priority: report.Warning,
 			Message: "metrics unavailable: " + err.Error(), Fields: map[string]string{report.FieldError: err.Error()}})
 	}
-	m := metrics.New(ctx, query, metrics.Options{Proc: roots.Proc, OnConnLimit: func(limit int) {
-		msg := fmt.Sprintf("metrics listener reached its limit of %d open connections; further connections are closed until some end (said once)", limit)
+	say := func(msg string) {
 		problems.Emit(report.Event{Time: time.Now(), Kind: report.Problem, Priority: report.Warning, Message: msg, Fields: map[string]string{report.FieldError: msg}})
-	}})
+	}
+	m := metrics.New(ctx, query, metrics.Options{Proc: roots.Proc,
+		OnConnLimit: func(limit int) {
+			say(fmt.Sprintf("metrics listener reached its limit of %d open connections; further connections are closed until some end (said once)", limit))
+		},
+		OnCgroupLimit: func(limit, dropped int) {
+			say(fmt.Sprintf("metrics page reached its limit of %d cgroups with per-cgroup series; %d left out (memrelief_metrics_cgroups_dropped counts them; said once)", limit, dropped))
+		},
+	})
 	out := &runMetrics{sink: m}
 	if listen != "" {
 		if ln, err := metrics.Listen(addr); err != nil {
