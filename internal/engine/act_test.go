@@ -566,3 +566,20 @@ func TestEngineOnV1SaysWhatItIs(t *testing.T) {
 		}
 	}
 }
+
+// Every action type the policy knows is carried out somehow: a type added to
+// the policy without a role here fails.
+func TestEveryActionTypeHasARole(t *testing.T) {
+	types := policy.ActionTypes()
+	if len(types) < 6 {
+		t.Fatalf("policy lists %d action types", len(types))
+	}
+	for _, at := range types {
+		if roleOf(at) == roleUnknown {
+			t.Errorf("action type %s has no role in the engine", at)
+		}
+	}
+	if roleOf("freeze") != roleUnknown {
+		t.Error("an unknown type has a role")
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -157,8 +158,7 @@ func (m *Metrics) Gatherer() prometheus.Gatherer { return m.reg }
 // actionKinds bounds the action label: a value from an event that names no
 // known kind becomes "other" rather than a new series.
 func actionKind(s string) string {
-	switch policy.ActionType(s) {
-	case policy.ActEvent, policy.ActReclaim, policy.ActVFSCachePressure, policy.ActUnitProperty, policy.ActExec, policy.ActDropCaches:
+	if slices.Contains(policy.ActionTypes(), policy.ActionType(s)) {
 		return s
 	}
 	return "other"

@@ -3,6 +3,7 @@ package policy
 import (
 	"fmt"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -343,6 +344,18 @@ func (c *actionCheck) add(field, format string, args ...any) {
 // validator per action type; a function rather than a package variable,
 // so nothing can change it. TestEveryActionTypeHasAValidator holds it to
 // the ActionType constants.
+// ActionTypes lists every action type the policy knows, sorted: the one
+// list the engine's and the metrics' exhaustiveness tests and label bounds
+// are checked against.
+func ActionTypes() []ActionType {
+	out := make([]ActionType, 0, 8)
+	for t := range actionValidators() {
+		out = append(out, t)
+	}
+	slices.Sort(out)
+	return out
+}
+
 func actionValidators() map[ActionType]func(*actionCheck, *Action) {
 	return map[ActionType]func(*actionCheck, *Action){
 		ActEvent:            func(*actionCheck, *Action) {}, // nothing to set
