@@ -130,13 +130,16 @@ type fakeUnits struct {
 	mu      sync.Mutex
 	props   map[string]uint64 // "unit/Name" -> value
 	cgroups map[string]string // unit -> ControlGroup; a unit not here is not-found
-	run     string
+	// transient units get their drop-ins under run/systemd/transient, as
+	// systemd redirects them.
+	transient map[string]bool
+	run       string
 	log     []string
 	err     error
 }
 
 func newFakeUnits(run string) *fakeUnits {
-	return &fakeUnits{props: map[string]uint64{}, cgroups: map[string]string{}, run: run}
+	return &fakeUnits{props: map[string]uint64{}, cgroups: map[string]string{}, transient: map[string]bool{}, run: run}
 }
 
 func (u *fakeUnits) add(unit, cgroup string, high uint64) {
@@ -158,7 +161,7 @@ func (u *fakeUnits) Unit(_ context.Context, unit string) (systemd.UnitState, err
 		// with every property at its default.
 		return systemd.UnitState{LoadState: "not-found"}, nil
 	}
-	return systemd.UnitState{LoadState: "loaded", ControlGroup: cg}, nil
+	return systemd.UnitState{LoadState: "loaded", ControlGroup: cg, Transient: u.transient[unit]}, nil
 }
 
 func (u *fakeUnits) Property(_ context.Context, unit, name string) (uint64, error) {
@@ -185,7 +188,11 @@ func (u *fakeUnits) SetProperty(_ context.Context, unit, name string, v uint64) 
 	}
 	u.log = append(u.log, fmt.Sprintf("set %s %s=%s", unit, name, FormatValue(v)))
 	u.props[unit+"/"+name] = v
-	dir := filepath.Join(u.run, "systemd", "system.control", unit+".d")
+	where := "system.control"
+	if u.transient[unit] {
+		where = "transient"
+	}
+	dir := filepath.Join(u.run, "systemd", where, unit+".d")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}

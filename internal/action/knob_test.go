@@ -83,11 +83,20 @@ func sysctlWorld(t *testing.T) world {
 	}
 }
 
-func unitWorld(t *testing.T, adminDropIn string) world {
+func unitWorld(t *testing.T, adminDropIn string) world { return unitWorldIn(t, adminDropIn, false) }
+
+// unitWorldIn is unitWorld for a transient unit (systemd-run, a pod slice)
+// when transient is set: its drop-ins live under /run/systemd/transient.
+func unitWorldIn(t *testing.T, adminDropIn string, transient bool) world {
 	run := t.TempDir()
 	u := newFakeUnits(run)
 	u.add("app.service", "/system.slice/app.service", math.MaxUint64)
-	path := filepath.Join(run, "systemd", "system.control", "app.service.d", "50-MemoryHigh.conf")
+	u.transient["app.service"] = transient
+	where := "system.control"
+	if transient {
+		where = "transient"
+	}
+	path := filepath.Join(run, "systemd", where, "app.service.d", "50-MemoryHigh.conf")
 	if adminDropIn != "" {
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 			t.Fatal(err)
@@ -105,10 +114,12 @@ func unitWorld(t *testing.T, adminDropIn string) world {
 			return string(data), err == nil
 		},
 		dirs: func() []string {
-			entries, _ := os.ReadDir(filepath.Join(run, "systemd", "system.control"))
 			var out []string
-			for _, e := range entries {
-				out = append(out, e.Name())
+			for _, where := range []string{"system.control", "transient"} {
+				entries, _ := os.ReadDir(filepath.Join(run, "systemd", where))
+				for _, e := range entries {
+					out = append(out, where+"/"+e.Name())
+				}
 			}
 			return out
 		},
@@ -134,6 +145,7 @@ func TestKnobCrashAtEveryStep(t *testing.T) {
 		{"vfs_cache_pressure", sysctlWorld, []Want{{Target: 200, Step: 50, Raise: true}, {Target: 200, Step: 50, Raise: true}, {Target: 300, Raise: true}}},
 		{"MemoryHigh", func(t *testing.T) world { return unitWorld(t, "") }, []Want{{Target: 900 * mib}, {Target: 500 * mib}, {Target: 700 * mib}}},
 		{"MemoryHigh over an administrator's runtime drop-in", func(t *testing.T) world { return unitWorld(t, "[Service]\nMemoryHigh=infinity\n") }, []Want{{Target: 900 * mib}, {Target: 500 * mib}}},
+		{"MemoryHigh of a transient unit", func(t *testing.T) world { return unitWorldIn(t, "", true) }, []Want{{Target: 900 * mib}, {Target: 500 * mib}}},
 	}
 	for _, tc := range cases {
 		for _, admin := range []bool{false, true} {

@@ -68,6 +68,9 @@ func (s *SystemdUnits) Unit(ctx context.Context, unit string) (systemd.UnitState
 	if st.LoadState != "loaded" {
 		return st, nil
 	}
+	if p, err := s.Conn.GetUnitPropertyContext(ctx, unit, "Transient"); err == nil {
+		st.Transient, _ = p.Value.Value().(bool)
+	}
 	p, err = s.Conn.GetUnitTypePropertyContext(ctx, unit, typ, "ControlGroup")
 	if err != nil {
 		// Unit types without cgroups (targets, timers) have no such property.

@@ -88,18 +88,31 @@ func (u UnitKnob) Write(ctx context.Context, v uint64) error {
 	return u.Units.SetProperty(ctx, u.Unit, u.Name, v)
 }
 
-// dropIn is where systemd keeps a runtime property of a system unit.
-func (u UnitKnob) dropIn() (string, error) {
+// dropIn is where systemd keeps a runtime property of a system unit: under
+// system.control, or for a transient unit under transient (systemd redirects
+// every drop-in of a transient unit there, and removes them with the unit).
+func (u UnitKnob) dropIn(transient bool) (string, error) {
 	if u.Unit == "" || strings.ContainsRune(u.Unit, '/') || strings.HasPrefix(u.Unit, ".") ||
 		u.Name == "" || strings.ContainsRune(u.Name, '/') {
 		return "", fmt.Errorf("%q %q is not a unit and property name", u.Unit, u.Name)
 	}
-	return filepath.Join(u.Run, "systemd", "system.control", u.Unit+".d", "50-"+u.Name+".conf"), nil
+	dir := "system.control"
+	if transient {
+		dir = "transient"
+	}
+	return filepath.Join(u.Run, "systemd", dir, u.Unit+".d", "50-"+u.Name+".conf"), nil
 }
 
 // SaveSide implements Knob.
-func (u UnitKnob) SaveSide(context.Context) (*Side, error) {
-	path, err := u.dropIn()
+func (u UnitKnob) SaveSide(ctx context.Context) (*Side, error) {
+	if u.Units == nil {
+		return nil, ErrNoSystemd
+	}
+	st, err := u.Units.Unit(ctx, u.Unit)
+	if err != nil {
+		return nil, err
+	}
+	path, err := u.dropIn(st.Transient)
 	if err != nil {
 		return nil, err
 	}
@@ -127,7 +140,9 @@ func (u UnitKnob) RestoreSide(_ context.Context, s *Side) error {
 	}
 	// The record names the file; it must be this knob's drop-in and no
 	// other file, whatever the record says.
-	if path, err := u.dropIn(); err != nil || path != s.Path {
+	control, err1 := u.dropIn(false)
+	transient, err2 := u.dropIn(true)
+	if err1 != nil || err2 != nil || (s.Path != control && s.Path != transient) {
 		return fmt.Errorf("runtime drop-in %q is not the one of %s %s", s.Path, u.Unit, u.Name)
 	}
 	if s.Existed {

@@ -30,10 +30,13 @@ type fakeSystemd struct {
 	cgroups map[string]string // unit -> ControlGroup
 	props   map[string]uint64 // "unit/Name"
 	sets    []string
+	// transient units' drop-ins go under run/systemd/transient, as systemd
+	// puts them; slices the kubelet makes are transient.
+	transient map[string]bool
 }
 
 func newFakeSystemd(run string, units ...string) *fakeSystemd {
-	f := &fakeSystemd{run: run, cgroups: map[string]string{}, props: map[string]uint64{}}
+	f := &fakeSystemd{run: run, cgroups: map[string]string{}, props: map[string]uint64{}, transient: map[string]bool{}}
 	for _, cg := range units {
 		f.cgroups[filepath.Base(cg)] = cg
 	}
@@ -47,7 +50,7 @@ func (f *fakeSystemd) Unit(_ context.Context, unit string) (systemd.UnitState, e
 	if !ok {
 		return systemd.UnitState{LoadState: "not-found"}, nil
 	}
-	return systemd.UnitState{LoadState: "loaded", ControlGroup: cg}, nil
+	return systemd.UnitState{LoadState: "loaded", ControlGroup: cg, Transient: f.transient[unit]}, nil
 }
 
 func (f *fakeSystemd) Property(_ context.Context, unit, name string) (uint64, error) {
@@ -70,7 +73,11 @@ func (f *fakeSystemd) SetProperty(_ context.Context, unit, name string, v uint64
 	}
 	f.sets = append(f.sets, unit+" "+name+"="+action.FormatValue(v))
 	f.props[unit+"/"+name] = v
-	dir := filepath.Join(f.run, "systemd", "system.control", unit+".d")
+	where := "system.control"
+	if f.transient[unit] {
+		where = "transient"
+	}
+	dir := filepath.Join(f.run, "systemd", where, unit+".d")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
@@ -94,16 +101,19 @@ func (f *fakeSystemd) log() []string {
 	return append([]string(nil), f.sets...)
 }
 
-// dropIns lists the runtime drop-ins under system.control.
+// dropIns lists the runtime drop-ins under system.control and transient.
 func (f *fakeSystemd) dropIns() []string {
 	var out []string
-	filepath.WalkDir(filepath.Join(f.run, "systemd", "system.control"), func(p string, d os.DirEntry, err error) error {
-		if err == nil && p != filepath.Join(f.run, "systemd", "system.control") {
-			rel, _ := filepath.Rel(f.run, p)
-			out = append(out, rel)
-		}
-		return nil
-	})
+	for _, where := range []string{"system.control", "transient"} {
+		top := filepath.Join(f.run, "systemd", where)
+		filepath.WalkDir(top, func(p string, d os.DirEntry, err error) error {
+			if err == nil && p != top {
+				rel, _ := filepath.Rel(f.run, p)
+				out = append(out, rel)
+			}
+			return nil
+		})
+	}
 	sort.Strings(out)
 	return out
 }
@@ -112,6 +122,7 @@ const podUnit = "kubepods-burstable-pod1234_5678.slice"
 
 func withSystemd(h *harness) *fakeSystemd {
 	f := newFakeSystemd(h.roots.Run, "/kubepods.slice", "/kubepods.slice/kubepods-burstable.slice", "/"+podSlice)
+	f.transient[podUnit] = true // the kubelet makes pod slices as transient units
 	h.eng.cfg.Units = f
 	h.eng.owners.Lookup = f
 	return f

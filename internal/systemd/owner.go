@@ -17,6 +17,10 @@ type UnitState struct {
 	// ControlGroup is the unit's cgroup ("/system.slice/x.service"), empty
 	// while it has none.
 	ControlGroup string
+	// Transient units (systemd-run, kubelet's pod slices, runtimes'
+	// scopes) get their runtime drop-ins under /run/systemd/transient, not
+	// /run/systemd/system.control (seen on systemd 252).
+	Transient bool
 }
 
 // UnitLookup asks systemd about a unit; action.SystemdUnits is the real one.

@@ -86,9 +86,10 @@ expect() {
 		sleep 1
 		_i=$((_i + 1))
 	done
-	fail "$4: MemoryHigh=$(show MemoryHigh) MemoryLow=$(show MemoryLow), want $2 and $3; drop-ins: $(ls /run/systemd/system.control 2>&1 | tr '\n' ' ')"
+	fail "$4: MemoryHigh=$(show MemoryHigh) MemoryLow=$(show MemoryLow), want $2 and $3; drop-ins: $(dropins)"
 }
-dropins() { ls -A /run/systemd/system.control/$U.d 2>/dev/null | tr '\n' ' '; }
+# systemd puts a transient unit's runtime drop-ins under /run/systemd/transient.
+dropins() { ls -A /run/systemd/system.control/$U.d /run/systemd/transient/$U.d 2>/dev/null | grep '^50-Memory' | tr '\n' ' '; }
 
 # a) graduated values.
 policy false 16M 8M 100G 50G

@@ -17,6 +17,8 @@ mkdir -p /etc/memrelief
 [ -f $P ] && cp $P /run/e2e/policy.s12.saved
 cleanup() {
 	systemctl stop $U 2>/dev/null
+	rm -f /run/systemd/system/$U
+	systemctl daemon-reload
 	stop_memrelief
 	if [ -f /run/e2e/policy.s12.saved ]; then cp /run/e2e/policy.s12.saved $P; else rm -f $P; fi
 	sysctl -qw vm.vfs_cache_pressure="$ORIG"
@@ -53,8 +55,16 @@ property = "MemoryHigh"
 value = "900M"
 EOF
 memrelief check $P >/run/e2e/s12.check 2>&1 || fail "scenario policy invalid: $(cat /run/e2e/s12.check)"
-systemd-run --quiet --unit=$U -p MemoryAccounting=yes \
-	/usr/local/bin/loadgen dentries -dir /var/tmp/neg-s12 -rate 20000 -count 300000 -hold
+# A unit with a file (not transient): its runtime drop-ins go under
+# /run/systemd/system.control and outlive the unit's stop, so the check at
+# the end means something.
+cat >/run/systemd/system/$U <<EOF2
+[Service]
+MemoryAccounting=yes
+ExecStart=/usr/local/bin/loadgen dentries -dir /var/tmp/neg-s12 -rate 20000 -count 300000 -hold
+EOF2
+systemctl daemon-reload
+systemctl start $U
 for _ in $(seq 1 120); do
 	s=$(slab_of "$CG/system.slice/$U")
 	[ -n "$s" ] && [ "$s" -ge $((24 * 1048576)) ] && break
@@ -107,8 +117,8 @@ systemctl stop memrelief.service
 vfs=$(sysctl -n vm.vfs_cache_pressure)
 figure final_vfs "$vfs"
 [ "$vfs" = "$ORIG" ] || fail "vm.vfs_cache_pressure is $vfs after $kills SIGKILLs and a stop, original $ORIG"
-left=$(ls -A /run/systemd/system.control 2>/dev/null | grep -F "$U" || true)
-[ -z "$left" ] || fail "drop-ins left: $(ls -R /run/systemd/system.control | tr '\n' ' ')"
+left=$(ls -A /run/systemd/system.control/$U.d /run/systemd/transient/$U.d 2>/dev/null | grep '^50-Memory' || true)
+[ -z "$left" ] || fail "drop-ins left: $left"
 records=$(ls -A /run/memrelief 2>/dev/null | grep '^knob-' || true)
 [ -z "$records" ] || fail "intent records left: $records"
 pass "$kills SIGKILLs (start limit hit $limits times): vm.vfs_cache_pressure back to $ORIG, no drop-in, no intent record"
