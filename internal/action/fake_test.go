@@ -134,8 +134,8 @@ type fakeUnits struct {
 	// systemd redirects them.
 	transient map[string]bool
 	run       string
-	log     []string
-	err     error
+	log       []string
+	err       error
 }
 
 func newFakeUnits(run string) *fakeUnits {
