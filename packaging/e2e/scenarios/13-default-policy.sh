@@ -76,9 +76,12 @@ done
 figure storm_peak_with_bytes "$with"
 [ -n "$cross" ] || fail "the storm never reached 64M of slab with memrelief (peak $(mb "$with") MB)"
 journal_since "$since" >/run/e2e/s13a.json
-act=$(jq -r 'select(.ACTION == "reclaim" and (.CGROUP // "" | test("pod1302"))) | .__REALTIME_TIMESTAMP' /run/e2e/s13a.json | head -n 1)
+# The journal has the reclaim when it ended; it started DURATION_MS before.
+act=$(jq -r 'select(.ACTION == "reclaim" and (.CGROUP // "" | test("pod1302"))) | "\(.__REALTIME_TIMESTAMP) \(.DURATION_MS // 0)"' /run/e2e/s13a.json | head -n 1)
 [ -n "$act" ] || fail "no reclaim of the storming pod under the default policy: $(jq -r 'select(.CGROUP // "" | test("pod1302")) | .MESSAGE' /run/e2e/s13a.json | head -n 5 | tr '\n' ' ')"
-first_ms=$((act / 1000 - cross))
+set -- $act
+first_ms=$(($1 / 1000 - $2 - cross))
+figure storm_first_reclaim_duration_ms "$2"
 figure storm_first_action_ms "$first_ms"
 figure storm_levels "$(jq -r 'select(.LEVEL != null and (.CGROUP // "" | test("pod1302"))) | .LEVEL' /run/e2e/s13a.json | sort -u | tr '\n' ' ')"
 stop_load e2e-s13-with
