@@ -5,8 +5,8 @@
 #    around a held slab figure, so each step is deterministic);
 # b) reload flips dry run both ways: dry_run = true puts MemoryHigh back and
 #    sets nothing, false sets it again;
-# c) a cgroup named like the system unit, created by a user in the subtree
-#    their user@ manager delegates, gets nothing set on the system unit;
+# c) a cgroup named like the system unit, created in the subtree a
+#    Delegate=yes unit hands over, gets nothing set on the system unit;
 # d) a 20 s hook does not delay READY, the watchdog (6 s here) is kept, and
 #    the hook is killed at stop with the real elapsed time.
 # modes: unified
@@ -19,8 +19,7 @@ U=e2e-act.service
 mkdir -p /etc/memrelief
 [ -f $P ] && cp $P /run/e2e/policy.s11.saved
 cleanup() {
-	systemctl stop $U e2e-fake.scope 2>/dev/null
-	loginctl disable-linger e2euser 2>/dev/null
+	systemctl stop $U e2e-deleg.service 2>/dev/null
 	rm -rf /run/systemd/system/memrelief.service.d/s11.conf
 	systemctl daemon-reload
 	stop_memrelief
@@ -139,21 +138,21 @@ expect 20 infinity 0 "normal before c"
 #    (its slab far below the threshold); the user's is above it.
 systemctl stop $U
 systemd-run --quiet --unit=$U -p MemoryAccounting=yes /bin/sleep 300
-id e2euser >/dev/null 2>&1 || useradd -m e2euser
-uid=$(id -u e2euser)
-loginctl enable-linger e2euser 2>/dev/null
-for _ in $(seq 1 30); do
-	systemctl is-active -q "user@$uid.service" && break
-	sleep 1
-done
-systemctl is-active -q "user@$uid.service" || systemctl start "user@$uid.service" ||
-	fail "no user manager for e2euser"
-sub="$CG/user.slice/user-$uid.slice/user@$uid.service"
-runuser -u e2euser -- mkdir -p "$sub/app.slice/$U" || fail "e2euser cannot create a cgroup in its delegated subtree"
+# The subtree of a unit with Delegate=yes belongs to whoever runs in it (a
+# container runtime, a user manager): that payload makes a cgroup named
+# like the system unit and runs dentries in it.
+systemd-run --quiet --unit=e2e-deleg.service -p Delegate=yes -p MemoryAccounting=yes /bin/sleep 600
+sub="$CG/system.slice/e2e-deleg.service"
+for _ in $(seq 1 20); do [ -d "$sub" ] && break; sleep 0.5; done
+mkdir -p "$sub/payload"
+echo "$(systemctl show -P MainPID e2e-deleg.service)" >"$sub/payload/cgroup.procs" || fail "could not move the delegate's process into a leaf"
+echo +memory >"$sub/cgroup.subtree_control" || fail "could not enable memory in the delegated subtree"
+mkdir -p "$sub/app.slice/$U"
+echo +memory >"$sub/app.slice/cgroup.subtree_control" || fail "could not enable memory in app.slice"
 figure delegated_cgroup "$sub/app.slice/$U"
 /usr/local/bin/loadgen dentries -dir /var/tmp/neg-s11u -rate 20000 -count 300000 -hold >/run/e2e/s11u.out 2>&1 &
 lp=$!
-echo $lp >"$sub/app.slice/$U/cgroup.procs" || fail "could not move the load into the user's cgroup"
+echo $lp >"$sub/app.slice/$U/cgroup.procs" || fail "could not move the load into the delegated cgroup"
 policy false 16M 8M 100G 50G
 since=$(date +%s)
 reload
@@ -164,13 +163,13 @@ for _ in $(seq 1 120); do
 done
 figure delegated_slab_bytes "$(slab_of "$sub/app.slice/$U")"
 sleep 6
-[ "$(show MemoryHigh)" = infinity ] || fail "the system's $U got MemoryHigh=$(show MemoryHigh) from a user's cgroup of that name"
+[ "$(show MemoryHigh)" = infinity ] || fail "the system's $U got MemoryHigh=$(show MemoryHigh) from a delegated cgroup of that name"
 [ -z "$(dropins)" ] || fail "drop-ins on the system's $U: $(dropins)"
 acts=$(journal_since "$since" | jq -r 'select(.ACTION == "unit_property") | .MESSAGE' | head -n 3)
 [ -z "$acts" ] || fail "unit_property acted: $acts"
 kill $lp 2>/dev/null
 wait $lp 2>/dev/null
-rmdir "$sub/app.slice/$U" 2>/dev/null
+systemctl stop e2e-deleg.service
 log "c) delegated subtree: ok"
 
 # d) a hook that sleeps 20 s, a 6 s watchdog.
@@ -208,4 +207,4 @@ pgrep -f '^/bin/sleep 20$' >/dev/null && fail "the hook outlived memrelief's sto
 killed=$(journal_since "$t0" | jq -r 'select(.ACTION == "exec") | .MESSAGE' | tail -n 1)
 figure hook_at_stop "$killed"
 case "$killed" in *"memrelief is stopping"*) ;; *) fail "hook at stop: $killed" ;; esac
-pass "graduated MemoryHigh 900M/500M+MemoryLow and back, dry run both ways, a user's $U left alone, READY in $((t1 - t0)) s with a 20 s hook and the 6 s watchdog kept"
+pass "graduated MemoryHigh 900M/500M+MemoryLow and back, dry run both ways, a delegated $U left alone, READY in $((t1 - t0)) s with a 20 s hook and the 6 s watchdog kept"
