@@ -97,9 +97,10 @@ type CgroupReclaim struct {
 // target is met, a budget is spent, a batch frees nothing, the time runs
 // out or an error stops it. It measures memory.current and slab_reclaimable
 // before and after.
-func (r *Reclaimer) Run(ctx context.Context, cg string, cr *CgroupReclaim, spec *policy.Reclaim, now time.Time) ReclaimOutcome {
+func (r *Reclaimer) Run(ctx context.Context, cg string, cr *CgroupReclaim, spec *policy.Reclaim, now time.Time) (o ReclaimOutcome) {
 	start := time.Now()
-	var o ReclaimOutcome
+	// A named result: the deferred assignment must reach the caller's copy
+	// (DURATION_MS was always 0 before).
 	defer func() { o.Duration = time.Since(start) }()
 	if !r.Sys.CanReclaim() {
 		o.Result, o.Err, o.Stop = report.ResultUnsupported, fmt.Errorf("%w: cgroup v1 hierarchy", cgroupfs.ErrNoReclaim), "not on this host"

@@ -140,6 +140,10 @@ func TestReclaimTimeoutKeepsCgroupBusy(t *testing.T) {
 	if o.Stop != "timeout" || o.Result != report.ResultIneffective {
 		t.Fatalf("blocked write: %+v", o)
 	}
+	// The outcome says how long the action took (DURATION_MS).
+	if o.Duration < 50*time.Millisecond {
+		t.Fatalf("duration %v of a write cut at its 50 ms timeout", o.Duration)
+	}
 	if o2 := r.Run(context.Background(), "a", cr, s, now.Add(time.Second)); o2.Result != report.ResultSkipped {
 		t.Fatalf("second run while the first write still blocks: %+v", o2)
 	}
