@@ -22,9 +22,12 @@ type fakeSystem struct {
 	reclaim func(m *cgroupfs.Memory, n uint64, swappiness *int) error
 	// gate, when set, holds every memory.reclaim write until it is closed,
 	// as a kernel busy reclaiming does.
-	gate  chan struct{}
-	units *fakeUnits
-	dry   bool // guarded by mu
+	gate chan struct{}
+	// interruptible lets a held write end when its context does, as the
+	// kernel's reclaim loop does on a signal.
+	interruptible bool
+	units         *fakeUnits
+	dry           bool // guarded by mu
 }
 
 func newFake() *fakeSystem {
@@ -49,9 +52,17 @@ func (f *fakeSystem) Memory(cg string, m *cgroupfs.Memory) error {
 	return nil
 }
 
-func (f *fakeSystem) Reclaim(cg string, n uint64, swappiness *int) error {
+func (f *fakeSystem) Reclaim(ctx context.Context, cg string, n uint64, swappiness *int) error {
 	if f.gate != nil {
-		<-f.gate
+		if f.interruptible {
+			select {
+			case <-f.gate:
+			case <-ctx.Done():
+				return fmt.Errorf("interrupted: %w", ctx.Err())
+			}
+		} else {
+			<-f.gate // a write the kernel does not let go of
+		}
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -164,6 +164,8 @@ func (r *Reclaimer) Run(ctx context.Context, cg string, cr *CgroupReclaim, spec 
 		switch {
 		case abandoned:
 			o.Err, o.Stop = err, "timeout"
+		case errors.Is(err, context.DeadlineExceeded):
+			o.Stop = "timeout" // interrupted at the deadline: judged by its effect
 		case err != nil && !errors.Is(err, syscall.EAGAIN):
 			o.Err, o.Stop = err, "write failed"
 		case freed == 0:
@@ -257,38 +259,42 @@ func (cr *CgroupReclaim) end() {
 	cr.inflight = false
 }
 
-// write issues one memory.reclaim request, bounded by timeout. A write the
-// kernel is still working on when the timeout passes cannot be interrupted
-// from here: write returns abandoned, and the cgroup stays in flight until
-// the kernel returns.
+// write issues one memory.reclaim request, bounded by timeout: the kernel
+// is asked to stop at the timeout (Sys.Reclaim interrupts the write when its
+// context ends). A write that still has not returned a second later is left
+// to finish in the background: write returns abandoned, and the cgroup
+// stays in flight until the kernel returns.
 func (r *Reclaimer) write(ctx context.Context, cg string, cr *CgroupReclaim, n uint64, swappiness *int, timeout time.Duration) (abandoned bool, err error) {
 	r.mu.Lock()
 	if r.noSwappiness {
 		swappiness = nil
 	}
 	r.mu.Unlock()
+	wctx, cancel := context.WithTimeout(ctx, max(timeout, time.Millisecond))
 	done := make(chan error, 1)
 	go func() {
-		err := r.Sys.Reclaim(cg, n, swappiness)
+		defer cancel()
+		err := r.Sys.Reclaim(wctx, cg, n, swappiness)
 		if swappiness != nil && errors.Is(err, syscall.EINVAL) {
 			// Kernels before swappiness= reject the whole request: remember,
 			// and ask again without it.
 			r.mu.Lock()
 			r.noSwappiness = true
 			r.mu.Unlock()
-			err = r.Sys.Reclaim(cg, n, nil)
+			err = r.Sys.Reclaim(wctx, cg, n, nil)
 		}
 		done <- err
 	}()
-	timer := time.NewTimer(max(timeout, time.Millisecond))
-	defer timer.Stop()
 	select {
 	case err := <-done:
+		if err != nil && errors.Is(wctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil {
+			// Interrupted at the timeout: the batch ends here, judged by
+			// its effect like any other.
+			return false, fmt.Errorf("memory.reclaim of %s stopped after %v: %w", cg, timeout, err)
+		}
 		return false, err
-	case <-timer.C:
+	case <-time.After(max(timeout, time.Millisecond) + time.Second):
 		err = fmt.Errorf("memory.reclaim of %s still running after %v", cg, timeout)
-	case <-ctx.Done():
-		err = ctx.Err()
 	}
 	go func() {
 		<-done

@@ -175,3 +175,24 @@ func TestReclaimDryRunWritesNothing(t *testing.T) {
 		t.Fatalf("dry run wrote: %q", f.log())
 	}
 }
+
+// A write the kernel holds is interrupted at the timeout (the kernel's
+// reclaim loop ends on a signal): the cgroup is not left busy, and the next
+// reclaim runs.
+func TestReclaimTimeoutInterruptsTheWrite(t *testing.T) {
+	f := newFake()
+	f.setCgroup("a", 500*mib, 400*mib)
+	f.gate = make(chan struct{}) // never opens
+	f.interruptible = true
+	r := &Reclaimer{Sys: f}
+	cr := &CgroupReclaim{}
+	s := spec(25, 16*mib, 1024*mib)
+	s.Timeout = policy.Duration(50 * time.Millisecond)
+	o := r.Run(context.Background(), "a", cr, s, now)
+	if o.Stop != "timeout" || o.Result != report.ResultIneffective || o.Err != nil {
+		t.Fatalf("interrupted write: %+v", o)
+	}
+	if o2 := r.Run(context.Background(), "a", cr, s, now.Add(time.Minute)); o2.Stop == "a previous memory.reclaim write is still running" {
+		t.Fatalf("the cgroup stayed busy after an interrupted write: %+v", o2)
+	}
+}

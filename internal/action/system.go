@@ -22,8 +22,9 @@ import (
 type System interface {
 	// Memory reads a cgroup's figures (for before/after measurements).
 	Memory(cg string, m *cgroupfs.Memory) error
-	// Reclaim writes memory.reclaim (see cgroupfs.Reader.Reclaim).
-	Reclaim(cg string, bytes uint64, swappiness *int) error
+	// Reclaim writes memory.reclaim (see cgroupfs.Reader.Reclaim); the
+	// write is interrupted when ctx ends.
+	Reclaim(ctx context.Context, cg string, bytes uint64, swappiness *int) error
 	// CanReclaim is false where the hierarchy has no memory.reclaim at all
 	// (cgroup v1), so a reclaim says "unsupported" before it measures.
 	CanReclaim() bool
@@ -67,8 +68,8 @@ type Live struct {
 func (l *Live) Memory(cg string, m *cgroupfs.Memory) error { return l.Cgroups.Memory(cg, m) }
 
 // Reclaim implements System.
-func (l *Live) Reclaim(cg string, bytes uint64, swappiness *int) error {
-	return l.Cgroups.Reclaim(cg, bytes, swappiness)
+func (l *Live) Reclaim(ctx context.Context, cg string, bytes uint64, swappiness *int) error {
+	return l.Cgroups.Reclaim(ctx, cg, bytes, swappiness)
 }
 
 // CanReclaim implements System.

@@ -1,11 +1,15 @@
 package cgroupfs
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
+	"syscall"
+	"time"
 )
 
 // ErrNoReclaim means the host has no memory.reclaim for the cgroup: a v1
@@ -28,7 +32,13 @@ func ReclaimRequest(bytes uint64, swappiness *int) string {
 // less than asked (normal for slab, whose freeing is not counted), EINVAL
 // for an argument it does not know (swappiness= before ~6.9), EBUSY, and
 // ErrGone when the cgroup vanished.
-func (r *Reader) Reclaim(cg string, bytes uint64, swappiness *int) error {
+//
+// When ctx ends first the write is interrupted: the kernel's reclaim loop
+// returns EINTR between rounds once a signal is pending, and Reclaim
+// returns ctx's error. Seen in the guest: with slab not counted as
+// reclaimed and a workload still allocating, a 32M request freed 79M of
+// slab and then kept the write (and the cgroup) busy for minutes.
+func (r *Reader) Reclaim(ctx context.Context, cg string, bytes uint64, swappiness *int) error {
 	if r.L.Mode != Unified {
 		return fmt.Errorf("%w: cgroup %s hierarchy", ErrNoReclaim, r.L.Mode)
 	}
@@ -45,8 +55,57 @@ func (r *Reader) Reclaim(cg string, bytes uint64, swappiness *int) error {
 		return gone(fmt.Errorf("open %s: %w", path, err))
 	}
 	defer f.Close()
-	if _, err := f.WriteString(ReclaimRequest(bytes, swappiness)); err != nil {
-		return gone(fmt.Errorf("write %q to %s: %w", ReclaimRequest(bytes, swappiness), path, err))
+	req := ReclaimRequest(bytes, swappiness)
+	if err := interruptibleWrite(ctx, f, []byte(req)); err != nil {
+		if errors.Is(err, syscall.EINTR) && ctx.Err() != nil {
+			return fmt.Errorf("write %q to %s: interrupted: %w", req, path, ctx.Err())
+		}
+		return gone(fmt.Errorf("write %q to %s: %w", req, path, err))
 	}
 	return nil
+}
+
+// interruptibleWrite writes p to f once, with the raw system call (os.File
+// retries EINTR), on a thread it can signal: when ctx ends, SIGURG (which
+// the Go runtime takes as a harmless preemption request) is sent to that
+// thread until the write returns.
+func interruptibleWrite(ctx context.Context, f *os.File, p []byte) error {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	pid, tid := syscall.Getpid(), syscall.Gettid()
+	done := make(chan struct{})
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		select {
+		case <-done:
+			return
+		case <-ctx.Done():
+		}
+		for {
+			_ = syscall.Tgkill(pid, tid, syscall.SIGURG)
+			select {
+			case <-done:
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+	}()
+	var werr error
+	cerr := rc.Write(func(fd uintptr) bool {
+		_, werr = syscall.Write(int(fd), p)
+		return true
+	})
+	// The signaller must be done before the thread is unlocked and may run
+	// another goroutine.
+	close(done)
+	<-stopped
+	if cerr != nil {
+		return cerr
+	}
+	return werr
 }

@@ -84,7 +84,10 @@ first_ms=$(($1 / 1000 - $2 - cross))
 figure storm_first_reclaim_duration_ms "$2"
 figure storm_first_action_ms "$first_ms"
 figure storm_levels "$(jq -r 'select(.LEVEL != null and (.CGROUP // "" | test("pod1302"))) | .LEVEL' /run/e2e/s13a.json | sort -u | tr '\n' ' ')"
+writes=$(jq -r 'select(.ACTION == "reclaim" and (.CGROUP // "" | test("pod1302")) and (.REQUESTED_BYTES // "0" | tonumber) > 0)' /run/e2e/s13a.json | jq -s length)
+figure storm_reclaim_writes "$writes"
 stop_load e2e-s13-with
+[ "$writes" -ge 2 ] || fail "storm: $writes reclaim(s) wrote during the storm; a held memory.reclaim write must not block the next ones ($(jq -r 'select(.ACTION == "reclaim" and (.CGROUP // "" | test("pod1302"))) | .MESSAGE' /run/e2e/s13a.json | head -n 4 | tr '\n' ' '))"
 [ $((with * 2)) -le "$without" ] || fail "storm: peak slab $(mb "$with") MB with memrelief, $(mb "$without") MB without: not at most half"
 [ "$first_ms" -le 10000 ] || fail "storm: first reclaim $first_ms ms after the slab crossed 64M"
 log "a) storm: $(mb "$without") MB -> $(mb "$with") MB, first reclaim $first_ms ms after 64M"
