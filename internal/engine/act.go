@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -30,7 +29,9 @@ import (
 //     knob puts its original back.
 //
 // A job's result comes back to the loop as a closure, run there, so the
-// engine's state is only ever touched by the loop's goroutine.
+// engine's state is only ever touched by the loop's goroutine. How each
+// action type is carried out (event, one-shot, knob) is its kind, in
+// kinds.go and one kind_*.go file each; this file knows none of them.
 
 // maxWorkers bounds the actions running at once.
 const maxWorkers = 4
@@ -122,24 +123,6 @@ type desire struct {
 	why string
 }
 
-// wantVFS merges one level's vm.vfs_cache_pressure into d: the highest
-// target wins; a want without a step makes the whole move a jump.
-func wantVFS(d *desire, spec policy.VFSCachePressure, owner *watched, why string) {
-	t, s := uint64(spec.Target), uint64(spec.Step)
-	switch {
-	case d.owner == nil:
-		d.want, d.owner, d.why = action.Want{Target: t, Step: s, Raise: true}, owner, why
-		return
-	case t > d.want.Target:
-		d.want.Target, d.owner, d.why = t, owner, why
-	}
-	if s == 0 || d.want.Step == 0 {
-		d.want.Step = 0
-	} else {
-		d.want.Step = max(d.want.Step, s)
-	}
-}
-
 // desired computes the value every knob should have now, from the current
 // levels of all watched cgroups and the node.
 func (e *Engine) desired() map[string]*desire {
@@ -152,16 +135,8 @@ func (e *Engine) desired() map[string]*desire {
 		why := e.name(w) + " at level " + lvl.Name
 		for i := range lvl.Actions {
 			a := &lvl.Actions[i]
-			switch a.Type {
-			case policy.ActVFSCachePressure:
-				k := action.SysctlKnob{Sys: e.sys, Rel: action.VFSCachePressureSysctl}
-				id := k.Spec().ID()
-				if out[id] == nil {
-					out[id] = &desire{knob: k}
-				}
-				wantVFS(out[id], *a.VFSCachePressure, w, why)
-			case policy.ActUnitProperty:
-				e.wantUnitProperty(out, w, a.UnitProperty, why)
+			if k, ok := e.kinds[a.Type].(knobKind); ok {
+				k.want(e, out, w, a, why)
 			}
 		}
 	}
@@ -172,34 +147,6 @@ func (e *Engine) desired() map[string]*desire {
 		visit(e.watched[cg])
 	}
 	return out
-}
-
-func (e *Engine) wantUnitProperty(out map[string]*desire, w *watched, p *policy.UnitProperty, why string) {
-	switch {
-	case e.cfg.Units == nil:
-		w.once(e, "unit_property", fmt.Sprintf("%s=%s on %s not possible: %v", p.Name, p.Value, e.name(w), action.ErrNoSystemd))
-		return
-	case w.owner == "":
-		reason := "no systemd unit owns exactly this cgroup"
-		if w.delegatedBy != "" {
-			reason = "it lies in the subtree " + w.delegatedBy + " delegates, whose names are not the system's units"
-		}
-		w.once(e, "unit_property", fmt.Sprintf("%s=%s on %s not possible: %s", p.Name, p.Value, e.name(w), reason))
-		return
-	}
-	v, err := action.ParsePropertyValue(p.Value, e.nodeNow.mem.MemTotal)
-	if err != nil {
-		w.once(e, "unit_property:"+p.Name, fmt.Sprintf("%s=%s on %s: %v", p.Name, p.Value, w.owner, err))
-		return
-	}
-	k := action.UnitKnob{Units: e.cfg.Units, Run: e.cfg.Roots.Run, Unit: w.owner, Name: p.Name}
-	id := k.Spec().ID()
-	want := action.Want{Target: v, Raise: action.RaiseIsStricter(p.Name)}
-	d := out[id]
-	stricter := d == nil || (want.Raise && v > d.want.Target) || (!want.Raise && v < d.want.Target)
-	if stricter {
-		out[id] = &desire{knob: k, want: want, owner: w, why: why}
-	}
 }
 
 // reconcile moves every knob toward what is desired now, and puts back
@@ -425,35 +372,11 @@ func moveEvent(m action.Move, why string) (report.Event, bool) {
 	return ev, true
 }
 
-// role is how the engine carries out an action type.
-type role int
-
-const (
-	roleUnknown role = iota
-	roleEvent        // reported on the loop, with the decision
-	roleOneShot      // run on a worker when the decision asks (dispatch)
-	roleKnob         // a desired state of a knob while the level holds (desired)
-)
-
-// roleOf says how the engine carries out an action type; a type the policy
-// knows and this does not fails TestEveryActionTypeHasARole.
-func roleOf(t policy.ActionType) role {
-	switch t {
-	case policy.ActEvent:
-		return roleEvent
-	case policy.ActReclaim, policy.ActExec, policy.ActDropCaches:
-		return roleOneShot
-	case policy.ActVFSCachePressure, policy.ActUnitProperty:
-		return roleKnob
-	}
-	return roleUnknown
-}
-
 // oneShots are the actions of a decision that run on a worker.
-func oneShots(run []policy.Action) []*policy.Action {
+func (e *Engine) oneShots(run []policy.Action) []*policy.Action {
 	var out []*policy.Action
 	for i := range run {
-		if roleOf(run[i].Type) == roleOneShot {
+		if _, ok := e.kinds[run[i].Type].(oneShotKind); ok {
 			out = append(out, &run[i])
 		}
 	}
@@ -475,25 +398,12 @@ func (e *Engine) dispatch(w *watched, d Decision, acts []*policy.Action, now tim
 		return
 	}
 	w.busy = true
-	hookEvent := e.levelEvent(w, d)
-	level, entered, woke := w.st.Level, w.st.EnteredAt, w.wokeAt
-	cg, cr := w.cg, &w.reclaim
+	j := &job{w: w, cg: w.cg, reclaim: &w.reclaim, hook: e.levelEvent(w, d),
+		level: w.st.Level, entered: w.st.EnteredAt, woke: w.wokeAt, now: now}
 	e.pool.run(func(ctx context.Context) func() {
 		var results []func()
 		for _, a := range acts {
-			switch a.Type {
-			case policy.ActReclaim:
-				o := e.reclaimer.Run(ctx, cg, cr, a.Reclaim, now)
-				first := woke
-				results = append(results, func() { e.reclaimDone(w, o, level, entered, first, now) })
-				woke = time.Time{} // the latency is the first write's
-			case policy.ActExec:
-				o := action.Exec(ctx, e.sys, a.Exec, hookEvent)
-				results = append(results, func() { e.emit(e.execEvent(w, a.Exec, o)) })
-			case policy.ActDropCaches:
-				ev := e.dropCaches()
-				results = append(results, func() { e.emit(e.withCgroup(w, ev)) })
-			}
+			results = append(results, e.kinds[a.Type].(oneShotKind).run(ctx, e, j, a))
 		}
 		return func() {
 			w.busy, w.skipped = false, false
@@ -502,78 +412,6 @@ func (e *Engine) dispatch(w *watched, d Decision, acts []*policy.Action, now tim
 			}
 		}
 	})
-}
-
-// reclaimDone reports a reclaim and feeds its effect back to the level, if
-// the cgroup is still watched at the level that asked for it.
-func (e *Engine) reclaimDone(w *watched, o action.ReclaimOutcome, level int, entered, woke, now time.Time) {
-	if o.Result == report.ResultUnsupported {
-		// The host cannot (cgroup v1): said once per cgroup, not every
-		// cooldown; the start-up line says which actions this host gets.
-		if w.reported["reclaim-unsupported"] {
-			return
-		}
-		if w.reported == nil {
-			w.reported = map[string]bool{}
-		}
-		w.reported["reclaim-unsupported"] = true
-	}
-	ev := e.reclaimEvent(w, o)
-	if !woke.IsZero() && !o.FirstWrite.IsZero() {
-		ev.Fields[report.FieldTriggerLatencyMs] = strconv.FormatFloat(float64(o.FirstWrite.Sub(woke).Microseconds())/1000, 'f', 1, 64)
-	}
-	e.emit(ev)
-	if e.watched[w.cg] != w && w != e.node {
-		return
-	}
-	if w.st.Level != level || !w.st.EnteredAt.Equal(entered) {
-		return
-	}
-	if o.Result == report.ResultOK || o.Result == report.ResultPartial || o.Result == report.ResultIneffective {
-		st, fd := Feedback(w.rule, w.st, o.Effective(), now)
-		w.st = st
-		if fd.Changed() {
-			// Escalated: the new level's actions run instead, and its
-			// stateful wants replace the old level's now, not next tick.
-			e.handle(w, fd, now)
-			e.reconcile(now)
-		}
-	}
-}
-
-func (e *Engine) execEvent(w *watched, spec *policy.Exec, o action.ExecOutcome) report.Event {
-	f := e.fields(w)
-	f[report.FieldAction], f[report.FieldResult] = string(policy.ActExec), o.Result
-	f[report.FieldDurationMs] = strconv.FormatInt(o.Duration.Milliseconds(), 10)
-	if o.Result == report.ResultDryRun {
-		f[report.FieldDryRun] = "1"
-	}
-	msg := fmt.Sprintf("hook %s for %s: %s", spec.Command[0], e.name(w), o.Result)
-	if o.Err != nil {
-		f[report.FieldError] = o.Err.Error()
-		msg += ": " + o.Err.Error()
-	}
-	if o.Output != "" {
-		msg += "; output: " + strings.TrimSpace(o.Output)
-	}
-	return report.Event{Kind: report.ActionTaken, Priority: report.Notice, Message: msg, Fields: f}
-}
-
-// dropCaches writes vm.drop_caches=2 (reclaimable slab, node-wide); it runs
-// on a worker, since dropping a large node's caches takes seconds.
-func (e *Engine) dropCaches() report.Event {
-	f := map[string]string{report.FieldAction: string(policy.ActDropCaches)}
-	switch {
-	case e.sys.DryRun():
-		f[report.FieldResult], f[report.FieldDryRun] = report.ResultDryRun, "1"
-	default:
-		if err := e.sys.SetSysctl("sys/vm/drop_caches", 2); err != nil {
-			f[report.FieldResult], f[report.FieldError] = report.ResultFailed, err.Error()
-		} else {
-			f[report.FieldResult] = report.ResultOK
-		}
-	}
-	return report.Event{Kind: report.ActionTaken, Priority: report.Notice, Message: "drop_caches=2 (reclaimable slab, node-wide): " + f[report.FieldResult], Fields: f}
 }
 
 // managedKnobs lists the knobs memrelief has changed, for the status line.

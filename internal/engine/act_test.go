@@ -578,19 +578,23 @@ func TestEngineOnV1SaysWhatItIs(t *testing.T) {
 	}
 }
 
-// Every action type the policy knows is carried out somehow: a type added to
-// the policy without a role here fails.
-func TestEveryActionTypeHasARole(t *testing.T) {
+// Every action type the policy knows is carried out: a type added to the
+// policy without a kind here fails, and so does a kind that implements none
+// of the three ways.
+func TestEveryActionTypeHasAKind(t *testing.T) {
 	types := policy.ActionTypes()
 	if len(types) < 6 {
 		t.Fatalf("policy lists %d action types", len(types))
 	}
+	k := kinds()
 	for _, at := range types {
-		if roleOf(at) == roleUnknown {
-			t.Errorf("action type %s has no role in the engine", at)
+		switch k[at].(type) {
+		case eventKind, oneShotKind, knobKind:
+		default:
+			t.Errorf("action type %s has no kind in the engine", at)
 		}
 	}
-	if roleOf("freeze") != roleUnknown {
-		t.Error("an unknown type has a role")
+	if len(k) != len(types) {
+		t.Errorf("%d kinds for %d action types", len(k), len(types))
 	}
 }

@@ -125,6 +125,8 @@ type Engine struct {
 	targets map[string]*target
 	pool    *pool
 	owners  *systemd.Owners
+	// kinds says how each action type is carried out (kinds.go).
+	kinds map[policy.ActionType]any
 	// dry is the dry-run switch actions read at the moment they act; the
 	// loop sets it at start and on reload.
 	dry atomic.Bool
@@ -197,6 +199,7 @@ func New(cfg Config) *Engine {
 	e.reclaimer.SetNodeBudget(uint64(cfg.Policy.Daemon.ReclaimBudget))
 	e.knobs = &action.Knobs{Records: state.Store{Dir: stateDir(cfg.Roots, cfg.Policy.Daemon.StateDir)}, Build: e.buildKnob}
 	e.targets = map[string]*target{}
+	e.kinds = kinds()
 	e.pool = newPool()
 	var lookup systemd.UnitLookup
 	if cfg.Units != nil {
@@ -551,15 +554,11 @@ func (e *Engine) handle(w *watched, d Decision, now time.Time) {
 		e.emit(e.levelEvent(w, d))
 	}
 	for i := range d.Run {
-		if d.Run[i].Type == policy.ActEvent && !d.Changed() { // the level change itself was the event
-			ev := e.levelEvent(w, d)
-			ev.Kind, ev.Priority = report.ActionTaken, report.Notice
-			ev.Message = fmt.Sprintf("%s still at level %s: %s", e.name(w), e.levelName(w, d.To), strings.Join(d.Reasons, ", "))
-			ev.Fields[report.FieldAction], ev.Fields[report.FieldResult] = string(policy.ActEvent), report.ResultOK
-			e.emit(ev)
+		if k, ok := e.kinds[d.Run[i].Type].(eventKind); ok {
+			k.now(e, w, d)
 		}
 	}
-	if acts := oneShots(d.Run); len(acts) > 0 {
+	if acts := e.oneShots(d.Run); len(acts) > 0 {
 		e.dispatch(w, d, acts, now)
 	}
 }
