@@ -576,6 +576,12 @@ func TestEngineOnV1SaysWhatItIs(t *testing.T) {
 			t.Errorf("%s: unsupported reclaim reported %d times in 200 s", cg, n)
 		}
 	}
+	// Status, D-Bus and metrics read the snapshot: kernel memory, no slab.
+	for _, c := range e.snapshot().Cgroups {
+		if c.HasSlab || !c.HasKernel || c.KernelMemoryBytes == 0 {
+			t.Errorf("%s on v1: slab %v (%d), kernel memory %v (%d)", c.Cgroup, c.HasSlab, c.SlabReclaimableBytes, c.HasKernel, c.KernelMemoryBytes)
+		}
+	}
 }
 
 // Every action type the policy knows is carried out: a type added to the

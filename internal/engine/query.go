@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/memrelief/memrelief/internal/action"
+	"github.com/memrelief/memrelief/internal/cgroupfs"
 	"github.com/memrelief/memrelief/internal/history"
 	"github.com/memrelief/memrelief/internal/policy"
 	"github.com/memrelief/memrelief/internal/report"
@@ -24,12 +25,17 @@ type CgroupStatus struct {
 	// LevelSince is when the level was entered (zero while normal).
 	LevelSince time.Time `json:"level_since"`
 
-	CurrentBytes         uint64  `json:"current_bytes"`
-	SlabReclaimableBytes uint64  `json:"slab_reclaimable_bytes"`
-	HasSlab              bool    `json:"has_slab"`
-	PSISomeAvg10         float64 `json:"psi_some_avg10"`
-	PSIFullAvg10         float64 `json:"psi_full_avg10"`
-	HasPSI               bool    `json:"has_psi"`
+	CurrentBytes         uint64 `json:"current_bytes"`
+	SlabReclaimableBytes uint64 `json:"slab_reclaimable_bytes"`
+	HasSlab              bool   `json:"has_slab"`
+	// KernelMemoryBytes is all kernel memory of the cgroup (v2 memory.stat
+	// "kernel", v1 memory.kmem.usage_in_bytes). On v1 it is the only
+	// per-cgroup figure of slab, and HasSlab is false.
+	KernelMemoryBytes uint64  `json:"kernel_memory_bytes"`
+	HasKernel         bool    `json:"has_kernel_memory"`
+	PSISomeAvg10      float64 `json:"psi_some_avg10"`
+	PSIFullAvg10      float64 `json:"psi_full_avg10"`
+	HasPSI            bool    `json:"has_psi"`
 
 	// Trend is the cgroup's growth, nil without history (or before the
 	// first estimate); Containers are the containers of a pod.
@@ -191,6 +197,14 @@ func (e *Engine) cgroupStatus(w *watched) CgroupStatus {
 		c.CurrentBytes = w.cur.node.mem.MemTotal - w.cur.node.mem.MemAvailable
 	}
 	c.SlabReclaimableBytes, c.HasSlab = w.cur.slab()
+	if !w.cur.isNode && w.cur.hasMem {
+		c.KernelMemoryBytes, c.HasKernel = w.cur.mem.Stat.Get(cgroupfs.Kernel)
+		if w.cur.kmemAsSlab {
+			// v1 has no slab per cgroup: what slab() gave is kernel memory,
+			// reported as such, not as slab.
+			c.SlabReclaimableBytes, c.HasSlab = 0, false
+		}
+	}
 	if v, ok := w.cur.Value(policy.PSISomeAvg10); ok {
 		c.PSISomeAvg10, c.HasPSI = v, true
 		c.PSIFullAvg10, _ = w.cur.Value(policy.PSIFullAvg10)

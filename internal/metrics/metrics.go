@@ -216,6 +216,7 @@ type descs struct {
 	vfsCurrent, vfsOriginal, vfsManaged                *prometheus.Desc
 	tick, watched, dryRun, rejected, up                *prometheus.Desc
 	growth, quality, timeTo, histSeries, histBytes     *prometheus.Desc
+	kernel                                             *prometheus.Desc
 	dropped, maxCgroups                                *prometheus.Desc
 }
 
@@ -223,7 +224,9 @@ func newDescs() descs {
 	cgroupLabels := []string{"cgroup", "unit", "rule"}
 	return descs{
 		slab: prometheus.NewDesc("memrelief_cgroup_slab_reclaimable_bytes",
-			"Reclaimable slab (dentries, inodes) charged to the cgroup, from memory.stat (v1: kmem usage, an upper bound); the node's from /proc/meminfo.", cgroupLabels, nil),
+			"Reclaimable slab (dentries, inodes) charged to the cgroup, from memory.stat; the node's from /proc/meminfo. Absent per cgroup on cgroup v1, which has none: see memrelief_cgroup_kernel_memory_bytes.", cgroupLabels, nil),
+		kernel: prometheus.NewDesc("memrelief_cgroup_kernel_memory_bytes",
+			"All kernel memory charged to the cgroup: memory.stat kernel (v2), memory.kmem.usage_in_bytes (v1, where it is the only per-cgroup figure of slab).", cgroupLabels, nil),
 		current: prometheus.NewDesc("memrelief_cgroup_memory_current_bytes",
 			"memory.current of the cgroup; for the node (cgroup=\"/\"), MemTotal - MemAvailable.", cgroupLabels, nil),
 		psiSome: prometheus.NewDesc("memrelief_cgroup_psi_some_avg10_ratio",
@@ -272,7 +275,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	d := c.d
 	for _, d := range []*prometheus.Desc{d.slab, d.current, d.psiSome, d.psiFull, d.level, d.levelSince,
 		d.vfsCurrent, d.vfsOriginal, d.vfsManaged, d.tick, d.watched, d.dryRun, d.rejected, d.up,
-		d.growth, d.quality, d.timeTo, d.histSeries, d.histBytes, d.dropped, d.maxCgroups} {
+		d.growth, d.quality, d.timeTo, d.histSeries, d.histBytes, d.dropped, d.maxCgroups, d.kernel} {
 		ch <- d
 	}
 }
@@ -306,6 +309,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		gauge(d.current, float64(cg.CurrentBytes), l...)
 		if cg.HasSlab {
 			gauge(d.slab, float64(cg.SlabReclaimableBytes), l...)
+		}
+		if cg.HasKernel {
+			gauge(d.kernel, float64(cg.KernelMemoryBytes), l...)
 		}
 		if cg.HasPSI {
 			gauge(d.psiSome, cg.PSISomeAvg10/100, l...)

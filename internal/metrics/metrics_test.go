@@ -176,6 +176,9 @@ func TestScrapeEqualsTheEngine(t *testing.T) {
 		if c.HasSlab {
 			want["memrelief_cgroup_slab_reclaimable_bytes"] = float64(c.SlabReclaimableBytes)
 		}
+		if c.HasKernel {
+			want["memrelief_cgroup_kernel_memory_bytes"] = float64(c.KernelMemoryBytes)
+		}
 		if c.HasPSI {
 			want["memrelief_cgroup_psi_some_avg10_ratio"] = c.PSISomeAvg10 / 100
 			want["memrelief_cgroup_psi_full_avg10_ratio"] = c.PSIFullAvg10 / 100
