@@ -604,3 +604,49 @@ func TestEveryActionTypeHasAKind(t *testing.T) {
 		t.Errorf("%d kinds for %d action types", len(k), len(types))
 	}
 }
+
+// Cgroups past daemon.max_cgroups are left out and named; the ones watched
+// keep their place, and the daemon says when the limit no longer bites.
+func TestEngineBoundsWatchedCgroups(t *testing.T) {
+	h := newHarness(t, strings.Replace(testPolicy, "[daemon]\n", "[daemon]\nmax_cgroups = 3\n", 1), true)
+	parent := filepath.Join(h.roots.Cgroup, "kubepods.slice/kubepods-burstable.slice")
+	for i := range 5 {
+		dir := filepath.Join(parent, fmt.Sprintf("kubepods-burstable-pod%04d.slice", i))
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range []string{"memory.current", "memory.stat", "memory.max", "memory.high"} {
+			if data, err := os.ReadFile(filepath.Join(h.roots.Cgroup, podSlice, f)); err == nil {
+				os.WriteFile(filepath.Join(dir, f), data, 0o644)
+			}
+		}
+	}
+	h.tickAt(0)
+	if n := len(h.eng.watched); n != 3 {
+		t.Fatalf("%d cgroups watched with max_cgroups = 3", n)
+	}
+	var said []string
+	for _, ev := range h.events(report.Problem, "") {
+		if strings.Contains(ev.Message, "max_cgroups") {
+			said = append(said, ev.Message)
+		}
+	}
+	if len(said) != 1 || !strings.Contains(said[0], "3 more") || !strings.Contains(said[0], "kubepods-burstable-pod") {
+		t.Fatalf("left-out report: %q", said)
+	}
+	h.tickAt(11) // a rescan with nothing changed says nothing new
+	for i := range 5 {
+		os.RemoveAll(filepath.Join(parent, fmt.Sprintf("kubepods-burstable-pod%04d.slice", i)))
+	}
+	h.tickAt(22)
+	h.tickAt(33)
+	said = nil
+	for _, ev := range h.events(report.Problem, "") {
+		if strings.Contains(ev.Message, "max_cgroups") {
+			said = append(said, ev.Message)
+		}
+	}
+	if len(said) != 2 || !strings.Contains(said[1], "watched again") {
+		t.Fatalf("after the churn: %q", said)
+	}
+}

@@ -131,8 +131,9 @@ type Engine struct {
 	// loop sets it at start and on reload.
 	dry atomic.Bool
 	// walked is how many cgroups the last scan found, for a status that
-	// says why nothing is watched.
-	walked int
+	// says why nothing is watched; leftOut is how many the last scan left
+	// out at daemon.max_cgroups.
+	walked, leftOut int
 	// stopping is set once shutdown has begun: nothing moves a knob but
 	// the undo.
 	stopping bool

@@ -42,6 +42,18 @@ func (e *Engine) scan(ctx context.Context, now time.Time) {
 		return
 	}
 	e.walked = len(all)
+	// Cgroups that are gone make room before new ones are counted against
+	// daemon.max_cgroups.
+	present := make(map[string]bool, len(all))
+	for _, cg := range all {
+		present[cg] = true
+	}
+	for cg, w := range e.watched {
+		if !present[cg] {
+			e.drop(w, "cgroup removed")
+		}
+	}
+	var leftOut []string
 	e.usedOverrides = map[string]bool{}
 	e.owners.Reset()
 	for _, cg := range all {
@@ -55,6 +67,9 @@ func (e *Engine) scan(ctx context.Context, now time.Time) {
 		case rule == nil && w != nil:
 			e.drop(w, "no rule matches it any more")
 		case rule == nil:
+		case w == nil && len(e.watched) >= e.pol.Daemon.MaxCgroups:
+			// Watched cgroups keep their place; the new one waits.
+			leftOut = append(leftOut, cg)
 		case w == nil:
 			w = e.newWatched(cg, own, rule)
 		case w.rule.Name != rule.Name:
@@ -81,6 +96,7 @@ func (e *Engine) scan(ctx context.Context, now time.Time) {
 			e.drop(w, "cgroup removed")
 		}
 	}
+	e.reportLeftOut(leftOut)
 	if e.hist != nil && e.nodeTr == nil {
 		e.nodeTr = e.newTrend("/")
 	}
@@ -96,6 +112,25 @@ func (e *Engine) scan(ctx context.Context, now time.Time) {
 	if e.triggers != nil {
 		e.triggers.set(e.triggerSpecs())
 	}
+}
+
+// reportLeftOut says when cgroups a rule matches are not watched because
+// daemon.max_cgroups is reached, naming a few, and again whenever their
+// number changes; and once when none are left out any more.
+func (e *Engine) reportLeftOut(leftOut []string) {
+	if len(leftOut) == e.leftOut {
+		return
+	}
+	e.leftOut = len(leftOut)
+	if len(leftOut) == 0 {
+		e.emit(report.Event{Kind: report.Problem, Priority: report.Notice,
+			Message: "every cgroup the policy matches is watched again (daemon.max_cgroups no longer reached)"})
+		return
+	}
+	names := leftOut[:min(len(leftOut), 5)]
+	msg := fmt.Sprintf("watching the limit of %d cgroups (daemon.max_cgroups); %d more that rules match are left out, among them /%s",
+		e.pol.Daemon.MaxCgroups, len(leftOut), strings.Join(names, ", /"))
+	e.emit(report.Event{Kind: report.Problem, Priority: report.Warning, Message: msg, Fields: map[string]string{report.FieldError: msg}})
 }
 
 func (e *Engine) newWatched(cg string, own systemd.Ownership, rule *policy.Rule) *watched {

@@ -143,6 +143,7 @@ type rawDaemon struct {
 	LogLevel      val `toml:"log_level"`
 	Sinks         val `toml:"sinks"`
 	ReclaimBudget val `toml:"reclaim_budget"`
+	MaxCgroups    val `toml:"max_cgroups"`
 }
 
 type rawHistory struct {
@@ -405,6 +406,7 @@ func (c *conv) daemon(raw *rawDaemon) Daemon {
 		d.Sinks = c.strs("daemon.sinks", raw.Sinks)
 	}
 	d.ReclaimBudget = c.size("daemon.reclaim_budget", raw.ReclaimBudget, d.ReclaimBudget)
+	d.MaxCgroups = c.integer("daemon.max_cgroups", raw.MaxCgroups, d.MaxCgroups)
 	for _, pr := range validateDaemon(&d) {
 		if k := "daemon." + pr.key; !c.failed[k] {
 			c.errf(k, "%s", pr.msg)

@@ -31,8 +31,16 @@ func defaultDaemon() Daemon {
 		LogLevel:      DefaultLogLevel,
 		Sinks:         []string{"journal"},
 		ReclaimBudget: DefaultNodeBudget,
+		MaxCgroups:    DefaultMaxCgroups,
 	}
 }
+
+// DefaultMaxCgroups bounds the cgroups the daemon watches. A busy
+// Kubernetes node runs a few hundred pods (the kubelet's default maximum is
+// 110); the bound is far above that and keeps the daemon within its unit's
+// MemoryMax=128M (BENCHMARKS.md: ~20 KB per watched cgroup with 14 days of
+// history on top of ~27 MiB).
+const DefaultMaxCgroups = 2000
 
 // DefaultHistoryDir outlives reboots and upgrades: slow leaks take weeks.
 const DefaultHistoryDir = "/var/lib/memrelief/history"

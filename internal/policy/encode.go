@@ -24,6 +24,7 @@ func Encode(w io.Writer, p *Policy) error {
 	e.kv("log_level", quote(d.LogLevel))
 	e.kv("sinks", quoteList(d.Sinks))
 	e.kv("reclaim_budget", quote(d.ReclaimBudget.String()))
+	e.kv("max_cgroups", strconv.Itoa(d.MaxCgroups))
 	h := p.History
 	e.line("")
 	e.line("[history]")

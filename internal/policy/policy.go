@@ -43,6 +43,10 @@ type Daemon struct {
 	// ReclaimBudget caps memory.reclaim requests across all cgroups per
 	// minute.
 	ReclaimBudget Size
+	// MaxCgroups bounds the cgroups watched: anyone who can create cgroups
+	// could otherwise make the daemon's memory grow. Cgroups past it are
+	// left out, named in an event.
+	MaxCgroups int
 }
 
 // History configures the per-cgroup history behind trends and forecasts

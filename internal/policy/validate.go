@@ -29,6 +29,9 @@ func validateDaemon(d *Daemon) []problem {
 			ps = append(ps, problem{"sinks[" + strconv.Itoa(i) + "]", fmt.Sprintf("unknown sink %q (want journal, stderr, dbus or metrics)", s)})
 		}
 	}
+	if d.MaxCgroups < 1 || d.MaxCgroups > 100000 {
+		ps = append(ps, problem{"max_cgroups", fmt.Sprintf("max_cgroups %d out of range 1..100000", d.MaxCgroups)})
+	}
 	if msg := checkOwnDir(d.StateDir, stateDirParents(), "/run/memrelief"); msg != "" {
 		ps = append(ps, problem{"state_dir", "state_dir " + msg})
 	}
