@@ -3,11 +3,11 @@
 # it, it stays within SLAB_BOUND (lib.sh) of the policy threshold and the
 # journal holds level changes and reclaims.
 # modes: unified
-# timeout: 240
+# timeout: 300
 . "$SHARE/scenarios/lib.sh"
 need_run
 RATE=${E2E_DENTRY_RATE:-20000}
-SECS=${E2E_DENTRY_SECONDS:-45}
+SECS=${E2E_DENTRY_SECONDS:-75}
 trap 'stop_load e2e-s2-without; stop_load e2e-s2-with; stop_memrelief' EXIT
 
 stop_memrelief
