@@ -110,7 +110,7 @@ pod_run() {
 	for _ in $(seq 1 20); do [ -d "$_cg" ] && break; sleep 0.5; done
 	echo $((256 * 1048576)) >"$_cg/memory.max" || echo "could not set memory.max of $_cg" >&2
 	GOGC=10 systemd-run --quiet --scope --unit="cri-containerd-$ID_A.scope" --slice="$_slice" -p MemoryAccounting=yes \
-		/usr/local/bin/loadgen dentries -dir "/var/tmp/neg-s13-$_uid" -rate 6000 -duration "${ALLOY}s" -hold >/run/e2e/s13-agent.out 2>&1 &
+		/usr/local/bin/loadgen dentries -dir "/var/tmp/neg-s13-$_uid" -rate 12000 -duration "${ALLOY}s" -hold >/run/e2e/s13-agent.out 2>&1 &
 	_all=0
 	_late=0
 	_i=0
