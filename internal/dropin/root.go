@@ -95,46 +95,56 @@ func resolveIn(root, p string) (string, error) {
 // host's files. The open goes through an os.Root, which refuses an escape
 // even if a link changed after it was resolved.
 func readConfined(r paths.Roots, file string) ([]byte, error) {
-	root := rootOf(r, file)
-	if root == "" || root == "/" {
-		return policy.ReadFile(file)
-	}
-	rel, err := resolveIn(root, file)
-	if err != nil {
-		return nil, err
-	}
-	rt, err := os.OpenRoot(root)
-	if err != nil {
-		return nil, err
-	}
-	defer rt.Close()
-	f, err := rt.Open(rel)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	return policy.ReadOpened(f)
+	var data []byte
+	err := confined(r, file, func(root *os.Root, rel string) error {
+		if root == nil {
+			var err error
+			data, err = policy.ReadFile(file)
+			return err
+		}
+		f, err := root.Open(rel)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		data, err = policy.ReadOpened(f)
+		return err
+	})
+	return data, err
 }
 
 // statConfined is os.Stat of a drop-in, resolved as readConfined resolves
 // it.
 func statConfined(r paths.Roots, file string) (os.FileInfo, error) {
+	var fi os.FileInfo
+	err := confined(r, file, func(root *os.Root, rel string) error {
+		var err error
+		if root == nil {
+			fi, err = os.Stat(file)
+		} else {
+			fi, err = root.Stat(rel)
+		}
+		return err
+	})
+	return fi, err
+}
+
+// confined resolves file inside the injected root that holds it and calls
+// do with an os.Root of it and the path below it; on the live host (no root
+// or "/") do gets a nil root and uses file as it is.
+func confined(r paths.Roots, file string, do func(root *os.Root, rel string) error) error {
 	root := rootOf(r, file)
 	if root == "" || root == "/" {
-		return os.Stat(file)
+		return do(nil, file)
 	}
 	rel, err := resolveIn(root, file)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	rt, err := os.OpenRoot(root)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer rt.Close()
-	fi, err := rt.Stat(rel)
-	if err != nil {
-		return nil, err
-	}
-	return fi, nil
+	return do(rt, rel)
 }
