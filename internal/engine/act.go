@@ -398,6 +398,11 @@ func (e *Engine) dispatch(w *watched, d Decision, acts []*policy.Action, now tim
 		return
 	}
 	w.busy = true
+	for _, a := range acts {
+		if a.Type == policy.ActReclaim {
+			w.rate.reclaiming = true
+		}
+	}
 	j := &job{w: w, cg: w.cg, reclaim: &w.reclaim, hook: e.levelEvent(w, d),
 		level: w.st.Level, entered: w.st.EnteredAt, woke: w.wokeAt, now: now}
 	e.pool.run(func(ctx context.Context) func() {
@@ -406,7 +411,7 @@ func (e *Engine) dispatch(w *watched, d Decision, acts []*policy.Action, now tim
 			results = append(results, e.kinds[a.Type].(oneShotKind).run(ctx, e, j, a))
 		}
 		return func() {
-			w.busy, w.skipped = false, false
+			w.busy, w.skipped, w.rate.reclaiming = false, false, false
 			for _, r := range results {
 				r()
 			}

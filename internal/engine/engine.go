@@ -83,9 +83,8 @@ type watched struct {
 	// memory.high and memory.max were last read (they change rarely).
 	h        *cgroupfs.Handle
 	limitsAt time.Time
-	prevSlab uint64
-	prevAt   time.Time
-	hasPrev  bool
+	// rate is the growth of the cgroup's slab, memrelief's reclaims left out.
+	rate slabRate
 	// reclaim is the cgroup's reclaim budget and in-flight write; busy is
 	// true while a job of its actions runs.
 	reclaim action.CgroupReclaim
@@ -383,6 +382,9 @@ func (e *Engine) Tick(ctx context.Context) {
 func (e *Engine) nodeSampleOf(now time.Time) sample {
 	s := sample{at: now, isNode: true, node: &e.nodeNow, tr: e.nodeTr, nodeTr: e.nodeTr}
 	s.stalls, s.hasStalls = e.node.stallsAt(now)
+	if slab, ok := s.slab(); ok {
+		s.rate, s.hasRate = e.node.rate.observe(slab, now)
+	}
 	return s
 }
 
@@ -510,12 +512,7 @@ func (e *Engine) sampleCgroup(w *watched, now time.Time) bool {
 		}
 	}
 	if slab, ok := s.slab(); ok {
-		if w.hasPrev {
-			if dt := now.Sub(w.prevAt).Seconds(); dt > 0 {
-				s.rate, s.hasRate = (float64(slab)-float64(w.prevSlab))/dt, true
-			}
-		}
-		w.prevSlab, w.prevAt, w.hasPrev = slab, now, true
+		s.rate, s.hasRate = w.rate.observe(slab, now)
 	}
 	return true
 }

@@ -25,6 +25,7 @@ func (reclaimAction) run(ctx context.Context, e *Engine, j *job, a *policy.Actio
 // the cgroup is still watched at the level that asked for it.
 func (e *Engine) reclaimDone(j *job, o action.ReclaimOutcome, woke time.Time) {
 	w, level, entered, now := j.w, j.level, j.entered, j.now
+	w.rate.reclaimed(o.SlabFreed(), o.Duration)
 	if o.Result == report.ResultUnsupported {
 		// The host cannot (cgroup v1): said once per cgroup, not every
 		// cooldown; the start-up line says which actions this host gets.

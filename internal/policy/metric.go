@@ -41,7 +41,9 @@ const (
 	// memory.current.
 	SlabReclaimableShare Metric = "slab_reclaimable_share"
 	// SlabGrowthRate is the growth of slab_reclaimable in bytes per second
-	// between two samples (negative when it shrinks).
+	// between two samples (negative when it shrinks), with what memrelief's
+	// own reclaims freed counted back: the rate the workload makes slab at,
+	// so a level that exits on it is not ended by its own reclaim.
 	SlabGrowthRate Metric = "slab_growth_rate"
 	// CurrentShareOfHigh and CurrentShareOfMax are memory.current as a
 	// percentage of memory.high and memory.max. The engine leaves them
