@@ -138,6 +138,8 @@ type policyLoader struct {
 	// api, once the D-Bus API runs, has its signals turned on or off by
 	// each policy's daemon.sinks.
 	api *dbusapi.Server
+	// metrics, when they run, start each policy's rule counters at 0.
+	metrics *metrics.Metrics
 }
 
 func (l *policyLoader) load() (*policy.Policy, error) {
@@ -153,6 +155,9 @@ func (l *policyLoader) load() (*policy.Policy, error) {
 	}
 	if err == nil && l.api != nil {
 		l.api.SetSignals(slices.Contains(p.Daemon.Sinks, "dbus"))
+	}
+	if err == nil && l.metrics != nil {
+		l.metrics.Know(p)
 	}
 	return p, err
 }
@@ -193,6 +198,7 @@ func (d *daemonParts) addSinks(ctx context.Context, o *runOptions, h *host, pl *
 	if m != nil {
 		d.sinks = append(d.sinks, m.sink)
 		d.background = append(d.background, m.run...)
+		pl.metrics = m.sink
 	}
 	if h.live() && !*h.noDBus {
 		api := dbusapi.New(dbusapi.Config{
@@ -267,7 +273,7 @@ func forwardHangups(reload chan<- struct{}) func() {
 
 // runMetrics is the metrics sink and what serves it.
 type runMetrics struct {
-	sink report.Sink
+	sink *metrics.Metrics
 	run  []func(context.Context)
 }
 
@@ -299,7 +305,7 @@ func metricsSinks(ctx context.Context, query metrics.QueryFunc, pol *policy.Poli
 	say := func(msg string) {
 		problems.Emit(report.Event{Time: time.Now(), Kind: report.Problem, Priority: report.Warning, Message: msg, Fields: map[string]string{report.FieldError: msg}})
 	}
-	m := metrics.New(ctx, query, metrics.Options{Proc: roots.Proc,
+	m := metrics.New(ctx, query, metrics.Options{Proc: roots.Proc, Version: version, Revision: commit,
 		OnConnLimit: func(limit int) {
 			say(fmt.Sprintf("metrics listener reached its limit of %d open connections; further connections are closed until some end (said once)", limit))
 		},
@@ -307,6 +313,7 @@ func metricsSinks(ctx context.Context, query metrics.QueryFunc, pol *policy.Poli
 			say(fmt.Sprintf("metrics page reached its limit of %d cgroups with per-cgroup series; %d left out (memrelief_metrics_cgroups_dropped counts them; said once)", limit, dropped))
 		},
 	})
+	m.Know(pol)
 	out := &runMetrics{sink: m}
 	if listen != "" {
 		if ln, err := metrics.Listen(addr); err != nil {

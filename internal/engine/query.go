@@ -11,7 +11,6 @@ import (
 	"github.com/memrelief/memrelief/internal/action"
 	"github.com/memrelief/memrelief/internal/cgroupfs"
 	"github.com/memrelief/memrelief/internal/history"
-	"github.com/memrelief/memrelief/internal/policy"
 	"github.com/memrelief/memrelief/internal/report"
 )
 
@@ -35,7 +34,12 @@ type CgroupStatus struct {
 	HasKernel         bool    `json:"has_kernel_memory"`
 	PSISomeAvg10      float64 `json:"psi_some_avg10"`
 	PSIFullAvg10      float64 `json:"psi_full_avg10"`
-	HasPSI            bool    `json:"has_psi"`
+	// PSISomeTotalUsec and PSIFullTotalUsec are memory.pressure's total=
+	// figures: microseconds stalled since the cgroup was made (the node's
+	// since boot), the counters rate() is taken over.
+	PSISomeTotalUsec uint64 `json:"psi_some_total_usec"`
+	PSIFullTotalUsec uint64 `json:"psi_full_total_usec"`
+	HasPSI           bool   `json:"has_psi"`
 
 	// Trend is the cgroup's growth, nil without history (or before the
 	// first estimate); Containers are the containers of a pod.
@@ -205,9 +209,11 @@ func (e *Engine) cgroupStatus(w *watched) CgroupStatus {
 			c.SlabReclaimableBytes, c.HasSlab = 0, false
 		}
 	}
-	if v, ok := w.cur.Value(policy.PSISomeAvg10); ok {
-		c.PSISomeAvg10, c.HasPSI = v, true
-		c.PSIFullAvg10, _ = w.cur.Value(policy.PSIFullAvg10)
+	if p, ok := w.cur.pressure(); ok {
+		c.PSISomeAvg10, c.PSISomeTotalUsec, c.HasPSI = p.Some.Avg10, p.Some.TotalUsec, true
+		if p.HasFull {
+			c.PSIFullAvg10, c.PSIFullTotalUsec = p.Full.Avg10, p.Full.TotalUsec
+		}
 	}
 	if w != e.node {
 		c.Trend = e.trendStatus(w.tr)

@@ -53,10 +53,7 @@ var _ policy.Values = (*sample)(nil)
 func (s *sample) Value(m policy.Metric) (float64, bool) {
 	switch m {
 	case policy.PSISomeAvg10, policy.PSISomeAvg60, policy.PSIFullAvg10, policy.PSIFullAvg60:
-		p, ok := s.psi, s.hasPSI
-		if s.isNode {
-			p, ok = s.node.psi, s.node.hasPSI
-		}
+		p, ok := s.pressure()
 		if !ok {
 			return 0, false
 		}
@@ -138,6 +135,15 @@ func (s *sample) nodeCgroupMetric(m policy.Metric) (float64, bool) {
 		return 100 * used / float64(n.mem.MemTotal), n.mem.MemTotal > 0
 	}
 	return 0, false
+}
+
+// pressure is the cgroup's memory.pressure (the node's for the node rule),
+// false when it was not read.
+func (s *sample) pressure() (psi.Pressure, bool) {
+	if s.isNode {
+		return s.node.psi, s.node.hasPSI
+	}
+	return s.psi, s.hasPSI
 }
 
 // slab returns the figure the growth rate follows.

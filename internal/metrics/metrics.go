@@ -14,6 +14,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sort"
 	"strconv"
@@ -77,6 +78,10 @@ type Options struct {
 	// report it; later pages are silent (the gauge says how many). It runs
 	// on the scraping goroutine and must not block.
 	OnCgroupLimit func(limit, dropped int)
+
+	// Version and Revision label memrelief_build_info: what runs where,
+	// across a fleet.
+	Version, Revision string
 }
 
 // DefaultMaxCgroups is Options.MaxCgroups when 0: about 1 MB of page,
@@ -142,11 +147,21 @@ func New(ctx context.Context, q Querier, opts Options) *Metrics {
 		[]string{"kind"})
 	m.queryErrs = prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace, Subsystem: "metrics", Name: "query_failures_total",
 		Help: "Scrapes during which the engine did not answer in time."})
-	// Every kind starts at 0, so rate() and increase() see the first event.
+	// Every known label value starts at 0, so rate() and increase() see
+	// the first event; rules and levels come with each policy (Know).
 	for _, k := range report.Kinds() {
 		m.events.WithLabelValues(string(k))
 	}
-	m.reg.MustRegister(m.actions, m.reclaimed, m.requested, m.levels, m.events, m.queryErrs, &collector{m: m, d: newDescs()})
+	for _, a := range policy.ActionTypes() {
+		for _, r := range results {
+			m.actions.WithLabelValues(string(a), r)
+		}
+	}
+	info := prometheus.NewGauge(prometheus.GaugeOpts{Namespace: namespace, Name: "build_info",
+		Help:        "Always 1; the labels say which memrelief runs: its version, the commit it was built from and the Go release that built it.",
+		ConstLabels: prometheus.Labels{"version": opts.Version, "revision": opts.Revision, "goversion": runtime.Version()}})
+	info.Set(1)
+	m.reg.MustRegister(m.actions, m.reclaimed, m.requested, m.levels, m.events, m.queryErrs, info, &collector{m: m, d: newDescs()})
 	m.runtime.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -164,13 +179,36 @@ func actionKind(s string) string {
 	return "other"
 }
 
+// results are the values of the result label; anything else is "other".
+var results = []string{report.ResultOK, report.ResultPartial, report.ResultIneffective, report.ResultSkipped,
+	report.ResultUnsupported, report.ResultFailed, report.ResultDryRun}
+
 func result(s string) string {
-	switch s {
-	case report.ResultOK, report.ResultPartial, report.ResultIneffective, report.ResultSkipped,
-		report.ResultUnsupported, report.ResultFailed, report.ResultDryRun:
+	if slices.Contains(results, s) {
 		return s
 	}
 	return "other"
+}
+
+// Know starts the counters labelled by p's rules and levels at 0; the
+// daemon calls it with each policy it loads. Series of rules a reload
+// dropped stay (a counter does not go back), as they would after events.
+func (m *Metrics) Know(p *policy.Policy) {
+	rules := []*policy.Rule{}
+	if p.Node != nil {
+		rules = append(rules, p.Node)
+	}
+	for i := range p.Rules {
+		rules = append(rules, &p.Rules[i])
+	}
+	for _, r := range rules {
+		m.levels.WithLabelValues(r.Name, "normal")
+		for _, l := range r.Levels {
+			m.levels.WithLabelValues(r.Name, l.Name)
+		}
+		m.reclaimed.WithLabelValues(r.Name)
+		m.requested.WithLabelValues(r.Name)
+	}
 }
 
 func kind(k report.Kind) string {
@@ -216,7 +254,7 @@ type descs struct {
 	vfsCurrent, vfsOriginal, vfsManaged                *prometheus.Desc
 	tick, watched, dryRun, rejected, up                *prometheus.Desc
 	growth, quality, timeTo, histSeries, histBytes     *prometheus.Desc
-	kernel                                             *prometheus.Desc
+	kernel, psiSomeTotal, psiFullTotal                 *prometheus.Desc
 	dropped, maxCgroups                                *prometheus.Desc
 }
 
@@ -233,6 +271,10 @@ func newDescs() descs {
 			"Share of the last 10 s in which some task of the cgroup stalled on memory (memory.pressure some avg10 / 100).", cgroupLabels, nil),
 		psiFull: prometheus.NewDesc("memrelief_cgroup_psi_full_avg10_ratio",
 			"Share of the last 10 s in which all tasks of the cgroup stalled on memory (memory.pressure full avg10 / 100).", cgroupLabels, nil),
+		psiSomeTotal: prometheus.NewDesc("memrelief_cgroup_psi_some_seconds_total",
+			"Time some task of the cgroup stalled on memory since it was made (memory.pressure some total=; the node's since boot).", cgroupLabels, nil),
+		psiFullTotal: prometheus.NewDesc("memrelief_cgroup_psi_full_seconds_total",
+			"Time all tasks of the cgroup stalled on memory since it was made (memory.pressure full total=; the node's since boot).", cgroupLabels, nil),
 		level: prometheus.NewDesc("memrelief_cgroup_level_info",
 			"Always 1; the level label is the cgroup's current level (normal when at none).", append(cgroupLabels, "level"), nil),
 		levelSince: prometheus.NewDesc("memrelief_cgroup_level_since_timestamp_seconds",
@@ -275,7 +317,8 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	d := c.d
 	for _, d := range []*prometheus.Desc{d.slab, d.current, d.psiSome, d.psiFull, d.level, d.levelSince,
 		d.vfsCurrent, d.vfsOriginal, d.vfsManaged, d.tick, d.watched, d.dryRun, d.rejected, d.up,
-		d.growth, d.quality, d.timeTo, d.histSeries, d.histBytes, d.dropped, d.maxCgroups, d.kernel} {
+		d.growth, d.quality, d.timeTo, d.histSeries, d.histBytes, d.dropped, d.maxCgroups, d.kernel,
+		d.psiSomeTotal, d.psiFullTotal} {
 		ch <- d
 	}
 }
@@ -316,6 +359,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		if cg.HasPSI {
 			gauge(d.psiSome, cg.PSISomeAvg10/100, l...)
 			gauge(d.psiFull, cg.PSIFullAvg10/100, l...)
+			ch <- prometheus.MustNewConstMetric(d.psiSomeTotal, prometheus.CounterValue, float64(cg.PSISomeTotalUsec)/1e6, l...)
+			ch <- prometheus.MustNewConstMetric(d.psiFullTotal, prometheus.CounterValue, float64(cg.PSIFullTotalUsec)/1e6, l...)
 		}
 		gauge(d.level, 1, append(l, cg.Level)...)
 		if !cg.LevelSince.IsZero() {

@@ -182,6 +182,8 @@ func TestScrapeEqualsTheEngine(t *testing.T) {
 		if c.HasPSI {
 			want["memrelief_cgroup_psi_some_avg10_ratio"] = c.PSISomeAvg10 / 100
 			want["memrelief_cgroup_psi_full_avg10_ratio"] = c.PSIFullAvg10 / 100
+			want["memrelief_cgroup_psi_some_seconds_total"] = float64(c.PSISomeTotalUsec) / 1e6
+			want["memrelief_cgroup_psi_full_seconds_total"] = float64(c.PSIFullTotalUsec) / 1e6
 		}
 		if !c.LevelSince.IsZero() {
 			want["memrelief_cgroup_level_since_timestamp_seconds"] = float64(c.LevelSince.UnixNano()) / 1e9
@@ -255,10 +257,10 @@ var (
 		"memrelief_vfs_cache_pressure_managed": true, "memrelief_engine_watched_cgroups": true, "memrelief_engine_dry_run": true,
 		"memrelief_engine_reload_rejected": true, "memrelief_metrics_snapshot_success": true, "memrelief_cgroup_level_info": true,
 		"memrelief_engine_history_series": true, "memrelief_cgroup_growth_quality": true,
-		"memrelief_metrics_cgroups_dropped": true, "memrelief_metrics_cgroups_max": true,
+		"memrelief_metrics_cgroups_dropped": true, "memrelief_metrics_cgroups_max": true, "memrelief_build_info": true,
 	}
 	allowedLabels = map[string]bool{"cgroup": true, "unit": true, "rule": true, "level": true, "action": true, "result": true, "kind": true,
-		"component": true, "limit": true}
+		"component": true, "limit": true, "version": true, "revision": true, "goversion": true}
 )
 
 func TestNamesAndLabelsFollowConventions(t *testing.T) {
@@ -277,7 +279,7 @@ func TestNamesAndLabelsFollowConventions(t *testing.T) {
 		if strings.HasPrefix(name, "go_") || strings.HasPrefix(name, "process_") || strings.HasPrefix(name, "promhttp_") {
 			continue
 		}
-		if !nameRE.MatchString(name) {
+		if !nameRE.MatchString(name) && name != "memrelief_build_info" {
 			t.Errorf("%s: not memrelief_<subsystem>_<name>_<unit>", name)
 		}
 		switch f.GetType() {
@@ -383,6 +385,56 @@ func TestCountersFromEvents(t *testing.T) {
 		if got := get(c.name, c.labels); got != c.want {
 			t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)
 		}
+	}
+}
+
+// TestCountersStartAtZero: every series a counter can have from what
+// memrelief knows (kinds, action types and results, the policy's rules and
+// levels) is there before its first event, so rate() and increase() see
+// the first one; and the build is named.
+func TestCountersStartAtZero(t *testing.T) {
+	pol, err := policy.Parse("test.toml", []byte(testPolicy))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := New(context.Background(), QueryFunc(func(context.Context) (engine.Snapshot, error) { return engine.Snapshot{}, nil }),
+		Options{Version: "1.2.3", Revision: "abc123"})
+	m.Know(pol)
+	fams := gather(t, m)
+	series := func(name string) map[string]float64 {
+		out := map[string]float64{}
+		for _, s := range fams[name].GetMetric() {
+			l := labels(s)
+			out[l["action"]+"/"+l["result"]+l["rule"]+"/"+l["level"]] = value(s)
+		}
+		return out
+	}
+	runs := series("memrelief_action_runs_total")
+	for _, a := range policy.ActionTypes() {
+		for _, r := range []string{report.ResultOK, report.ResultPartial, report.ResultIneffective, report.ResultSkipped,
+			report.ResultUnsupported, report.ResultFailed, report.ResultDryRun} {
+			if v, ok := runs[string(a)+"/"+r+"/"]; !ok || v != 0 {
+				t.Errorf("action_runs_total{action=%q,result=%q} = %v, %v; want 0 before any event", a, r, v, ok)
+			}
+		}
+	}
+	levels := series("memrelief_level_changes_total")
+	for _, k := range []string{"/pods/normal", "/pods/elevated", "/node/normal", "/node/stalled"} {
+		if v, ok := levels[k]; !ok || v != 0 {
+			t.Errorf("level_changes_total %s = %v, %v; want 0 before any change (have %v)", k, v, ok, levels)
+		}
+	}
+	for _, name := range []string{"memrelief_reclaim_reclaimed_bytes_total", "memrelief_reclaim_requested_bytes_total"} {
+		if v, ok := series(name)["/pods/"]; !ok || v != 0 {
+			t.Errorf("%s{rule=pods} = %v, %v; want 0 before any reclaim", name, v, ok)
+		}
+	}
+	info := fams["memrelief_build_info"].GetMetric()
+	if len(info) != 1 || value(info[0]) != 1 {
+		t.Fatalf("build_info: %v", info)
+	}
+	if l := labels(info[0]); l["version"] != "1.2.3" || l["revision"] != "abc123" || !strings.HasPrefix(l["goversion"], "go") {
+		t.Errorf("build_info labels %v", l)
 	}
 }
 
