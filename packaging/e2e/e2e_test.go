@@ -37,8 +37,10 @@ func TestE2E(t *testing.T) {
 	ensureTools(t)
 
 	scenarios, err := LoadScenarios(filepath.Join(here, "scenarios"))
-	if only := os.Getenv("MEMRELIEF_E2E_SCENARIOS"); only != "" && err == nil {
-		scenarios = pickScenarios(scenarios, strings.Fields(only))
+	if err == nil {
+		scenarios = pickScenarios(scenarios, strings.Fields(os.Getenv("MEMRELIEF_E2E_SCENARIOS")))
+	}
+	if only := os.Getenv("MEMRELIEF_E2E_SCENARIOS"); only != "" {
 		t.Logf("MEMRELIEF_E2E_SCENARIOS=%q: running %d scenarios only", only, len(scenarios))
 	}
 	if err != nil {
@@ -66,10 +68,14 @@ func TestE2E(t *testing.T) {
 }
 
 // pickScenarios keeps the scenarios whose names start with one of prefixes
-// ("11" or "11-act-path"), for a developer iterating on a few.
+// ("11" or "11-act-path"), for a developer iterating on a few; with no
+// prefixes, every scenario but those run on request.
 func pickScenarios(all []Scenario, prefixes []string) []Scenario {
 	var out []Scenario
 	for _, s := range all {
+		if len(prefixes) == 0 && !s.OnRequest {
+			out = append(out, s)
+		}
 		for _, p := range prefixes {
 			if strings.HasPrefix(s.Name, p) {
 				out = append(out, s)
@@ -215,17 +221,20 @@ func stageArtifacts(ctx context.Context, t *testing.T, repo, share string) {
 	if err := os.WriteFile(filepath.Join(share, "env"), []byte(env.String()), 0o644); err != nil {
 		t.Fatalf("stage guest environment: %v", err)
 	}
-	if only := os.Getenv("MEMRELIEF_E2E_SCENARIOS"); only != "" {
-		all, _ := LoadScenarios(filepath.Join(here, "scenarios"))
-		keep := map[string]bool{}
-		for _, s := range pickScenarios(all, strings.Fields(only)) {
-			keep[s.Name] = true
+	// The guest runs every scenario on the share: only the picked ones.
+	all, _ := LoadScenarios(filepath.Join(here, "scenarios"))
+	keep := map[string]bool{}
+	for _, s := range pickScenarios(all, strings.Fields(os.Getenv("MEMRELIEF_E2E_SCENARIOS"))) {
+		keep[s.Name] = true
+	}
+	for _, s := range all {
+		if !keep[s.Name] {
+			os.Remove(filepath.Join(share, "scenarios", s.Name+".sh"))
 		}
-		for _, s := range all {
-			if !keep[s.Name] {
-				os.Remove(filepath.Join(share, "scenarios", s.Name+".sh"))
-			}
-		}
+	}
+	// Measurement scripts the scenarios run ($SHARE/bench).
+	if err := os.CopyFS(filepath.Join(share, "bench"), os.DirFS(filepath.Join(repo, "packaging/bench"))); err != nil {
+		t.Fatalf("stage bench scripts: %v", err)
 	}
 	runner, err := os.ReadFile(filepath.Join(here, "guest", "run.sh"))
 	if err != nil {

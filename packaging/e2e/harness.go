@@ -30,12 +30,17 @@ func Modes() []Mode {
 }
 
 // Scenario is one script under scenarios/, described by its header lines
-// "# modes: unified hybrid" and "# timeout: SECONDS".
+// "# modes: unified hybrid" and "# timeout: SECONDS", and optionally
+// "# run: on request".
 type Scenario struct {
 	Name       string // file name without .sh, also the result file's name
 	Path       string
 	Modes      []string
 	TimeoutSec int
+	// OnRequest scenarios are measurements, not checks: they run only when
+	// MEMRELIEF_E2E_SCENARIOS names them, and CI's time bound leaves them
+	// out.
+	OnRequest bool
 }
 
 // In reports whether the scenario runs in the named mode.
@@ -106,6 +111,11 @@ func ParseScenarioHeader(path string, data []byte) (Scenario, error) {
 				return Scenario{}, fmt.Errorf("%s:%d: timeout: %q is not a number of seconds in 1..1800", path, line, v)
 			}
 			s.TimeoutSec = n
+		case strings.HasPrefix(text, "# run:"):
+			if v := strings.TrimSpace(strings.TrimPrefix(text, "# run:")); v != "on request" {
+				return Scenario{}, fmt.Errorf("%s:%d: run: %q (the only value is \"on request\")", path, line, v)
+			}
+			s.OnRequest = true
 		}
 	}
 	if err := sc.Err(); err != nil {

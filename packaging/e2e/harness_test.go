@@ -60,11 +60,12 @@ func TestParseResult(t *testing.T) {
 
 func TestParseScenarioHeader(t *testing.T) {
 	tests := []struct {
-		name      string
-		in        string
-		wantModes string
-		wantSec   int
-		wantErr   string
+		name          string
+		in            string
+		wantModes     string
+		wantSec       int
+		wantOnRequest bool
+		wantErr       string
 	}{
 		{name: "ok", in: "# what\n# modes: hybrid legacy\n# timeout: 150\n. lib.sh\n", wantModes: "hybrid legacy", wantSec: 150},
 		{name: "unknown mode", in: "# modes: unified v1\n# timeout: 9\n", wantErr: `s.sh:1: modes: unknown mode "v1" (want unified, hybrid or legacy)`},
@@ -73,6 +74,8 @@ func TestParseScenarioHeader(t *testing.T) {
 		{name: "no timeout", in: "# modes: unified\n", wantErr: `s.sh: no "# timeout:" line`},
 		{name: "bad timeout", in: "# modes: unified\n# timeout: 2m\n", wantErr: `s.sh:2: timeout: "2m" is not a number of seconds in 1..1800`},
 		{name: "twice", in: "# modes: unified\n# modes: hybrid\n# timeout: 1\n", wantErr: "s.sh:2: modes: given twice"},
+		{name: "on request", in: "# modes: unified\n# timeout: 9\n# run: on request\n", wantModes: "unified", wantSec: 9, wantOnRequest: true},
+		{name: "bad run", in: "# modes: unified\n# timeout: 9\n# run: nightly\n", wantErr: `s.sh:3: run: "nightly" (the only value is "on request")`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -86,7 +89,7 @@ func TestParseScenarioHeader(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if strings.Join(got.Modes, " ") != tt.wantModes || got.TimeoutSec != tt.wantSec || got.Name != "s" {
+			if strings.Join(got.Modes, " ") != tt.wantModes || got.TimeoutSec != tt.wantSec || got.Name != "s" || got.OnRequest != tt.wantOnRequest {
 				t.Errorf("got %+v", got)
 			}
 		})
@@ -105,7 +108,7 @@ func TestScenarios(t *testing.T) {
 		n := 0
 		sec := bootOverheadSec
 		for _, s := range ss {
-			if s.In(m.Name) {
+			if s.In(m.Name) && !s.OnRequest {
 				n++
 				sec += s.TimeoutSec + 15
 			}
@@ -199,6 +202,27 @@ func TestThresholdsInStep(t *testing.T) {
 	} {
 		if !strings.Contains(string(policy), pair[0]) || !strings.Contains(string(lib), pair[1]) {
 			t.Errorf("policy-e2e.toml condition %s and lib.sh %q must change together", pair[0], strings.TrimSpace(pair[1]))
+		}
+	}
+}
+
+func TestPickScenarios(t *testing.T) {
+	all := []Scenario{{Name: "01a-detect"}, {Name: "11-act-path"}, {Name: "14-vs-oomd", OnRequest: true}}
+	names := func(ss []Scenario) string {
+		var out []string
+		for _, s := range ss {
+			out = append(out, s.Name)
+		}
+		return strings.Join(out, " ")
+	}
+	for _, tt := range []struct{ prefixes, want string }{
+		{"", "01a-detect 11-act-path"}, // a measurement runs only on request
+		{"11", "11-act-path"},
+		{"14", "14-vs-oomd"},
+		{"01 14-vs", "01a-detect 14-vs-oomd"},
+	} {
+		if got := names(pickScenarios(all, strings.Fields(tt.prefixes))); got != tt.want {
+			t.Errorf("pickScenarios(%q) = %q, want %q", tt.prefixes, got, tt.want)
 		}
 	}
 }
