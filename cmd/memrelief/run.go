@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -27,6 +28,7 @@ import (
 	"github.com/memrelief/memrelief/internal/paths"
 	"github.com/memrelief/memrelief/internal/policy"
 	"github.com/memrelief/memrelief/internal/report"
+	"github.com/memrelief/memrelief/internal/state"
 	"github.com/memrelief/memrelief/internal/systemd"
 )
 
@@ -94,6 +96,9 @@ func runRun(ctx context.Context, c *cli, args []string) int {
 		return fail(exitFailure, err)
 	}
 
+	observer, release := instance(roots, o.dryRun, sink)
+	defer release()
+
 	bgCtx, stopBackground := context.WithCancel(ctx)
 	defer stopBackground()
 	d := &daemonParts{reload: make(chan struct{}, 1), sinks: report.Multi{sink}}
@@ -101,7 +106,7 @@ func runRun(ctx context.Context, c *cli, args []string) int {
 		return fail(exitUsage, err)
 	}
 	cfg := engine.Config{
-		Roots: roots, Layout: layout, Policy: pol, LoadPolicy: pl.load, DryRun: o.dryRun, Sink: d.sinks,
+		Roots: roots, Layout: layout, Policy: pol, LoadPolicy: pl.load, DryRun: o.dryRun, Observer: observer, Sink: d.sinks,
 		DropIns: &dropin.Finder{Roots: roots}, Triggers: h.live(), SelfCgroup: selfCgroup(roots, layout),
 	}
 	if h.live() {
@@ -127,6 +132,33 @@ func runRun(ctx context.Context, c *cli, args []string) int {
 		return fail(exitFailure, err)
 	}
 	return exitOK
+}
+
+// instance decides whether this run may act on the host: one memrelief
+// acts, holding the instance lock in ROOT/run/memrelief for its life; a
+// second (a DaemonSet next to the service) observes only, says so, and
+// touches neither the knobs nor the records of the first. A --dry-run
+// trial never takes the lock, so it can neither restore the service's
+// knobs nor keep it from acting. observer is why this run only observes,
+// "" when it acts; release lets the lock go.
+func instance(roots paths.Roots, dryRun bool, sink report.Sink) (observer string, release func()) {
+	if dryRun {
+		return "--dry-run: a trial leaves alone what any run changed, and writes no history", func() {}
+	}
+	lock, err := state.TakeLock(filepath.Join(roots.Run, "memrelief"))
+	warn := func(msg string) {
+		sink.Emit(report.Event{Time: time.Now(), Kind: report.Problem, Priority: report.Warning, Message: msg, Fields: map[string]string{report.FieldError: msg}})
+	}
+	switch {
+	case errors.Is(err, state.ErrHeld):
+		observer = "another memrelief acts on this host: " + err.Error()
+		warn(observer + "; this one observes only until restarted after that one stops")
+		return observer, func() {}
+	case err != nil:
+		warn(fmt.Sprintf("%v: acting without the guard against a second memrelief on this host", err))
+		return "", func() {}
+	}
+	return "", func() { lock.Release() }
 }
 
 // policyLoader loads run's policy at start and on each reload.

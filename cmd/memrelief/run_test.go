@@ -1,11 +1,15 @@
 package main
 
 import (
+	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/memrelief/memrelief/internal/fixtures"
+	"github.com/memrelief/memrelief/internal/state"
 )
 
 // run in dry run against a copy of a fixture host starts, watches and
@@ -37,6 +41,48 @@ func TestRunDryOnFixture(t *testing.T) {
 	}
 }
 
+// TestRunSecondInstanceObserves: while one memrelief holds the instance
+// lock, a second run says so and changes nothing; a --dry-run trial never
+// takes the lock, so the service can start while one runs.
+func TestRunSecondInstanceObserves(t *testing.T) {
+	dir := fixtures.CopyDir(t, "v2-systemd")
+	lock, err := state.TakeLock(filepath.Join(dir, "run", "memrelief"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	vfs := filepath.Join(dir, "proc/sys/vm/vfs_cache_pressure")
+	before, _ := os.ReadFile(vfs)
+	_, errOut, code := runCLI(t, "run", "--root", dir, "--log", "stderr", "--no-dbus", "--duration", "300ms")
+	if code != 0 || !strings.Contains(errOut, "another memrelief acts on this host: instance lock ") ||
+		!strings.Contains(errOut, "pid "+strconv.Itoa(os.Getpid())) || !strings.Contains(errOut, "observing only") {
+		t.Errorf("second instance: exit %d, stderr %q; want a warning naming the holder and a start-up line that says it observes", code, errOut)
+	}
+	if hist, _ := filepath.Glob(filepath.Join(dir, "var/lib/memrelief/history/*")); len(hist) > 0 {
+		t.Errorf("the observing instance wrote history: %v", hist)
+	}
+	if after, _ := os.ReadFile(vfs); string(after) != string(before) {
+		t.Errorf("vfs_cache_pressure %q -> %q under an observing instance", before, after)
+	}
+	lock.Release()
+
+	// A trial holds no lock: the service that starts meanwhile acts.
+	done := make(chan string)
+	go func() {
+		_, errOut, _ := runCLI(t, "run", "--root", dir, "--log", "stderr", "--no-dbus", "--dry-run", "--duration", "2s")
+		done <- errOut
+	}()
+	time.Sleep(300 * time.Millisecond)
+	l, err := state.TakeLock(filepath.Join(dir, "run", "memrelief"))
+	if err != nil {
+		t.Errorf("a --dry-run trial holds the instance lock: %v", err)
+	} else {
+		l.Release()
+	}
+	if out := <-done; !strings.Contains(out, "observing only, changing nothing (not even what an earlier run left): --dry-run") {
+		t.Errorf("trial's start-up line: %q", out)
+	}
+}
+
 // As an ordinary user run refuses to start, unless in dry run.
 func TestRunRefusesNonRoot(t *testing.T) {
 	dir := fixtures.CopyDir(t, "v2-systemd")
@@ -57,15 +103,16 @@ func TestRunRefusesNonRoot(t *testing.T) {
 	}
 }
 
-// --no-history leaves nothing in the history directory: a trial run of the
-// main job on a newcomer's host writes nothing at all.
+// --no-history leaves nothing in the history directory, and --dry-run
+// writes none either: a trial run of the main job on a newcomer's host
+// writes nothing at all.
 func TestRunNoHistoryWritesNothing(t *testing.T) {
 	for _, tc := range []struct {
 		args  []string
 		files bool
-	}{{nil, true}, {[]string{"--no-history"}, false}} {
+	}{{nil, true}, {[]string{"--no-history"}, false}, {[]string{"--dry-run"}, false}} {
 		dir := fixtures.CopyDir(t, "v2-systemd")
-		args := append([]string{"run", "--root", dir, "--log", "stderr", "--no-dbus", "--dry-run", "--duration", "300ms"}, tc.args...)
+		args := append([]string{"run", "--root", dir, "--log", "stderr", "--no-dbus", "--duration", "300ms"}, tc.args...)
 		if _, errOut, code := runCLI(t, args...); code != 0 {
 			t.Fatalf("run %q: exit %d: %s", tc.args, code, errOut)
 		}

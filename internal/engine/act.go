@@ -155,6 +155,9 @@ func (e *Engine) reconcile(now time.Time) {
 	if e.stopping {
 		return // undoAll owns the knobs now
 	}
+	if e.cfg.Observer != "" {
+		return // the knobs are another memrelief's
+	}
 	want := e.desired()
 	dry := e.dryRun()
 	for id, d := range want {
@@ -285,6 +288,9 @@ func (e *Engine) restoreKnob(t *target, why string) {
 
 // undoAll puts back every knob memrelief changed, now, for shutdown.
 func (e *Engine) undoAll(why string) {
+	if e.cfg.Observer != "" {
+		return // it changed nothing; the records are another memrelief's
+	}
 	e.Settle()
 	e.trackManaged()
 	for _, id := range e.knobs.IDs() {

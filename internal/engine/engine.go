@@ -37,6 +37,12 @@ type Config struct {
 	LoadPolicy func() (*policy.Policy, error)
 	// DryRun forces dry run whatever the policy says.
 	DryRun bool
+	// Observer, when set, says why this run must change nothing on the
+	// host, not even what an earlier run left changed: another memrelief
+	// acts here, or the run is a --dry-run trial next to one. It forces dry
+	// run, and the engine recovers and restores no knob and writes no
+	// history (it reads it).
+	Observer string
 	Sink   report.Sink
 	// Units is systemd's unit API; nil without systemd on D-Bus.
 	Units action.Units
@@ -193,7 +199,7 @@ func New(cfg Config) *Engine {
 	}
 	e := &Engine{cfg: cfg, pol: cfg.Policy, watched: map[string]*watched{}, overrides: map[string]dropinResult{}, reported: map[string]bool{}, wake: make(chan wakeup, 64), queries: make(chan chan Snapshot), calls: make(chan func())}
 	e.rd = cgroupfs.NewReader(cfg.Layout)
-	e.dry.Store(cfg.DryRun || cfg.Policy.Daemon.DryRun)
+	e.dry.Store(cfg.DryRun || cfg.Observer != "" || cfg.Policy.Daemon.DryRun)
 	e.sys = &action.Live{Cgroups: cgroupfs.NewReader(cfg.Layout), Proc: cfg.Roots.Proc, UnitAPI: cfg.Units, Dry: e.dry.Load}
 	e.reclaimer = &action.Reclaimer{Sys: e.sys}
 	e.reclaimer.SetNodeBudget(uint64(cfg.Policy.Daemon.ReclaimBudget))
@@ -263,7 +269,9 @@ func (e *Engine) notify(s string) {
 // reports READY, and loops until ctx is done, re-reading the policy on
 // each receive from reload. On the way out it undoes every change it made.
 func (e *Engine) Run(ctx context.Context, reload <-chan struct{}) error {
-	e.recover(ctx)
+	if e.cfg.Observer == "" {
+		e.recover(ctx)
+	}
 	if e.cfg.Triggers {
 		e.triggers = newTriggerWatcher(e.wake)
 		go e.triggers.run(ctx)
@@ -773,6 +781,9 @@ func (e *Engine) startedEvent() report.Event {
 		caps = append(caps, "no systemd unit API: unit_property unavailable")
 	}
 	msg := fmt.Sprintf("memrelief started with %s: %s; %s", e.pol.Source, e.Status(), strings.Join(caps, ", "))
+	if e.cfg.Observer != "" {
+		msg += "; observing only, changing nothing (not even what an earlier run left): " + e.cfg.Observer
+	}
 	return report.Event{Kind: report.Started, Priority: report.Notice, Message: msg,
 		Fields: map[string]string{report.FieldPolicy: e.pol.Source}}
 }

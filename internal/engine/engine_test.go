@@ -505,3 +505,47 @@ func TestEngineChurnKeepsNoPerCgroupState(t *testing.T) {
 		t.Errorf("%d problems reported for 50 broken cgroups", n)
 	}
 }
+
+// TestEngineObserverChangesNothing: with another memrelief acting on the
+// host (here h, which raised vm.vfs_cache_pressure and holds its intent
+// record), an observer run leaves every file as it found it, at start
+// (no recovery) and at stop (no restore, no history written), and says
+// why in its start-up line. The same run without Observer would restore
+// the other instance's knob: the control case below.
+func TestEngineObserverChangesNothing(t *testing.T) {
+	h := newHarness(t, testPolicy, false)
+	h.tickAt(0)
+	h.tickAt(10)
+	if h.vfs() != "150" {
+		t.Fatalf("the acting engine did not raise vfs_cache_pressure: %s", h.vfs())
+	}
+	run := func(observer string) *report.Recorder {
+		rec := &report.Recorder{}
+		cfg := h.eng.cfg
+		cfg.Sink, cfg.Observer, cfg.Now = rec, observer, time.Now
+		eng := New(cfg)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- eng.Run(ctx, nil) }()
+		for len(rec.Events()) == 0 { // started: recovered, ticked once
+			time.Sleep(5 * time.Millisecond)
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		return rec
+	}
+	before := snapshot(t, h.roots)
+	rec := run("another memrelief (pid 1) acts on this host")
+	if diff := diffLines(before, snapshot(t, h.roots)); diff != "" {
+		t.Fatalf("the observer changed the host:\n%s", diff)
+	}
+	if ev := rec.Events()[0]; ev.Kind != report.Started || !strings.Contains(ev.Message, "observing only") || !strings.Contains(ev.Message, "pid 1") {
+		t.Errorf("start-up line %q: want it to say it observes only, and why", ev.Message)
+	}
+	run("")
+	if h.vfs() != "100" {
+		t.Fatalf("control: a run that is not an observer left vfs_cache_pressure at %s; the test above proves nothing", h.vfs())
+	}
+}

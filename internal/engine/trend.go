@@ -265,6 +265,10 @@ func (e *Engine) updateTrends(now time.Time) {
 }
 
 func (e *Engine) save(t *trend) {
+	if e.cfg.Observer != "" {
+		t.dirty = false // the files are the acting memrelief's to write
+		return
+	}
 	if err := e.hist.store.Save(t.s); err != nil {
 		e.once("history-save", fmt.Sprintf("history not saved (kept in memory, retried later): %v", err))
 		return
@@ -275,6 +279,9 @@ func (e *Engine) save(t *trend) {
 // prune removes the files of cgroups gone for longer than the longest
 // tier holds: their history has nothing left to say.
 func (e *Engine) prune(now time.Time) {
+	if e.cfg.Observer != "" {
+		return
+	}
 	last := e.hist.tiers[len(e.hist.tiers)-1]
 	if _, err := e.hist.store.Prune(now, last.Step*time.Duration(last.Len)); err != nil {
 		e.once("history-prune", fmt.Sprintf("pruning old history: %v", err))

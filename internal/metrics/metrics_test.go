@@ -573,6 +573,44 @@ func TestListenCreatesTheSocketDirectory(t *testing.T) {
 	}
 }
 
+// TestListenLeavesALiveSocket: a stale socket (its listener gone) is
+// replaced; a live one, another memrelief's, is not taken.
+func TestListenLeavesALiveSocket(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "metrics.sock")
+	first, err := Listen(Addr{"unix", sock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for {
+			c, err := first.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	if ln, err := Listen(Addr{"unix", sock}); err == nil || !strings.Contains(err.Error(), "another process serves there") {
+		if ln != nil {
+			ln.Close()
+		}
+		t.Fatalf("second Listen on a live socket: %v; want it refused", err)
+	}
+	if c, err := net.Dial("unix", sock); err != nil {
+		t.Fatalf("the first listener lost its socket: %v", err)
+	} else {
+		c.Close()
+	}
+	// Gone without removing its file (a crash): the next one takes over.
+	first.(*net.UnixListener).SetUnlinkOnClose(false)
+	first.Close()
+	again, err := Listen(Addr{"unix", sock})
+	if err != nil {
+		t.Fatalf("Listen over a stale socket: %v", err)
+	}
+	again.Close()
+}
+
 func TestServeOnLoopback(t *testing.T) {
 	_, m := liveEngine(t)
 	a, err := ParseAddr("127.0.0.1:0")

@@ -92,6 +92,13 @@ func Listen(a Addr) (net.Listener, error) {
 			if fi.Mode().Type() != fs.ModeSocket {
 				return nil, fmt.Errorf("listen on %s: a file that is not a socket is in the way", a.Address)
 			}
+			// Stale only if nobody answers: a second memrelief (a trial
+			// run, or a DaemonSet next to the service) must not take a
+			// live socket from the first.
+			if c, err := net.DialTimeout("unix", a.Address, time.Second); err == nil {
+				c.Close()
+				return nil, fmt.Errorf("listen on %s: another process serves there", a.Address)
+			}
 			if err := os.Remove(a.Address); err != nil {
 				return nil, fmt.Errorf("remove stale socket %s: %w", a.Address, err)
 			}
