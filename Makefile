@@ -61,6 +61,10 @@ DIST ?= dist
 # SOURCE_DATE_EPOCH (reproducible-builds.org) for every file without an
 # mtime of its own.
 SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+# The packages' maintainer field. A placeholder address (.invalid is
+# reserved): whoever publishes packages sets their own here or on the
+# command line.
+PKG_MAINTAINER ?= memrelief maintainers <maintainers@memrelief.invalid>
 
 package: build
 	rm -rf $(DIST)/stage
@@ -68,6 +72,8 @@ package: build
 	for m in packaging/man/memrelief.8 packaging/man/memrelief-policy.5; do \
 	  gzip -9n <$$m >$(DIST)/stage/man/$$(basename $$m).gz || exit 1; \
 	done
+	gzip -9n <packaging/changelog >$(DIST)/stage/changelog.gz
+	GO=$(GO) sh packaging/scripts/third-party-licenses.sh ./cmd/memrelief $(DIST)/stage/third-party-licenses
 	@# Without the D-Bus policy the package is still built, without it, and loudly.
 	if [ -f packaging/dbus/org.memrelief.MemRelief1.conf ]; then \
 	  cp packaging/nfpm.yaml $(DIST)/stage/nfpm.yaml; \
@@ -76,9 +82,9 @@ package: build
 	  sed '/# dbus-policy-begin/,/# dbus-policy-end/d' packaging/nfpm.yaml >$(DIST)/stage/nfpm.yaml; \
 	fi
 	rm -f $(DIST)/memrelief_*_amd64.deb $(DIST)/memrelief-*.x86_64.rpm
-	SOURCE_DATE_EPOCH='$(SOURCE_DATE_EPOCH)' PKG_VERSION='$(PKG_VERSION)' PKG_STAGE='$(DIST)/stage' $(GO) tool nfpm package --config $(DIST)/stage/nfpm.yaml \
+	SOURCE_DATE_EPOCH='$(SOURCE_DATE_EPOCH)' PKG_VERSION='$(PKG_VERSION)' PKG_STAGE='$(DIST)/stage' PKG_MAINTAINER='$(PKG_MAINTAINER)' $(GO) tool nfpm package --config $(DIST)/stage/nfpm.yaml \
 	  --packager deb --target $(DIST)/memrelief_$(PKG_VERSION)_amd64.deb
-	SOURCE_DATE_EPOCH='$(SOURCE_DATE_EPOCH)' PKG_VERSION='$(PKG_VERSION)' PKG_STAGE='$(DIST)/stage' $(GO) tool nfpm package --config $(DIST)/stage/nfpm.yaml \
+	SOURCE_DATE_EPOCH='$(SOURCE_DATE_EPOCH)' PKG_VERSION='$(PKG_VERSION)' PKG_STAGE='$(DIST)/stage' PKG_MAINTAINER='$(PKG_MAINTAINER)' $(GO) tool nfpm package --config $(DIST)/stage/nfpm.yaml \
 	  --packager rpm --target $(DIST)/memrelief-$(PKG_VERSION).x86_64.rpm
 
 clean:

@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/md5"
 	"crypto/sha256"
+	"debug/buildinfo"
 	"debug/elf"
 	"encoding/hex"
 	"errors"
@@ -29,6 +30,10 @@ import (
 // dbusPolicy is written by another part of the project; the packages carry
 // it when it exists.
 const dbusPolicy = "packaging/dbus/org.memrelief.MemRelief1.conf"
+
+// maintainer is what the test builds set PKG_MAINTAINER to: the field is
+// set at build time, by whoever publishes the packages.
+const maintainer = "Test Packager <packager@example.org>"
 
 // built is what one `make package` produced.
 type built struct {
@@ -111,7 +116,7 @@ func build(t *testing.T) built {
 	_, statErr := os.Stat(filepath.Join(repo, dbusPolicy))
 	dist := t.TempDir()
 	start := time.Now()
-	run(t, repo, nil, "make", "-s", "package", "DIST="+dist)
+	run(t, repo, nil, "make", "-s", "package", "DIST="+dist, "PKG_MAINTAINER="+maintainer)
 	t.Logf("make package took %s", time.Since(start).Round(time.Millisecond))
 
 	debs, _ := filepath.Glob(filepath.Join(dist, "*.deb"))
@@ -158,6 +163,8 @@ func expected(t *testing.T, b built) map[string]want {
 		"/usr/share/doc/memrelief/README.md":                       {mode: 0o644, src: "README.md"},
 		"/usr/share/doc/memrelief/copyright":                       {mode: 0o644, src: "packaging/deb/copyright", debOnly: true},
 		"/usr/share/doc/memrelief/examples/README.md":              {mode: 0o644, src: "configs/README.md"},
+		"/usr/share/doc/memrelief/changelog.gz":                    {mode: 0o644, src: "packaging/changelog", gz: true},
+		"/usr/share/doc/memrelief/third-party-licenses":            {mode: 0o644},
 		"/var/lib/memrelief":                                       {mode: 0o755, dir: true},
 		"/usr/share/dbus-1/system.d/org.memrelief.MemRelief1.conf": {mode: 0o644, src: dbusPolicy},
 	}
@@ -281,8 +288,30 @@ func checkDebData(t *testing.T, b built, w map[string]want) map[string][]byte {
 	}
 	if bin, ok := files["/usr/bin/memrelief"]; ok {
 		checkStatic(t, bin)
+		checkThirdParty(t, bin, files["/usr/share/doc/memrelief/third-party-licenses"])
 	}
 	return files
+}
+
+// checkThirdParty fails unless notices holds a license for every module
+// the binary was linked from, as its build information lists them.
+func checkThirdParty(t *testing.T, bin, notices []byte) {
+	t.Helper()
+	info, err := buildinfo.Read(bytes.NewReader(bin))
+	if err != nil {
+		t.Fatalf("build information of /usr/bin/memrelief: %v", err)
+	}
+	if len(info.Deps) == 0 {
+		t.Fatal("/usr/bin/memrelief lists no modules: the check would pass on anything")
+	}
+	for _, d := range info.Deps {
+		if !bytes.Contains(notices, []byte("\n==== "+d.Path+" "+d.Version+": ")) {
+			t.Errorf("third-party-licenses has no license of %s %s, linked into the binary", d.Path, d.Version)
+		}
+	}
+	if !bytes.Contains(notices, []byte("==== the Go standard library and runtime, "+info.GoVersion+": LICENSE")) {
+		t.Errorf("third-party-licenses lacks the license of the Go standard library (%s)", info.GoVersion)
+	}
 }
 
 // checkStatic fails unless bin is an x86-64 ELF executable with no dynamic
@@ -309,6 +338,9 @@ func checkDebControl(t *testing.T, b built) {
 	fields := string(run(t, "", nil, "dpkg-deb", "-f", b.deb, "Package", "Version", "Architecture"))
 	if want := fmt.Sprintf("Package: memrelief\nVersion: %s\nArchitecture: amd64\n", b.version); fields != want {
 		t.Errorf("control fields:\n%s\nwant\n%s", fields, want)
+	}
+	if got := strings.TrimSpace(string(run(t, "", nil, "dpkg-deb", "-f", b.deb, "Maintainer"))); got != maintainer {
+		t.Errorf("Maintainer %q, want PKG_MAINTAINER's %q", got, maintainer)
 	}
 	if deps := strings.TrimSpace(string(run(t, "", nil, "dpkg-deb", "-f", b.deb, "Depends", "Pre-Depends"))); deps != "" {
 		t.Errorf("a static binary needs no dependencies, the package has: %s", deps)
@@ -366,6 +398,9 @@ func checkRPM(t *testing.T, b built, w map[string]want, debFiles map[string][]by
 	}
 	if got := strings.TrimSpace(q("[%{REQUIRENAME}\n]")); strings.Contains(got, ".so") {
 		t.Errorf("the rpm requires libraries: %s", got)
+	}
+	if got := q("%{PACKAGER}"); got != maintainer {
+		t.Errorf("rpm Packager %q, want PKG_MAINTAINER's %q", got, maintainer)
 	}
 	if got := q("%{LICENSE}"); got != "Apache-2.0" {
 		t.Errorf("rpm License %q, want Apache-2.0", got)
