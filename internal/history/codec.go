@@ -216,19 +216,29 @@ func (d *decoder) kibValue(what string, v int64) uint32 {
 	return uint32(v)
 }
 
-func (d *decoder) point(prev *[NumComponents]uint32) point {
-	var p point
+// bucketHeader reads what both bucket formats begin with: the sample count
+// and the known components. false means the bucket is empty or bad, and p
+// is complete as it is.
+func (d *decoder) bucketHeader(p *point) bool {
 	n := d.uvarint("bucket samples")
 	if n > math.MaxUint16 {
 		d.fail("bucket samples", "%d is more than a bucket holds", n)
 	}
 	if n == 0 || d.err != nil {
-		return p
+		return false
 	}
 	p.n = uint16(n)
 	p.known = d.byte("known components")
 	if p.known&^allComponent != 0 {
 		d.fail("known components", "unknown bits in %#x", p.known)
+		return false
+	}
+	return true
+}
+
+func (d *decoder) point(prev *[NumComponents]uint32) point {
+	var p point
+	if !d.bucketHeader(&p) {
 		return p
 	}
 	for c := range NumComponents {
@@ -255,17 +265,7 @@ func (d *decoder) point(prev *[NumComponents]uint32) point {
 // gives it.
 func (d *decoder) compactPoint(prev *[NumComponents]uint32) point {
 	var p point
-	n := d.uvarint("bucket samples")
-	if n > math.MaxUint16 {
-		d.fail("bucket samples", "%d is more than a bucket holds", n)
-	}
-	if n == 0 || d.err != nil {
-		return p
-	}
-	p.n = uint16(n)
-	p.known = d.byte("known components")
-	if p.known&^allComponent != 0 {
-		d.fail("known components", "unknown bits in %#x", p.known)
+	if !d.bucketHeader(&p) {
 		return p
 	}
 	for c := range NumComponents {
