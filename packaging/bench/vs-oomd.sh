@@ -58,7 +58,8 @@ while [ "$i" -lt "$n" ]; do
 	i=$((i + 1))
 done
 sleep 20 # memrelief finds new units at once (UnitNew) or at its next rescan
-watched=$(memrelief status -o json 2>/dev/null | jq '[.cgroups[] | select(.cgroup | test("bench-oomd-"))] | length' 2>/dev/null || echo "?")
+# The daemon's own count, from its sd_notify STATUS ("watching N cgroups; ...").
+watched=$(systemctl show -p StatusText --value memrelief.service | sed -n 's/^watching \([0-9]*\) cgroups.*/\1/p')
 set -- $(window)
 load_m=$1
 load_o=$2
@@ -69,7 +70,7 @@ rss_o=$(rss_kib "$o")
 # cgroup per second of wall time.
 per_m=$(awk -v l="$load_m" -v i="$idle_m" -v n="$n" -v s="$secs" 'BEGIN { printf "%.1f", (l - i) * 1000 / n / s }')
 per_o=$(awk -v l="$load_o" -v i="$idle_o" -v n="$n" -v s="$secs" 'BEGIN { printf "%.1f", (l - i) * 1000 / n / s }')
-echo "n=$n interval=$interval window=${secs}s memrelief_watches=$watched"
+echo "n=$n interval=$interval window=${secs}s memrelief_watches=${watched:-?}"
 echo "idle_cpu_ms_per_min memrelief=$((idle_m * 60 / secs)) oomd=$((idle_o * 60 / secs)) ratio=$(ratio "$idle_m" "$idle_o")"
 echo "per_cgroup_cpu_us_per_s memrelief=$per_m oomd=$per_o ratio=$(ratio "$per_m" "$per_o")"
 echo "rss_kib memrelief=$rss_m oomd=$rss_o ratio=$(ratio "$rss_m" "$rss_o")"
