@@ -43,7 +43,7 @@ type Config struct {
 	// run, and the engine recovers and restores no knob and writes no
 	// history (it reads it).
 	Observer string
-	Sink   report.Sink
+	Sink     report.Sink
 	// Units is systemd's unit API; nil without systemd on D-Bus.
 	Units action.Units
 	// DropIns finds [X-MemRelief] overrides; nil disables them.
