@@ -94,5 +94,10 @@ package: build
 	SOURCE_DATE_EPOCH='$(SOURCE_DATE_EPOCH)' PKG_VERSION='$(PKG_VERSION)' PKG_STAGE='$(DIST)/stage' PKG_MAINTAINER='$(PKG_MAINTAINER)' $(GO) tool nfpm package --config $(DIST)/stage/nfpm.yaml \
 	  --packager rpm --target $(DIST)/memrelief-$(PKG_VERSION).x86_64.rpm
 
+# The DaemonSet's policy ConfigMap is configs/default.toml, indented
+# (packaging/kubernetes's test keeps them equal).
+packaging/kubernetes/configmap.yaml: configs/default.toml
+	{ sed -n '1,/^  policy.toml: |$$/p' $@; sed 's/^./    &/' configs/default.toml; } >$@.tmp && mv $@.tmp $@
+
 clean:
 	rm -rf bin
