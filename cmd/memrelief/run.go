@@ -146,19 +146,22 @@ func instance(roots paths.Roots, dryRun bool, sink report.Sink) (observer string
 		return "--dry-run: a trial leaves alone what any run changed, and writes no history", func() {}
 	}
 	lock, err := state.TakeLock(filepath.Join(roots.Run, "memrelief"))
-	warn := func(msg string) {
-		sink.Emit(report.Event{Time: time.Now(), Kind: report.Problem, Priority: report.Warning, Message: msg, Fields: map[string]string{report.FieldError: msg}})
-	}
 	switch {
 	case errors.Is(err, state.ErrHeld):
 		observer = "another memrelief acts on this host: " + err.Error()
-		warn(observer + "; this one observes only until restarted after that one stops")
+		warnEvent(sink, observer+"; this one observes only until restarted after that one stops")
 		return observer, func() {}
 	case err != nil:
-		warn(fmt.Sprintf("%v: acting without the guard against a second memrelief on this host", err))
+		warnEvent(sink, fmt.Sprintf("%v: acting without the guard against a second memrelief on this host", err))
 		return "", func() {}
 	}
 	return "", func() { lock.Release() }
+}
+
+// warnEvent reports a problem run works around, its message also as the
+// event's ERROR field.
+func warnEvent(sink report.Sink, msg string) {
+	sink.Emit(report.Event{Time: time.Now(), Kind: report.Problem, Priority: report.Warning, Message: msg, Fields: map[string]string{report.FieldError: msg}})
 }
 
 // policyLoader loads run's policy at start and on each reload.
@@ -334,9 +337,7 @@ func metricsSinks(ctx context.Context, query metrics.QueryFunc, pol *policy.Poli
 		problems.Emit(report.Event{Time: time.Now(), Kind: report.Problem, Priority: report.Warning,
 			Message: "metrics unavailable: " + err.Error(), Fields: map[string]string{report.FieldError: err.Error()}})
 	}
-	say := func(msg string) {
-		problems.Emit(report.Event{Time: time.Now(), Kind: report.Problem, Priority: report.Warning, Message: msg, Fields: map[string]string{report.FieldError: msg}})
-	}
+	say := func(msg string) { warnEvent(problems, msg) }
 	m := metrics.New(ctx, query, metrics.Options{Proc: roots.Proc, Version: version, Revision: commit,
 		OnConnLimit: func(limit int) {
 			say(fmt.Sprintf("metrics listener reached its limit of %d open connections; further connections are closed until some end (said once)", limit))
