@@ -417,7 +417,7 @@ func (e *Engine) dispatch(w *watched, d Decision, acts []*policy.Action, now tim
 			results = append(results, e.kinds[a.Type].(oneShotKind).run(ctx, e, j, a))
 		}
 		return func() {
-			w.busy, w.skipped, w.rate.reclaiming = false, false, false
+			w.busy, w.skipped = false, false // reclaimDone ends w.rate.reclaiming
 			for _, r := range results {
 				r()
 			}

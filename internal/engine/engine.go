@@ -199,7 +199,7 @@ func New(cfg Config) *Engine {
 	}
 	e := &Engine{cfg: cfg, pol: cfg.Policy, watched: map[string]*watched{}, overrides: map[string]dropinResult{}, reported: map[string]bool{}, wake: make(chan wakeup, 64), queries: make(chan chan Snapshot), calls: make(chan func())}
 	e.rd = cgroupfs.NewReader(cfg.Layout)
-	e.dry.Store(cfg.DryRun || cfg.Observer != "" || cfg.Policy.Daemon.DryRun)
+	e.dry.Store(e.dryUnder(cfg.Policy))
 	e.sys = &action.Live{Cgroups: cgroupfs.NewReader(cfg.Layout), Proc: cfg.Roots.Proc, UnitAPI: cfg.Units, Dry: e.dry.Load}
 	e.reclaimer = &action.Reclaimer{Sys: e.sys}
 	e.reclaimer.SetNodeBudget(uint64(cfg.Policy.Daemon.ReclaimBudget))
@@ -242,6 +242,12 @@ func rehome(dir, host, root string) string {
 }
 
 func (e *Engine) dryRun() bool { return e.dry.Load() }
+
+// dryUnder is whether a run under p writes nothing: --dry-run, an
+// observer, or the policy's dry_run.
+func (e *Engine) dryUnder(p *policy.Policy) bool {
+	return e.cfg.DryRun || e.cfg.Observer != "" || p.Daemon.DryRun
+}
 
 func (e *Engine) emit(ev report.Event) {
 	if ev.Time.IsZero() {

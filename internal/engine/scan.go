@@ -244,7 +244,7 @@ func (e *Engine) Reload(ctx context.Context) {
 	e.overrides = map[string]dropinResult{}
 	e.reclaimer.SetNodeBudget(uint64(p.Daemon.ReclaimBudget))
 	// Actions read it as they act: the next one obeys the new policy.
-	e.dry.Store(e.cfg.DryRun || e.cfg.Observer != "" || p.Daemon.DryRun)
+	e.dry.Store(e.dryUnder(p))
 	for _, w := range e.watched {
 		if _, ok := p.Rule(w.rule.Name); !ok {
 			e.drop(w, "rule "+w.rule.Name+" removed from the policy")
