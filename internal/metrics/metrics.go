@@ -153,7 +153,7 @@ func New(ctx context.Context, q Querier, opts Options) *Metrics {
 		m.events.WithLabelValues(string(k))
 	}
 	for _, a := range policy.ActionTypes() {
-		for _, r := range results {
+		for _, r := range results() {
 			m.actions.WithLabelValues(string(a), r)
 		}
 	}
@@ -180,11 +180,14 @@ func actionKind(s string) string {
 }
 
 // results are the values of the result label; anything else is "other".
-var results = []string{report.ResultOK, report.ResultPartial, report.ResultIneffective, report.ResultSkipped,
-	report.ResultUnsupported, report.ResultFailed, report.ResultDryRun}
+// A function, not a package variable, so nothing can change the list.
+func results() []string {
+	return []string{report.ResultOK, report.ResultPartial, report.ResultIneffective, report.ResultSkipped,
+		report.ResultUnsupported, report.ResultFailed, report.ResultDryRun}
+}
 
 func result(s string) string {
-	if slices.Contains(results, s) {
+	if slices.Contains(results(), s) {
 		return s
 	}
 	return "other"
