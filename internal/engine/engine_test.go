@@ -316,13 +316,21 @@ func TestEngineReload(t *testing.T) {
 	}
 }
 
-func TestEngineRestoresAfterCrash(t *testing.T) {
+// actedHarness is an engine that entered level elevated and raised
+// vm.vfs_cache_pressure from 100 to 150, its intent record written.
+func actedHarness(t *testing.T) *harness {
+	t.Helper()
 	h := newHarness(t, testPolicy, false)
 	h.tickAt(0)
 	h.tickAt(10)
 	if h.vfs() != "150" {
-		t.Fatalf("vfs %s", h.vfs())
+		t.Fatalf("the acting engine did not raise vfs_cache_pressure: %s", h.vfs())
 	}
+	return h
+}
+
+func TestEngineRestoresAfterCrash(t *testing.T) {
+	h := actedHarness(t)
 	// The process dies without shutdown; a new engine on the same host
 	// restores the original before doing anything else.
 	h2 := &harness{t: t, roots: h.roots, rec: &report.Recorder{}, now: h.now}
@@ -513,12 +521,7 @@ func TestEngineChurnKeepsNoPerCgroupState(t *testing.T) {
 // why in its start-up line. The same run without Observer would restore
 // the other instance's knob: the control case below.
 func TestEngineObserverChangesNothing(t *testing.T) {
-	h := newHarness(t, testPolicy, false)
-	h.tickAt(0)
-	h.tickAt(10)
-	if h.vfs() != "150" {
-		t.Fatalf("the acting engine did not raise vfs_cache_pressure: %s", h.vfs())
-	}
+	h := actedHarness(t)
 	run := func(observer string) *report.Recorder {
 		rec := &report.Recorder{}
 		cfg := h.eng.cfg
