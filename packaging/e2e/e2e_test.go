@@ -37,17 +37,16 @@ func TestE2E(t *testing.T) {
 	ensureTools(t)
 
 	scenarios, err := LoadScenarios(filepath.Join(here, "scenarios"))
-	if err == nil {
-		scenarios = pickScenarios(scenarios, strings.Fields(os.Getenv("MEMRELIEF_E2E_SCENARIOS")))
-	}
-	if only := os.Getenv("MEMRELIEF_E2E_SCENARIOS"); only != "" {
-		t.Logf("MEMRELIEF_E2E_SCENARIOS=%q: running %d scenarios only", only, len(scenarios))
-	}
 	if err != nil {
 		t.Fatal(err)
 	}
+	only := strings.Fields(os.Getenv("MEMRELIEF_E2E_SCENARIOS"))
+	scenarios = pickScenarios(scenarios, only)
+	if len(only) > 0 {
+		t.Logf("MEMRELIEF_E2E_SCENARIOS=%q: running %d scenarios only", strings.Join(only, " "), len(scenarios))
+	}
 	share := t.TempDir()
-	stageArtifacts(ctx, t, repo, share)
+	stageArtifacts(ctx, t, repo, share, scenarios)
 	img := ensureImage(ctx, t, filepath.Join(here, "image", "build.sh"))
 
 	logRoot := filepath.Join(cacheDir(), "logs")
@@ -129,8 +128,8 @@ func run(t *testing.T, cmd *exec.Cmd) []byte {
 // stageArtifacts fills the share with what the guest installs: the .deb when
 // the repository can build one, and always a tree laid out as the package
 // lays it out (binary, unit, catalog, D-Bus policy, default policy), plus the
-// load generator, the guest runner and the scenarios.
-func stageArtifacts(ctx context.Context, t *testing.T, repo, share string) {
+// load generator, the guest runner and the scenarios to run, and the bench scripts.
+func stageArtifacts(ctx context.Context, t *testing.T, repo, share string, scenarios []Scenario) {
 	stage := filepath.Join(share, "stage")
 	build := func(out, pkg string) {
 		cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", out, pkg)
@@ -222,14 +221,14 @@ func stageArtifacts(ctx context.Context, t *testing.T, repo, share string) {
 		t.Fatalf("stage guest environment: %v", err)
 	}
 	// The guest runs every scenario on the share: only the picked ones.
-	all, _ := LoadScenarios(filepath.Join(here, "scenarios"))
 	keep := map[string]bool{}
-	for _, s := range pickScenarios(all, strings.Fields(os.Getenv("MEMRELIEF_E2E_SCENARIOS"))) {
-		keep[s.Name] = true
+	for _, s := range scenarios {
+		keep[s.Name+".sh"] = true
 	}
-	for _, s := range all {
-		if !keep[s.Name] {
-			os.Remove(filepath.Join(share, "scenarios", s.Name+".sh"))
+	staged, _ := filepath.Glob(filepath.Join(share, "scenarios", "[0-9]*.sh"))
+	for _, p := range staged {
+		if !keep[filepath.Base(p)] {
+			os.Remove(p)
 		}
 	}
 	// Measurement scripts the scenarios run ($SHARE/bench).
