@@ -107,10 +107,20 @@ func (h *Handle) read(f hotFile) ([]byte, error) {
 	}
 }
 
-// Memory reads the cgroup's figures into m. With limits false it keeps
-// m.High, m.Max and m.HasHigh from the previous read, for callers that
-// refresh limits less often than usage.
+// Memory reads the cgroup's figures into m: Usage and Stat. With limits
+// false it keeps m.High, m.Max and m.HasHigh from the previous read, for
+// callers that refresh limits less often than usage.
 func (h *Handle) Memory(m *Memory, limits bool) error {
+	if err := h.Usage(m, limits); err != nil {
+		return err
+	}
+	return h.Stat(m)
+}
+
+// Usage reads the charge (memory.current) and, with limits, memory.high and
+// memory.max into m, and leaves m.Stat as it was: one number the kernel
+// keeps ready, where memory.stat is dozens it must gather first.
+func (h *Handle) Usage(m *Memory, limits bool) error {
 	data, err := h.read(hotCurrent)
 	if err != nil {
 		return err
@@ -120,7 +130,31 @@ func (h *Handle) Memory(m *Memory, limits bool) error {
 		return fmt.Errorf("parse %s: %w", h.paths[hotCurrent], err)
 	}
 	m.Current = cur
-	if data, err = h.read(hotStat); err != nil {
+	if !limits {
+		return nil
+	}
+	if h.r.L.Mode == Unified {
+		if m.High, err = h.r.readUint(filepath.Join(h.memDir, "memory.high")); err != nil {
+			return err
+		}
+		m.HasHigh = true
+		m.Max, err = h.r.readUint(filepath.Join(h.memDir, "memory.max"))
+		return err
+	}
+	if m.Max, err = h.r.readUint(filepath.Join(h.memDir, "memory.limit_in_bytes")); err != nil {
+		return err
+	}
+	if m.Max >= v1NoLimit {
+		m.Max = Unlimited
+	}
+	m.High, m.HasHigh = Unlimited, false
+	return nil
+}
+
+// Stat reads memory.stat into m.Stat (and, on v1, kmem usage as Kernel).
+func (h *Handle) Stat(m *Memory) error {
+	data, err := h.read(hotStat)
+	if err != nil {
 		return err
 	}
 	parse := ParseStatV2
@@ -140,24 +174,6 @@ func (h *Handle) Memory(m *Memory, limits bool) error {
 			return err
 		}
 	}
-	if !limits {
-		return nil
-	}
-	if h.r.L.Mode == Unified {
-		if m.High, err = h.r.readUint(filepath.Join(h.memDir, "memory.high")); err != nil {
-			return err
-		}
-		m.HasHigh = true
-		m.Max, err = h.r.readUint(filepath.Join(h.memDir, "memory.max"))
-		return err
-	}
-	if m.Max, err = h.r.readUint(filepath.Join(h.memDir, "memory.limit_in_bytes")); err != nil {
-		return err
-	}
-	if m.Max >= v1NoLimit {
-		m.Max = Unlimited
-	}
-	m.High, m.HasHigh = Unlimited, false
 	return nil
 }
 

@@ -374,7 +374,7 @@ func (e *Engine) Tick(ctx context.Context) {
 			e.drop(w, "cgroup removed")
 			continue
 		}
-		if w.cur.hasMem {
+		if w.cur.hasMem && w.cur.statFresh {
 			w.tr.add(now, history.FromMemory(&w.cur.mem))
 		}
 		e.sampleMembers(w, now)
@@ -503,7 +503,8 @@ func (e *Engine) sampleCgroup(w *watched, now time.Time) bool {
 		w.h = h
 	}
 	limits := w.limitsAt.IsZero() || now.Sub(w.limitsAt) >= e.cfg.RescanEvery
-	if err := w.h.Memory(&s.mem, limits); err != nil {
+	s.statFresh = false
+	if err := w.h.Usage(&s.mem, limits); err != nil {
 		if errors.Is(err, cgroupfs.ErrGone) {
 			return false
 		}
@@ -525,10 +526,54 @@ func (e *Engine) sampleCgroup(w *watched, now time.Time) bool {
 			w.once(e, "psi", err.Error())
 		}
 	}
-	if slab, ok := s.slab(); ok {
+	if s.hasMem && e.needStat(w, now) {
+		if err := w.h.Stat(&s.mem); err != nil {
+			if errors.Is(err, cgroupfs.ErrGone) {
+				return false
+			}
+			s.hasMem = false
+			w.once(e, "mem", err.Error())
+		} else {
+			s.statFresh, s.statAt = true, now
+		}
+	}
+	if slab, ok := s.slab(); ok && s.statFresh {
 		s.rate, s.hasRate = w.rate.observe(slab, now)
 	}
 	return true
+}
+
+// statMaxAge bounds how old a watched cgroup's memory.stat figures may get
+// in reports and metrics while no condition needs them.
+const statMaxAge = 30 * time.Second
+
+// statEvery is how often memory.stat is read where no condition needs it:
+// every statMaxAge, and at least ten times per finest history bucket, as
+// containers are (memberEvery), so history keeps its resolution.
+func (e *Engine) statEvery() time.Duration {
+	if e.hist == nil {
+		return statMaxAge
+	}
+	return min(statMaxAge, e.hist.tiers[0].Step/10)
+}
+
+// needStat reports whether this tick must read the cgroup's memory.stat:
+// when a level holds (its exit conditions and actions read it), when a
+// level could be entered on figures its charge allows (a charge under
+// 32M rules out "slab_reclaimable >= 32M"), or when the last read is
+// statEvery old. Most cgroups are far from every threshold, and
+// memory.stat costs the kernel and the daemon many times memory.current.
+func (e *Engine) needStat(w *watched, now time.Time) bool {
+	s := &w.cur
+	if w.st.Level != Normal || s.statAt.IsZero() || now.Sub(s.statAt) >= e.statEvery() || now.Before(s.statAt) {
+		return true
+	}
+	for i := range w.rule.Levels {
+		if w.rule.Levels[i].Enter.Possible(s) {
+			return true
+		}
+	}
+	return false
 }
 
 // once reports a problem the first time it happens.

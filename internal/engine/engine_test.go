@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"github.com/memrelief/memrelief/configs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -550,5 +551,65 @@ func TestEngineObserverChangesNothing(t *testing.T) {
 	run("")
 	if h.vfs() != "100" {
 		t.Fatalf("control: a run that is not an observer left vfs_cache_pressure at %s; the test above proves nothing", h.vfs())
+	}
+}
+
+// TestEngineReadsMemoryStatOnlyWhenNeeded: under the packaged default, a
+// pod whose whole charge is below every slab threshold has its
+// memory.stat read every statEvery, not every tick; the tick its charge
+// makes a level possible reads it, so the decision is the one a read of
+// every tick would give.
+func TestEngineReadsMemoryStatOnlyWhenNeeded(t *testing.T) {
+	h := newHarness(t, string(configs.Default()), false)
+	pod := filepath.Join(h.roots.Cgroup, podSlice)
+	write := func(name, content string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(pod, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	slab := func() uint64 {
+		t.Helper()
+		for _, c := range h.eng.snapshot().Cgroups {
+			if c.Cgroup == "/"+podSlice {
+				return c.SlabReclaimableBytes
+			}
+		}
+		t.Fatal("pod not watched")
+		return 0
+	}
+	write("memory.pressure", "some avg10=0.00 avg60=0.00 avg300=0.00 total=0\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n")
+	write("memory.max", "max\n")
+	write("memory.current", "20971520\n") // 20M: below the default's 32M of slab
+	h.setSlab("10485760")
+	h.tickAt(0)
+	if got := slab(); got != 10<<20 {
+		t.Fatalf("first tick: slab %d, want 10M read", got)
+	}
+	h.setSlab("12582912")
+	for sec := 2; sec < int(statMaxAge/time.Second); sec += 2 {
+		h.tickAt(sec)
+		if got := slab(); got != 10<<20 {
+			t.Fatalf("at %d s: slab %d; memory.stat read again though a 20M charge rules out every level", sec, got)
+		}
+	}
+	h.tickAt(int(statMaxAge / time.Second))
+	if got := slab(); got != 12<<20 {
+		t.Fatalf("after %s: slab %d, want the 12M on disk (figures at most that old)", statMaxAge, got)
+	}
+
+	// The agent fills the pod: 300M of charge, 280M of it slab, past the
+	// default's 256M. Read the very next tick, entered after the dwell.
+	write("memory.current", "314572800\n")
+	h.setSlab("293601280")
+	h.tickAt(32)
+	if got := slab(); got != 280<<20 {
+		t.Fatalf("slab %d the tick the charge passed 32M, want the 280M on disk", got)
+	}
+	for sec := 34; sec <= 40; sec += 2 {
+		h.tickAt(sec)
+	}
+	if len(h.events(report.LevelChanged, "")) == 0 {
+		t.Fatal("no level entered on 280M of slab in a 300M pod")
 	}
 }

@@ -115,7 +115,7 @@ func TestDefaultStormHoldsThroughItsReclaim(t *testing.T) {
 		if sec%2 != 0 {
 			continue // the default samples every 2 s
 		}
-		s := sample{hasMem: true, node: &nodeSample{}, mem: cgroupfs.Memory{Current: uint64(slab) + 8*mib, Max: cgroupfs.Unlimited}}
+		s := sample{hasMem: true, statFresh: true, node: &nodeSample{}, mem: cgroupfs.Memory{Current: uint64(slab) + 8*mib, Max: cgroupfs.Unlimited}}
 		s.mem.Stat.Set(cgroupfs.SlabReclaimable, uint64(slab))
 		s.rate, s.hasRate = r.observe(uint64(slab), t0.Add(time.Duration(sec)*time.Second))
 		var d Decision

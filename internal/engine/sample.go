@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"math"
 	"time"
 
 	"github.com/memrelief/memrelief/internal/cgroupfs"
@@ -24,14 +25,19 @@ type nodeSample struct {
 // conditions read. The node rule's sample has isNode set and takes its
 // figures from node.
 type sample struct {
-	at      time.Time
-	isNode  bool
-	mem     cgroupfs.Memory
-	hasMem  bool
-	psi     psi.Pressure
-	hasPSI  bool
-	rate    float64 // slab_reclaimable growth, bytes/s
-	hasRate bool
+	at     time.Time
+	isNode bool
+	mem    cgroupfs.Memory
+	hasMem bool
+	// statFresh is true when mem.Stat was read in this sample; statAt is
+	// when it last was. Between reads mem.Stat keeps the last figures, for
+	// reports, and the metrics drawn from it are unknown to conditions.
+	statFresh bool
+	statAt    time.Time
+	psi       psi.Pressure
+	hasPSI    bool
+	rate      float64 // slab_reclaimable growth, bytes/s
+	hasRate   bool
 	// stalls counts kernel trigger events (psi_stall); hasStalls is false
 	// where no trigger is armed.
 	stalls    int
@@ -85,6 +91,9 @@ func (s *sample) Value(m policy.Metric) (float64, bool) {
 	if !s.hasMem {
 		return 0, false
 	}
+	if statMetric(m) && !s.statFresh {
+		return 0, false
+	}
 	slab, hasSlab := s.cgroupSlab()
 	switch m {
 	case policy.SlabReclaimable:
@@ -112,6 +121,37 @@ func (s *sample) Value(m policy.Metric) (float64, bool) {
 	}
 	return 0, false
 }
+
+// statMetric reports whether a cgroup's metric is drawn from memory.stat.
+func statMetric(m policy.Metric) bool {
+	switch m {
+	case policy.SlabReclaimable, policy.KernelMemory, policy.SlabReclaimableShare, policy.SlabGrowthRate:
+		return true
+	}
+	return false
+}
+
+// Range implements policy.Ranges for a cgroup's sample whose memory.stat
+// is not read yet this tick: its charge bounds every part of it (slab is
+// charged to memory.current), and the figures it has are exact.
+func (s *sample) Range(m policy.Metric) (lo, hi float64, ok bool) {
+	if !s.isNode && s.hasMem && statMetric(m) {
+		switch m {
+		case policy.SlabGrowthRate:
+			return 0, 0, false
+		case policy.SlabReclaimableShare:
+			return 0, 100, true
+		}
+		return 0, float64(s.mem.Current), true
+	}
+	x, ok := s.Value(m)
+	if !ok {
+		return math.Inf(1), math.Inf(-1), true // unknown: never holds
+	}
+	return x, x, true
+}
+
+var _ policy.Ranges = (*sample)(nil)
 
 // nodeCgroupMetric answers cgroup metrics for the node rule from
 // /proc/meminfo, so a node rule may watch slab as a whole.

@@ -15,10 +15,10 @@ func TestSampleValues(t *testing.T) {
 	node := &nodeSample{hasMem: true, mem: procinfo.Meminfo{MemTotal: 1000, MemAvailable: 600, SReclaimable: 80},
 		hasPSI: true, psi: psi.Pressure{Some: psi.Record{Avg10: 3}, HasFull: true, Full: psi.Record{Avg10: 1}},
 		hasDentry: true, dentry: procinfo.DentryState{NrNegative: 42, HasNegative: true}}
-	v2 := sample{hasMem: true, node: node, mem: cgroupfs.Memory{Current: 200, High: 400, HasHigh: true, Max: cgroupfs.Unlimited}}
+	v2 := sample{hasMem: true, statFresh: true, node: node, mem: cgroupfs.Memory{Current: 200, High: 400, HasHigh: true, Max: cgroupfs.Unlimited}}
 	v2.mem.Stat.Set(cgroupfs.SlabReclaimable, 100)
 	v2.mem.Stat.Set(cgroupfs.Kernel, 150)
-	v1 := sample{hasMem: true, node: node, kmemAsSlab: true, mem: cgroupfs.Memory{Current: 200, Max: 1000}}
+	v1 := sample{hasMem: true, statFresh: true, node: node, kmemAsSlab: true, mem: cgroupfs.Memory{Current: 200, Max: 1000}}
 	v1.mem.Stat.Set(cgroupfs.Kernel, 150)
 	nodeS := sample{isNode: true, node: node}
 
@@ -72,7 +72,7 @@ func TestEveryPolicyMetricHasAReader(t *testing.T) {
 	p := psi.Pressure{Some: psi.Record{Avg10: 3, Avg60: 2}, HasFull: true, Full: psi.Record{Avg10: 1, Avg60: 1}}
 	node := &nodeSample{hasMem: true, mem: procinfo.Meminfo{MemTotal: 1000, MemAvailable: 600, SReclaimable: 80},
 		hasPSI: true, psi: p, hasDentry: true, dentry: procinfo.DentryState{NrNegative: 42, HasNegative: true}}
-	s := sample{hasMem: true, node: node, hasPSI: true, psi: p, hasRate: true, rate: 5, tr: tr, nodeTr: tr, stalls: 1, hasStalls: true,
+	s := sample{hasMem: true, statFresh: true, node: node, hasPSI: true, psi: p, hasRate: true, rate: 5, tr: tr, nodeTr: tr, stalls: 1, hasStalls: true,
 		mem: cgroupfs.Memory{Current: 200, High: 400, HasHigh: true, Max: 800}}
 	s.mem.Stat.Set(cgroupfs.SlabReclaimable, 100)
 	s.mem.Stat.Set(cgroupfs.Anon, 50)

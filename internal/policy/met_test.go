@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"math"
 	"math/rand/v2"
 	"testing"
 )
@@ -57,5 +58,93 @@ func TestFigureRoundsMeasuredValues(t *testing.T) {
 		if got := figure(tt.m, tt.v); got != tt.want {
 			t.Errorf("figure(%s, %v) = %q, want %q", tt.m, tt.v, got, tt.want)
 		}
+	}
+}
+
+// rangeValues bounds each metric of a MapValues by [v-spread, v+spread]:
+// the values a tick could have measured.
+// Metrics in unknown are known to be unknown: an empty interval.
+type rangeValues struct {
+	v       MapValues
+	spread  map[Metric]float64
+	unknown map[Metric]bool
+}
+
+func (r rangeValues) Range(m Metric) (float64, float64, bool) {
+	if r.unknown[m] {
+		return math.Inf(1), math.Inf(-1), true
+	}
+	x, ok := r.v[m]
+	if !ok {
+		return 0, 0, false
+	}
+	return x - r.spread[m], x + r.spread[m], true
+}
+
+// Possible must be true whenever Met could be for some figures in the
+// ranges (it guards reads the engine skips), and false when the bound
+// rules a set out.
+func TestPossibleNeverRulesOutWhatMetAccepts(t *testing.T) {
+	mk := func(s string) Condition {
+		c, err := ParseCondition(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	sets := []Conditions{
+		{},
+		{All: []Condition{mk("slab_reclaimable >= 256M")}},
+		{All: []Condition{mk("slab_reclaimable > 256M"), mk("slab_reclaimable_share <= 50%")}},
+		{Any: []Condition{mk("psi_some_avg10 > 10%"), mk("psi_full_avg10 < 5%")}},
+		{All: []Condition{mk("slab_reclaimable >= 32M"), mk("slab_reclaimable_share >= 40%")}, Any: []Condition{mk("memory_current_share_max >= 60%"), mk("slab_reclaimable >= 256M")}},
+	}
+	metrics := []Metric{SlabReclaimable, SlabReclaimableShare, PSISomeAvg10, PSIFullAvg10, CurrentShareOfMax}
+	scale := map[Metric]float64{SlabReclaimable: 512 << 20, SlabReclaimableShare: 100, PSISomeAvg10: 20, PSIFullAvg10: 10, CurrentShareOfMax: 100}
+	rng := rand.New(rand.NewPCG(3, 4))
+	ruledOut := 0
+	for i := range 20000 {
+		r := rangeValues{v: MapValues{}, spread: map[Metric]float64{}, unknown: map[Metric]bool{}}
+		for _, m := range metrics {
+			switch rng.IntN(8) {
+			case 0: // unbounded
+			case 1:
+				r.unknown[m] = true
+			default:
+				r.v[m] = rng.Float64() * scale[m]
+				r.spread[m] = rng.Float64() * scale[m] / 4
+			}
+		}
+		for j, cs := range sets {
+			possible := cs.Possible(r)
+			if !possible {
+				ruledOut++
+			}
+			// Figures anywhere in the ranges, the ends included.
+			for k := range 8 {
+				v := MapValues{}
+				for m, x := range r.v {
+					switch k {
+					case 0:
+						v[m] = x - r.spread[m]
+					case 1:
+						v[m] = x + r.spread[m]
+					default:
+						v[m] = x + (2*rng.Float64()-1)*r.spread[m]
+					}
+				}
+				for _, m := range metrics {
+					if _, ok := r.v[m]; !ok && !r.unknown[m] && rng.IntN(2) == 0 {
+						v[m] = rng.Float64() * scale[m] // unbounded: anything
+					}
+				}
+				if cs.Met(v) && !possible {
+					t.Fatalf("case %d set %d: Possible false for ranges %v±%v, but Met holds on %v", i, j, r.v, r.spread, v)
+				}
+			}
+		}
+	}
+	if ruledOut == 0 {
+		t.Fatal("Possible never ruled a set out: the bound is not used")
 	}
 }

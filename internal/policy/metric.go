@@ -472,3 +472,53 @@ func (c Condition) met(v Values) bool {
 	x, ok := v.Value(c.Metric)
 	return ok && c.Op.holds(x, c.Threshold)
 }
+
+// Ranges bounds figures that were not measured: Range gives an interval
+// the metric's value is certain to lie in, ok false where nothing bounds
+// it (any value is possible). A figure known to be unknown, which no
+// condition holds on, is an empty interval (lo > hi).
+type Ranges interface {
+	Range(m Metric) (lo, hi float64, ok bool)
+}
+
+// Possible reports whether the conditions could hold for some figures
+// within r: false only when they certainly do not. The engine asks it to
+// skip reading what a tick cannot need: no slab figure can meet
+// "slab_reclaimable >= 32M" in a cgroup whose whole charge is below 32M.
+func (cs Conditions) Possible(r Ranges) bool {
+	if cs.Empty() {
+		return false
+	}
+	for _, c := range cs.All {
+		if !c.possible(r) {
+			return false
+		}
+	}
+	if len(cs.Any) == 0 {
+		return true
+	}
+	for _, c := range cs.Any {
+		if c.possible(r) {
+			return true
+		}
+	}
+	return false
+}
+
+func (c Condition) possible(r Ranges) bool {
+	lo, hi, ok := r.Range(c.Metric)
+	if !ok {
+		return true
+	}
+	switch c.Op {
+	case OpGT:
+		return hi > c.Threshold
+	case OpGE:
+		return hi >= c.Threshold
+	case OpLT:
+		return lo < c.Threshold
+	case OpLE:
+		return lo <= c.Threshold
+	}
+	return true
+}
