@@ -148,7 +148,10 @@ type Engine struct {
 	nodeNow  nodeSample
 	scanGen  int
 	lastScan time.Time
-	pods     *kube.Index
+	// unitsChanged is set when systemd said a unit appeared or went since
+	// the last scan.
+	unitsChanged bool
+	pods         *kube.Index
 
 	overrides map[string]dropinResult // by unit; cleared on reload
 	// usedOverrides are the units whose drop-ins this scan needed.
@@ -306,6 +309,7 @@ func (e *Engine) Run(ctx context.Context, reload <-chan struct{}) error {
 			e.pool.finish(f)
 		case <-e.cfg.Rescan:
 			e.lastScan = time.Time{}
+			e.unitsChanged = true
 		case <-reload:
 			e.notify("RELOADING=1")
 			e.Reload(ctx)

@@ -55,7 +55,10 @@ func (e *Engine) scan(ctx context.Context, now time.Time) {
 	}
 	var leftOut []string
 	e.usedOverrides = map[string]bool{}
-	e.owners.Reset()
+	// Owners stay known while their cgroups do; a unit that appeared may
+	// own a path systemd disowned before.
+	e.owners.Retain(func(p string) bool { return present[p] }, !e.unitsChanged)
+	e.unitsChanged = false
 	for _, cg := range all {
 		if cg == e.cfg.SelfCgroup {
 			continue

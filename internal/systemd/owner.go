@@ -61,9 +61,23 @@ type Owners struct {
 	cache map[string]bool // prefix path -> systemd owns it as its name says
 }
 
-// Reset forgets what was learnt, so the cache lasts one discovery pass and
-// never outgrows the tree.
+// Reset forgets what was learnt.
 func (o *Owners) Reset() { o.cache = nil }
+
+// Retain keeps the answers for the paths present still holds, and forgets
+// the rest, so the cache never outgrows the tree. Answers are kept between
+// discovery passes: a cgroup's owner cannot change while its directory
+// stays (a unit moved to another slice gets another path), so asking
+// systemd again about every cgroup on every pass only cost D-Bus round
+// trips. With negatives false, every "not systemd's" answer is forgotten
+// too: a unit that has just appeared may own a path it did not before.
+func (o *Owners) Retain(present func(prefix string) bool, negatives bool) {
+	for p, ok := range o.cache {
+		if !present(p) || (!ok && !negatives) {
+			delete(o.cache, p)
+		}
+	}
+}
 
 // Of returns the ownership of cg (a path below the cgroup root).
 func (o *Owners) Of(ctx context.Context, cg string) Ownership {

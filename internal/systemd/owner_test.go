@@ -99,3 +99,34 @@ func TestOwnersAsksOncePerPrefixPerPass(t *testing.T) {
 		t.Fatalf("%d questions: Reset did not forget", c.n)
 	}
 }
+
+// Answers last across passes while their cgroups do; a gone cgroup is
+// forgotten, and so is a "no" when a unit has appeared.
+func TestOwnersRetain(t *testing.T) {
+	u := units{"a.slice": "/a.slice", "b.service": "/a.slice/b.service"}
+	c := &counting{units: u}
+	o := &Owners{Lookup: c, Xattr: func(string, string) bool { return false }}
+	ctx := context.Background()
+	o.Of(ctx, "a.slice/b.service")
+	o.Of(ctx, "a.slice/d.service") // not a unit yet
+	if c.n != 3 {
+		t.Fatalf("%d questions for 3 distinct paths", c.n)
+	}
+	all := func(string) bool { return true }
+	o.Retain(all, true)
+	o.Of(ctx, "a.slice/b.service")
+	o.Of(ctx, "a.slice/d.service")
+	if c.n != 3 {
+		t.Fatalf("%d questions after a pass that kept every path; want no new ones", c.n)
+	}
+	u["d.service"] = "/a.slice/d.service"
+	o.Retain(all, false)
+	if own := o.Of(ctx, "a.slice/d.service"); own.Unit != "d.service" || c.n != 4 {
+		t.Fatalf("after a unit appeared: %+v, %d questions; want d.service asked again", own, c.n)
+	}
+	o.Retain(func(p string) bool { return p != "a.slice/b.service" }, true)
+	o.Of(ctx, "a.slice/b.service")
+	if c.n != 5 {
+		t.Fatalf("%d questions: a gone path was not forgotten", c.n)
+	}
+}
