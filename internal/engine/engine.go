@@ -143,9 +143,11 @@ type Engine struct {
 	// the undo.
 	stopping bool
 
-	watched  map[string]*watched
-	node     *watched
-	nodeNow  nodeSample
+	watched map[string]*watched
+	node    *watched
+	nodeNow nodeSample
+	// needs says which node files the policy's conditions read each tick.
+	needs    nodeNeeds
 	scanGen  int
 	lastScan time.Time
 	// unitsChanged is set when systemd said a unit appeared or went since
@@ -216,6 +218,7 @@ func New(cfg Config) *Engine {
 	}
 	e.owners = &systemd.Owners{Cgroup: cfg.Roots.Cgroup, Lookup: lookup}
 	e.hist = newHistories(cfg.Policy.History, cfg.Roots.Lib)
+	e.needs = nodeNeedsOf(cfg.Policy)
 	return e
 }
 
@@ -362,7 +365,7 @@ func (e *Engine) Tick(ctx context.Context) {
 		e.scan(ctx, now)
 	}
 	e.sampleNode(now)
-	if e.nodeNow.hasMem {
+	if e.nodeNow.hasMem && e.nodeNow.memFresh {
 		e.nodeTr.add(now, history.FromMeminfo(&e.nodeNow.mem))
 	}
 	if e.node != nil {
@@ -400,7 +403,7 @@ func (e *Engine) Tick(ctx context.Context) {
 func (e *Engine) nodeSampleOf(now time.Time) sample {
 	s := sample{at: now, isNode: true, node: &e.nodeNow, tr: e.nodeTr, nodeTr: e.nodeTr}
 	s.stalls, s.hasStalls = e.node.stallsAt(now)
-	if slab, ok := s.slab(); ok {
+	if slab, ok := s.slab(); ok && e.nodeNow.memFresh {
 		s.rate, s.hasRate = e.node.rate.observe(slab, now)
 	}
 	return s
@@ -472,12 +475,19 @@ func (e *Engine) order() []string {
 
 func (e *Engine) sampleNode(now time.Time) {
 	n := &e.nodeNow
-	*n = nodeSample{at: now}
+	n.at, n.hasPSI, n.memFresh, n.dentryFresh = now, false, false, false
+	due := func(at time.Time) bool {
+		return at.IsZero() || now.Sub(at) >= e.statEvery() || now.Before(at)
+	}
 	var err error
-	if n.mem, err = procinfo.ReadMeminfo(e.cfg.Roots.Proc); err == nil {
-		n.hasMem = true
-	} else {
-		e.once("meminfo", err.Error())
+	if e.needs.meminfo || due(n.memAt) {
+		n.memAt = now
+		if n.mem, err = procinfo.ReadMeminfo(e.cfg.Roots.Proc); err == nil {
+			n.hasMem, n.memFresh = true, true
+		} else {
+			n.hasMem = false
+			e.once("meminfo", err.Error())
+		}
 	}
 	n.psi, err = psi.ReadFile(filepath.Join(e.cfg.Roots.Proc, "pressure", "memory"))
 	switch {
@@ -486,8 +496,10 @@ func (e *Engine) sampleNode(now time.Time) {
 	case !errors.Is(err, fs.ErrNotExist): // a kernel without PSI is not a problem
 		e.once("node-psi", err.Error())
 	}
-	if n.dentry, err = procinfo.ReadDentryState(e.cfg.Roots.Proc); err == nil {
-		n.hasDentry = true
+	if e.needs.dentry || due(n.dentryAt) {
+		n.dentryAt = now
+		n.dentry, err = procinfo.ReadDentryState(e.cfg.Roots.Proc)
+		n.hasDentry, n.dentryFresh = err == nil, err == nil
 	}
 }
 

@@ -613,3 +613,69 @@ func TestEngineReadsMemoryStatOnlyWhenNeeded(t *testing.T) {
 		t.Fatal("no level entered on 280M of slab in a 300M pod")
 	}
 }
+
+// TestEngineReadsNodeFilesOnlyWhenNeeded: /proc/meminfo is read every tick
+// only by a policy whose conditions read it; the packaged default (node
+// rule on PSI alone) reads it every statMaxAge, for reports and history.
+func TestEngineReadsNodeFilesOnlyWhenNeeded(t *testing.T) {
+	const nodeSlabPolicy = `
+[[rule]]
+name = "pods"
+units = ["kubepods-burstable-pod*.slice"]
+[[rule.level]]
+name = "node-slab"
+enter.all = ["node_sreclaimable >= 64G"]
+exit.all = ["node_sreclaimable < 32G"]
+[[rule.level.action]]
+type = "event"
+`
+	for _, tt := range []struct {
+		name, policy string
+		everyTick    bool
+	}{
+		{"default", string(configs.Default()), false},
+		{"node_sreclaimable in a condition", nodeSlabPolicy, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, tt.policy, true)
+			meminfo := filepath.Join(h.roots.Proc, "meminfo")
+			orig, err := os.ReadFile(meminfo)
+			if err != nil {
+				t.Fatal(err)
+			}
+			setAvailable := func(kb int) {
+				t.Helper()
+				var out []string
+				for _, line := range strings.Split(string(orig), "\n") {
+					if strings.HasPrefix(line, "MemAvailable:") {
+						line = fmt.Sprintf("MemAvailable:   %d kB", kb)
+					}
+					out = append(out, line)
+				}
+				if err := os.WriteFile(meminfo, []byte(strings.Join(out, "\n")), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			used := func() uint64 {
+				t.Helper()
+				s := h.eng.snapshot()
+				if s.Node == nil {
+					t.Fatal("no node in the snapshot")
+				}
+				return s.Node.CurrentBytes
+			}
+			setAvailable(1 << 20)
+			h.tickAt(0)
+			first := used()
+			setAvailable(1 << 19) // 512 MiB more in use
+			h.tickAt(2)
+			if got := used() != first; got != tt.everyTick {
+				t.Fatalf("meminfo read again 2 s later: %v, want %v", got, tt.everyTick)
+			}
+			h.tickAt(int(statMaxAge / time.Second))
+			if used() != first+512<<20 {
+				t.Fatalf("after %s: %d in use, want the %d on disk", statMaxAge, used(), first+512<<20)
+			}
+		})
+	}
+}

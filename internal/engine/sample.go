@@ -10,15 +10,50 @@ import (
 	"github.com/memrelief/memrelief/internal/psi"
 )
 
-// nodeSample is the node's figures at one tick.
+// nodeSample is the node's figures at one tick. /proc/meminfo and
+// dentry-state are read every tick only when a condition reads them
+// (nodeNeeds); otherwise every statEvery, for reports and history, and
+// memFresh and dentryFresh say whether this tick read them.
 type nodeSample struct {
-	at        time.Time
-	mem       procinfo.Meminfo
-	hasMem    bool
-	psi       psi.Pressure
-	hasPSI    bool
-	dentry    procinfo.DentryState
-	hasDentry bool
+	at                     time.Time
+	mem                    procinfo.Meminfo
+	hasMem, memFresh       bool
+	memAt                  time.Time
+	psi                    psi.Pressure
+	hasPSI                 bool
+	dentry                 procinfo.DentryState
+	hasDentry, dentryFresh bool
+	dentryAt               time.Time
+}
+
+// nodeNeeds says which node files a policy's conditions read.
+type nodeNeeds struct{ meminfo, dentry bool }
+
+func nodeNeedsOf(p *policy.Policy) nodeNeeds {
+	var n nodeNeeds
+	visit := func(r *policy.Rule, node bool) {
+		for _, l := range r.Levels {
+			for _, cs := range []policy.Conditions{l.Enter, l.Exit} {
+				for _, m := range cs.Metrics() {
+					switch {
+					case m == policy.NodeSReclaimable:
+						n.meminfo = true
+					case m == policy.NegativeDentries:
+						n.dentry = true
+					case node && m != policy.NodeTimeToOOM && (statMetric(m) || m == policy.CurrentShareOfMax):
+						n.meminfo = true // the node rule's slab and share come from meminfo
+					}
+				}
+			}
+		}
+	}
+	if p.Node != nil {
+		visit(p.Node, true)
+	}
+	for i := range p.Rules {
+		visit(&p.Rules[i], false)
+	}
+	return n
 }
 
 // sample is one cgroup's figures at one tick, and the Values its rule's
@@ -76,9 +111,9 @@ func (s *sample) Value(m policy.Metric) (float64, bool) {
 	case policy.PSIStall:
 		return float64(s.stalls), s.hasStalls
 	case policy.NodeSReclaimable:
-		return float64(s.node.mem.SReclaimable), s.node.hasMem
+		return float64(s.node.mem.SReclaimable), s.node.hasMem && s.node.memFresh
 	case policy.NegativeDentries:
-		return float64(s.node.dentry.NrNegative), s.node.hasDentry && s.node.dentry.HasNegative
+		return float64(s.node.dentry.NrNegative), s.node.hasDentry && s.node.dentryFresh && s.node.dentry.HasNegative
 	case policy.NodeTimeToOOM:
 		return s.nodeTr.value(m)
 	case policy.MemoryTrend, policy.AnonTrend, policy.FileTrend, policy.SlabReclaimableTrend,
@@ -157,7 +192,7 @@ var _ policy.Ranges = (*sample)(nil)
 // /proc/meminfo, so a node rule may watch slab as a whole.
 func (s *sample) nodeCgroupMetric(m policy.Metric) (float64, bool) {
 	n := s.node
-	if !n.hasMem {
+	if !n.hasMem || !n.memFresh {
 		return 0, false
 	}
 	used := float64(n.mem.MemTotal - n.mem.MemAvailable)

@@ -12,7 +12,7 @@ import (
 )
 
 func TestSampleValues(t *testing.T) {
-	node := &nodeSample{hasMem: true, mem: procinfo.Meminfo{MemTotal: 1000, MemAvailable: 600, SReclaimable: 80},
+	node := &nodeSample{hasMem: true, memFresh: true, dentryFresh: true, mem: procinfo.Meminfo{MemTotal: 1000, MemAvailable: 600, SReclaimable: 80},
 		hasPSI: true, psi: psi.Pressure{Some: psi.Record{Avg10: 3}, HasFull: true, Full: psi.Record{Avg10: 1}},
 		hasDentry: true, dentry: procinfo.DentryState{NrNegative: 42, HasNegative: true}}
 	v2 := sample{hasMem: true, statFresh: true, node: node, mem: cgroupfs.Memory{Current: 200, High: 400, HasHigh: true, Max: cgroupfs.Unlimited}}
@@ -70,7 +70,7 @@ func TestEveryPolicyMetricHasAReader(t *testing.T) {
 		tr.est.C[c] = history.Growth{Known: true, Quality: history.QualityHigh, BytesPerSec: 1000}
 	}
 	p := psi.Pressure{Some: psi.Record{Avg10: 3, Avg60: 2}, HasFull: true, Full: psi.Record{Avg10: 1, Avg60: 1}}
-	node := &nodeSample{hasMem: true, mem: procinfo.Meminfo{MemTotal: 1000, MemAvailable: 600, SReclaimable: 80},
+	node := &nodeSample{hasMem: true, memFresh: true, dentryFresh: true, mem: procinfo.Meminfo{MemTotal: 1000, MemAvailable: 600, SReclaimable: 80},
 		hasPSI: true, psi: p, hasDentry: true, dentry: procinfo.DentryState{NrNegative: 42, HasNegative: true}}
 	s := sample{hasMem: true, statFresh: true, node: node, hasPSI: true, psi: p, hasRate: true, rate: 5, tr: tr, nodeTr: tr, stalls: 1, hasStalls: true,
 		mem: cgroupfs.Memory{Current: 200, High: 400, HasHigh: true, Max: 800}}

@@ -243,6 +243,7 @@ func (e *Engine) Reload(ctx context.Context) {
 			Fields:  map[string]string{report.FieldPolicy: p.Source}})
 	}
 	e.pol = p
+	e.needs = nodeNeedsOf(p)
 	e.rejected = false
 	e.overrides = map[string]dropinResult{}
 	e.reclaimer.SetNodeBudget(uint64(p.Daemon.ReclaimBudget))
