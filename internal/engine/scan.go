@@ -187,6 +187,13 @@ func (e *Engine) ruleFor(ctx context.Context, cg string, own systemd.Ownership) 
 			chain = append(chain, res.o)
 		}
 	}
+	if len(chain) == 0 {
+		// What Effective gives without overrides, without its copy,
+		// validation and listing of every setting: most cgroups on most
+		// scans.
+		r, _ := e.pol.RuleFor(unit, cg)
+		return r
+	}
 	eff, errs := e.pol.Effective(unit, cg, chain)
 	for _, perr := range errs {
 		e.once("effective:"+perr.Error(), "ignoring a drop-in override: "+perr.Error())

@@ -157,3 +157,31 @@ func stripOrigins(p *Policy) *Policy {
 	}
 	return &c
 }
+
+// Without overrides Effective gives RuleFor's rule, equal in every field:
+// the engine takes RuleFor's as it is for cgroups with no drop-ins.
+func TestEffectiveWithoutOverridesIsRuleFor(t *testing.T) {
+	p, err := Parse("default.toml", configs.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ unit, path string }{
+		{"kubepods-burstable-pod1.slice", "kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod1.slice"},
+		{"", "kubepods/besteffort/pod2"},
+		{"nginx.service", "system.slice/nginx.service"},
+		{"system.slice", "system.slice"},
+		{"memrelief.service", "system.slice/memrelief.service"},
+		{"init.scope", "init.scope"},
+		{"session-1.scope", "user.slice/user-0.slice/session-1.scope"},
+		{"", "somewhere/else"},
+	} {
+		eff, errs := p.Effective(c.unit, c.path, nil)
+		if len(errs) > 0 {
+			t.Fatalf("%s: %v", c.path, errs)
+		}
+		r, ok := p.RuleFor(c.unit, c.path)
+		if ok != (eff.Rule != nil) || (ok && !reflect.DeepEqual(*r, *eff.Rule)) {
+			t.Errorf("%s (%s): Effective gives %+v, RuleFor %+v", c.path, c.unit, eff.Rule, r)
+		}
+	}
+}
