@@ -1,8 +1,6 @@
 package psi
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -97,53 +95,9 @@ func Probe(path string) error {
 	return t.Close()
 }
 
-// Event says what happened to one trigger during Wait.
+// Event says what happened to one trigger during a Poller's Wait.
 type Event struct {
 	Trigger *Trigger
 	Fired   bool // the stall threshold was crossed
 	Gone    bool // the pressure file's source was removed (cgroup deleted); close the trigger
-}
-
-// Wait blocks until at least one trigger fires or goes away, the timeout
-// passes, or ctx is done, and returns what happened. A timeout returns no
-// events and no error. ctx is checked between poll slices of at most 250 ms so
-// cancellation is prompt without a wake-up pipe.
-func Wait(ctx context.Context, triggers []*Trigger, timeout time.Duration) ([]Event, error) {
-	fds := make([]unix.PollFd, len(triggers))
-	for i, t := range triggers {
-		fds[i] = unix.PollFd{Fd: int32(t.fd), Events: unix.POLLPRI}
-	}
-	deadline := time.Now().Add(timeout)
-	for {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		left := time.Until(deadline)
-		if left <= 0 {
-			return nil, nil
-		}
-		slice := min(left, 250*time.Millisecond)
-		n, err := unix.Poll(fds, int(slice.Milliseconds())+1)
-		if errors.Is(err, unix.EINTR) {
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("poll PSI triggers: %w", err)
-		}
-		if n == 0 {
-			continue
-		}
-		var evs []Event
-		for i, p := range fds {
-			if p.Revents == 0 {
-				continue
-			}
-			evs = append(evs, Event{
-				Trigger: triggers[i],
-				Fired:   p.Revents&unix.POLLPRI != 0,
-				Gone:    p.Revents&(unix.POLLERR|unix.POLLHUP|unix.POLLNVAL) != 0,
-			})
-		}
-		return evs, nil
-	}
 }

@@ -1,8 +1,8 @@
 package psi
 
 import (
-	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -65,21 +65,73 @@ func TestTriggerOnHostKernel(t *testing.T) {
 	if err := Probe(path); err != nil {
 		t.Fatalf("Probe with a trigger already registered elsewhere: %v", err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	if _, err := Wait(ctx, []*Trigger{tr}, time.Minute); !errors.Is(err, context.Canceled) {
-		t.Fatalf("Wait on a cancelled context: %v, want context.Canceled", err)
+	p, err := NewPoller()
+	if err != nil {
+		t.Fatal(err)
 	}
-	evs, err := Wait(context.Background(), []*Trigger{tr}, 300*time.Millisecond)
+	defer p.Close()
+	if err := p.Add(tr); err != nil {
+		t.Fatalf("Add: %v", err)
+	}
+	// Nothing stalls: only a Wake ends the wait, promptly, with no event.
+	time.AfterFunc(200*time.Millisecond, p.Wake)
+	start := time.Now()
+	evs, err := p.Wait()
 	if err != nil {
 		t.Fatalf("Wait: %v", err)
+	}
+	if d := time.Since(start); d < 150*time.Millisecond {
+		t.Fatalf("Wait returned after %v, before the Wake", d)
 	}
 	for _, e := range evs {
 		if e.Gone {
 			t.Fatalf("trigger on %s reported gone", path)
 		}
 	}
+	p.Remove(tr)
+	if p.Len() != 0 {
+		t.Fatalf("%d triggers after Remove", p.Len())
+	}
 	if err := tr.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
+	}
+}
+
+// A trigger whose cgroup is removed is reported gone, so the watcher
+// closes it: on a real cgroup v2 directory made for the test.
+func TestPollerReportsRemovedCgroup(t *testing.T) {
+	parent := "/sys/fs/cgroup"
+	if _, err := os.Stat(filepath.Join(parent, "cgroup.controllers")); err != nil {
+		parent = "/sys/fs/cgroup/unified" // hybrid hosts
+	}
+	dir := filepath.Join(parent, fmt.Sprintf("memrelief-psi-test-%d", os.Getpid()))
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Skipf("SKIP: cannot make a cgroup v2 directory to remove (needs root and a writable cgroup2 mount): %v", err)
+	}
+	defer os.Remove(dir)
+	tr, err := OpenTrigger(filepath.Join(dir, "memory.pressure"), Some, 500*time.Millisecond, UnprivilegedWindowStep)
+	if err != nil {
+		t.Skipf("SKIP: no PSI trigger on a cgroup's memory.pressure here: %v", err)
+	}
+	defer tr.Close()
+	p, err := NewPoller()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if err := p.Add(tr); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(dir); err != nil {
+		t.Fatal(err)
+	}
+	timer := time.AfterFunc(5*time.Second, p.Wake)
+	defer timer.Stop()
+	evs, err := p.Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != 1 || evs[0].Trigger != tr || !evs[0].Gone {
+		t.Fatalf("events after rmdir: %+v, want the trigger gone", evs)
 	}
 }
