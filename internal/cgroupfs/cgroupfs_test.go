@@ -2,8 +2,11 @@ package cgroupfs
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"sort"
 	"strings"
 	"testing"
 
@@ -281,5 +284,38 @@ func TestUnitOf(t *testing.T) {
 		if got := UnitOf(in); got != want {
 			t.Errorf("UnitOf(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// Children lists exactly the subdirectories os.ReadDir would, sorted, over
+// more entries than one getdents buffer holds, without following links or
+// listing files.
+func TestChildrenMatchesReadDir(t *testing.T) {
+	root := t.TempDir()
+	var want []string
+	for i := range 600 {
+		name := fmt.Sprintf("kubepods-burstable-pod%08d_with_a_long_uid_0123456789abcdef.slice", 599-i)
+		if err := os.Mkdir(filepath.Join(root, name), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, name)
+		if err := os.WriteFile(filepath.Join(root, fmt.Sprintf("memory.file%03d", i)), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink(filepath.Join(root, want[0]), filepath.Join(root, "link.slice")); err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(want)
+	r := NewReader(Layout{Mode: Unified, MemoryDir: root, UnifiedDir: root})
+	got, err := r.Children("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("Children: %d names, want the %d directories (first %q, want %q)", len(got), len(want), got[:min(1, len(got))], want[0])
+	}
+	if _, err := r.Children("gone.slice"); !errors.Is(err, ErrGone) {
+		t.Fatalf("Children of a missing cgroup: %v, want ErrGone", err)
 	}
 }

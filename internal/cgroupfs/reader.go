@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -43,6 +44,7 @@ type Reader struct {
 	MaxOpenFDs int
 	openFDs    int // held by Handles of this Reader
 	fdLimit    int // computed maxOpen
+	dents      []byte
 }
 
 // NewReader returns a Reader for l.
@@ -254,18 +256,56 @@ func (r *Reader) Children(cg string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	ents, err := os.ReadDir(dir)
+	// getdents64 directly, keeping only directories: a cgroup holds dozens
+	// of files and a few children, and os.ReadDir made (and sorted) an
+	// entry for every file of every cgroup on every rescan.
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return nil, gone(err)
+		return nil, gone(&os.PathError{Op: "open", Path: dir, Err: err})
+	}
+	defer unix.Close(fd)
+	if r.dents == nil {
+		r.dents = make([]byte, 16384)
 	}
 	var out []string
-	for _, e := range ents {
-		if e.IsDir() {
-			out = append(out, e.Name())
+	for {
+		n, err := unix.Getdents(fd, r.dents)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, gone(&os.PathError{Op: "getdents", Path: dir, Err: err})
+		}
+		if n <= 0 {
+			break
+		}
+		for b := r.dents[:n]; len(b) >= direntName; {
+			reclen := int(b[16]) | int(b[17])<<8
+			if reclen < direntName || reclen > len(b) {
+				return nil, fmt.Errorf("read directory %s: bad entry length %d", dir, reclen)
+			}
+			typ, name := b[18], b[direntName:reclen]
+			b = b[reclen:]
+			if i := bytes.IndexByte(name, 0); i >= 0 {
+				name = name[:i]
+			}
+			isDir := typ == unix.DT_DIR
+			if typ == unix.DT_UNKNOWN { // not from kernfs, but some file systems
+				var st unix.Stat_t
+				isDir = unix.Fstatat(fd, string(name), &st, unix.AT_SYMLINK_NOFOLLOW) == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR
+			}
+			if isDir && string(name) != "." && string(name) != ".." {
+				out = append(out, string(name))
+			}
 		}
 	}
+	sort.Strings(out)
 	return out, nil
 }
+
+// direntName is the offset of the name in a linux_dirent64: inode (8),
+// offset (8), record length (2), type (1).
+const direntName = 19
 
 // Walk returns cg's descendants down to depth levels below it (1: children
 // only), parents before children, as paths relative to the root. Cgroups that
