@@ -263,6 +263,9 @@ func wireSystemd(ctx context.Context, h *host, cfg *engine.Config, sink report.S
 	}
 	if os.Getenv("NOTIFY_SOCKET") != "" {
 		cfg.Notify = func(state string) { daemon.SdNotify(false, state) }
+		if every, err := daemon.SdWatchdogEnabled(false); err == nil && every > 0 {
+			cfg.WatchdogEvery = every / 3
+		}
 	}
 	if *h.noDBus || !systemd.Probe(ctx, cfg.Roots, nil).PID1 {
 		return done

@@ -679,3 +679,49 @@ type = "event"
 		})
 	}
 }
+
+// Systemd hears STATUS when it changes and WATCHDOG=1 every WatchdogEvery,
+// not every tick.
+func TestEngineNotifiesOnChangeAndWatchdogEvery(t *testing.T) {
+	h := newHarness(t, string(configs.Default()), true)
+	pod := filepath.Join(h.roots.Cgroup, podSlice)
+	write := func(name, content string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(pod, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("memory.pressure", "some avg10=0.00 avg60=0.00 avg300=0.00 total=0\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n")
+	write("memory.current", "20971520\n")
+	h.setSlab("10485760")
+	var notes []string
+	h.eng.cfg.Notify = func(s string) { notes = append(notes, s) }
+	h.eng.cfg.WatchdogEvery = 10 * time.Second
+	count := func(prefix string) int {
+		n := 0
+		for _, s := range notes {
+			if strings.HasPrefix(s, prefix) {
+				n++
+			}
+		}
+		return n
+	}
+	for sec := 0; sec <= 20; sec += 2 {
+		h.tickAt(sec)
+	}
+	if got := count("STATUS="); got != 1 {
+		t.Errorf("%d STATUS messages in 11 ticks of one status, want 1: %q", got, notes)
+	}
+	if got := count("WATCHDOG=1"); got != 2 { // at 10 and 20 s; the STATUS at 0 carried one
+		t.Errorf("%d lone watchdog pings in 20 s at WatchdogEvery 10s, want 2: %q", got, notes)
+	}
+	write("memory.current", "314572800\n") // past the default's 256M of slab: a level, a new status
+	h.setSlab("293601280")
+	notes = nil
+	for sec := 22; sec <= 30; sec += 2 {
+		h.tickAt(sec)
+	}
+	if count("STATUS=") == 0 {
+		t.Errorf("no STATUS after the status changed: %q", notes)
+	}
+}
