@@ -60,6 +60,7 @@ func runFlags(fs *flagSet) *runOptions {
 }
 
 func runRun(ctx context.Context, c *cli, args []string) int {
+	thpErr := disableHugePages()
 	fs := newFlagSet("run", "memrelief run [--policy FILE] [--dry-run] [--no-history] [--log auto|journal|stderr] [--log-level LEVEL] [--metrics-listen ADDR] [--metrics-textfile DIR]")
 	o := runFlags(fs)
 	h := hostFlags(fs)
@@ -88,6 +89,9 @@ func runRun(ctx context.Context, c *cli, args []string) int {
 	sink, err := logSink(c, o, pol)
 	if err != nil {
 		return fail(exitUsage, err)
+	}
+	if thpErr != nil {
+		sink.Emit(report.Event{Time: time.Now(), Kind: report.Problem, Priority: report.Debug, Message: thpErr.Error()})
 	}
 	getNofile, setNofile := nofile()
 	raiseOpenFilesLimit(sink, getNofile, setNofile)
