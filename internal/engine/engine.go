@@ -151,7 +151,9 @@ type Engine struct {
 	node    *watched
 	nodeNow nodeSample
 	// needs says which node files the policy's conditions read each tick.
-	needs    nodeNeeds
+	needs nodeNeeds
+	// nodePSI keeps /proc/pressure/memory open, read every tick.
+	nodePSI  *psi.File
 	scanGen  int
 	lastScan time.Time
 	// unitsChanged is set when systemd said a unit appeared or went since
@@ -337,6 +339,10 @@ func (e *Engine) Run(ctx context.Context, reload <-chan struct{}) error {
 
 // Close releases the descriptors the engine holds; Run does it on exit.
 func (e *Engine) Close() {
+	if e.nodePSI != nil {
+		e.nodePSI.Close()
+		e.nodePSI = nil
+	}
 	for _, w := range e.watched {
 		if w.h != nil {
 			w.h.Close()
@@ -517,7 +523,10 @@ func (e *Engine) sampleNode(now time.Time) {
 			e.once("meminfo", err.Error())
 		}
 	}
-	n.psi, err = psi.ReadFile(filepath.Join(e.cfg.Roots.Proc, "pressure", "memory"))
+	if e.nodePSI == nil {
+		e.nodePSI = psi.NewFile(nodePressure(e.cfg.Roots.Proc))
+	}
+	n.psi, err = e.nodePSI.Read()
 	switch {
 	case err == nil:
 		n.hasPSI = true

@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+
+	"golang.org/x/sys/unix"
 )
 
 // Record is one line of a pressure file. The averages are percentages of
@@ -168,4 +170,52 @@ func ReadFile(path string) (Pressure, error) {
 		return Pressure{}, fmt.Errorf("parse %s: %w", path, err)
 	}
 	return p, nil
+}
+
+// File reads one pressure file again and again through a descriptor kept
+// open: read from offset 0, a pressure file gives fresh figures, so one
+// pread replaces the open, read and close of ReadFile; the node's file is
+// read on every tick. Not safe for concurrent use.
+type File struct {
+	path string
+	fd   int
+	buf  [256]byte
+}
+
+// NewFile returns a File for path; it is opened on the first Read.
+func NewFile(path string) *File { return &File{path: path, fd: -1} }
+
+// Read returns the figures now. Errors are ReadFile's; after one the file
+// is opened again on the next Read.
+func (f *File) Read() (Pressure, error) {
+	if f.fd < 0 {
+		fd, err := unix.Open(f.path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return Pressure{}, fmt.Errorf("read pressure: %w", &os.PathError{Op: "open", Path: f.path, Err: err})
+		}
+		f.fd = fd
+	}
+	n, err := unix.Pread(f.fd, f.buf[:], 0)
+	if err != nil {
+		f.Close()
+		return Pressure{}, fmt.Errorf("read pressure: %w", &os.PathError{Op: "read", Path: f.path, Err: err})
+	}
+	if n == len(f.buf) {
+		// Two lines of four figures fit many times over; more is not a
+		// pressure file.
+		return Pressure{}, fmt.Errorf("parse %s: more than %d bytes", f.path, len(f.buf)-1)
+	}
+	p, err := Parse(f.buf[:n])
+	if err != nil {
+		return Pressure{}, fmt.Errorf("parse %s: %w", f.path, err)
+	}
+	return p, nil
+}
+
+// Close releases the descriptor.
+func (f *File) Close() {
+	if f.fd >= 0 {
+		unix.Close(f.fd)
+		f.fd = -1
+	}
 }

@@ -1,6 +1,7 @@
 package psi
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"path/filepath"
@@ -131,5 +132,39 @@ func TestReadFile(t *testing.T) {
 	os.WriteFile(bad, []byte("some avg10=x\n"), 0o644)
 	if _, err := ReadFile(bad); err == nil || !strings.Contains(err.Error(), bad) {
 		t.Fatalf("malformed file: error %v does not name it", err)
+	}
+}
+
+// A File gives fresh figures on each Read through its one descriptor, and
+// names the file in its errors.
+func TestFileReadsAgain(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "memory")
+	write := func(avg10 string) {
+		t.Helper()
+		data := "some avg10=" + avg10 + " avg60=0.00 avg300=0.00 total=10\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=5\n"
+		if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f := NewFile(path)
+	defer f.Close()
+	if _, err := f.Read(); err == nil || !strings.Contains(err.Error(), path) {
+		t.Fatalf("Read of a missing file: %v, want an error naming it", err)
+	}
+	write("1.50")
+	p, err := f.Read()
+	if err != nil || p.Some.Avg10 != 1.5 {
+		t.Fatalf("first Read: %+v, %v", p, err)
+	}
+	fd := f.fd
+	write("7.25") // in place: the same file, new figures
+	if p, err = f.Read(); err != nil || p.Some.Avg10 != 7.25 || f.fd != fd {
+		t.Fatalf("second Read: %+v, %v (descriptor kept: %v)", p, err, f.fd == fd)
+	}
+	if err := os.WriteFile(path, bytes.Repeat([]byte("x"), 4096), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Read(); err == nil || !strings.Contains(err.Error(), path) {
+		t.Fatalf("Read of a 4 KiB file: %v, want an error naming it", err)
 	}
 }
