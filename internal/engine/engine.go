@@ -108,7 +108,9 @@ type watched struct {
 	// zero in a regular tick.
 	stalls []time.Time
 	armed  bool
-	wokeAt time.Time
+	// armedAt is when the trigger was set.
+	armedAt time.Time
+	wokeAt  time.Time
 	// reported are the problems of this cgroup already reported once.
 	reported map[string]bool
 	// psi caches rule.HasPSI(): whether pressure must be read each tick.
@@ -543,7 +545,9 @@ func (e *Engine) sampleNode(now time.Time) {
 // sampleCgroup reads one cgroup; false means it is gone.
 func (e *Engine) sampleCgroup(w *watched, now time.Time) bool {
 	s := &w.cur
-	s.at, s.node, s.hasPSI, s.hasRate = now, &e.nodeNow, false, false
+	s.at, s.node, s.hasRate, s.psiFresh = now, &e.nodeNow, false, false
+	// A trigger bounds the averages once it has watched for a minute.
+	s.armed, s.trigger = w.armed && now.Sub(w.armedAt) >= policy.StallMemory, w.rule.PSITrigger
 	s.tr, s.nodeTr = w.tr, e.nodeTr
 	s.stalls, s.hasStalls = w.stallsAt(now)
 	s.kmemAsSlab = e.cfg.Layout.Mode != cgroupfs.Unified
@@ -569,13 +573,16 @@ func (e *Engine) sampleCgroup(w *watched, now time.Time) bool {
 			w.limitsAt = now
 		}
 	}
-	if w.psi {
+	if w.psi && e.needPressure(w, now) {
+		s.psiAt = now
 		p, err := w.h.Pressure()
 		switch {
 		case err == nil:
-			s.psi, s.hasPSI = p, true
+			s.psi, s.hasPSI, s.psiFresh = p, true, true
 		case errors.Is(err, cgroupfs.ErrGone), errors.Is(err, cgroupfs.ErrNoPSI), errors.Is(err, psi.ErrEmpty):
+			s.hasPSI = false
 		default:
+			s.hasPSI = false
 			w.once(e, "psi", err.Error())
 		}
 	}
@@ -594,6 +601,36 @@ func (e *Engine) sampleCgroup(w *watched, now time.Time) bool {
 		s.rate, s.hasRate = w.rate.observe(slab, now)
 	}
 	return true
+}
+
+// needPressure reports whether this tick must read the cgroup's
+// memory.pressure: as needStat, for the levels whose enter conditions read
+// a PSI average. Where the kernel holds a trigger on the file and reported
+// no stall for a minute, the averages are below the trigger's own rate
+// (sample.Range), so "psi_some_avg10 >= 20%" cannot hold under a trigger
+// of 100 ms a second, and a stall wakes the daemon at once anyway.
+func (e *Engine) needPressure(w *watched, now time.Time) bool {
+	s := &w.cur
+	if w.st.Level != Normal || s.psiAt.IsZero() || now.Sub(s.psiAt) >= e.statEvery() || now.Before(s.psiAt) || s.stalls > 0 {
+		return true
+	}
+	for i := range w.rule.Levels {
+		if cs := w.rule.Levels[i].Enter; readsPSIAverage(cs) && cs.Possible(s) {
+			return true
+		}
+	}
+	return false
+}
+
+func readsPSIAverage(cs policy.Conditions) bool {
+	for _, list := range [][]policy.Condition{cs.All, cs.Any} {
+		for _, c := range list {
+			if psiAverage(c.Metric) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // statMaxAge bounds how old a watched cgroup's memory.stat figures may get

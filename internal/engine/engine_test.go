@@ -725,3 +725,75 @@ func TestEngineNotifiesOnChangeAndWatchdogEvery(t *testing.T) {
 		t.Errorf("no STATUS after the status changed: %q", notes)
 	}
 }
+
+// TestEngineTriggerReplacesPressurePolling: under the packaged default, a
+// pod whose kernel trigger (100 ms a second) has watched for a minute
+// without a stall has its memory.pressure read every statMaxAge, not every
+// tick: its averages cannot reach the 20% the pressure level asks, and a
+// stall wakes the daemon at once, which reads it again.
+func TestEngineTriggerReplacesPressurePolling(t *testing.T) {
+	h := newHarness(t, string(configs.Default()), false)
+	h.eng.triggers = newTriggerWatcher(h.eng.wake) // not started: the test plays the kernel
+	pod := filepath.Join(h.roots.Cgroup, podSlice)
+	setAvg10 := func(v string) {
+		t.Helper()
+		data := "some avg10=" + v + " avg60=0.00 avg300=0.00 total=0\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n"
+		if err := os.WriteFile(filepath.Join(pod, "memory.pressure"), []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	avg10 := func() float64 {
+		t.Helper()
+		for _, c := range h.eng.snapshot().Cgroups {
+			if c.Cgroup == "/"+podSlice {
+				return c.PSISomeAvg10
+			}
+		}
+		t.Fatal("pod not watched")
+		return 0
+	}
+	if err := os.WriteFile(filepath.Join(pod, "memory.current"), []byte("20971520\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h.setSlab("10485760")
+	setAvg10("0.00")
+	h.tickAt(0)
+	// The trigger's first minute: it bounds nothing yet, every tick reads.
+	setAvg10("5.00")
+	h.tickAt(2)
+	if got := avg10(); got != 5 {
+		t.Fatalf("a trigger armed 2 s ago: avg10 %v, want the 5 on disk", got)
+	}
+	for sec := 4; sec <= 58; sec += 2 {
+		h.tickAt(sec)
+	}
+	setAvg10("7.00")
+	for sec := 60; sec < 88; sec += 2 {
+		h.tickAt(sec)
+		if got := avg10(); got != 5 {
+			t.Fatalf("at %d s, a minute of trigger without a stall: avg10 %v read again, want the 5 of 58 s", sec, got)
+		}
+	}
+	h.tickAt(88)
+	if got := avg10(); got != 7 {
+		t.Fatalf("at 88 s, %s after the last read: avg10 %v, want the 7 on disk", statMaxAge, got)
+	}
+	// A stall: read at the wake-up, and every tick while stalls are
+	// remembered.
+	setAvg10("30.00")
+	path, err := h.eng.rd.PressurePath(podSlice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.now = h.now.Add(300 * time.Millisecond)
+	h.eng.stalled(wakeup{path: path, at: time.Now()})
+	h.eng.Settle()
+	if got := avg10(); got != 30 {
+		t.Fatalf("at the stall's wake-up: avg10 %v, want the 30 on disk", got)
+	}
+	setAvg10("25.00")
+	h.tickAt(90)
+	if got := avg10(); got != 25 {
+		t.Fatalf("the tick after a stall: avg10 %v, want the 25 on disk", got)
+	}
+}

@@ -69,10 +69,18 @@ type sample struct {
 	// reports, and the metrics drawn from it are unknown to conditions.
 	statFresh bool
 	statAt    time.Time
-	psi       psi.Pressure
-	hasPSI    bool
-	rate      float64 // slab_reclaimable growth, bytes/s
-	hasRate   bool
+	// psiFresh is true when psi was read in this sample, psiAt is when it
+	// last was: as for mem.Stat, the averages are unknown to conditions
+	// between reads. trigger is the rule's kernel trigger, armed true once
+	// it has watched the cgroup for policy.StallMemory.
+	psi      psi.Pressure
+	hasPSI   bool
+	psiFresh bool
+	psiAt    time.Time
+	armed    bool
+	trigger  *policy.PSITrigger
+	rate     float64 // slab_reclaimable growth, bytes/s
+	hasRate  bool
 	// stalls counts kernel trigger events (psi_stall); hasStalls is false
 	// where no trigger is armed.
 	stalls    int
@@ -95,7 +103,7 @@ func (s *sample) Value(m policy.Metric) (float64, bool) {
 	switch m {
 	case policy.PSISomeAvg10, policy.PSISomeAvg60, policy.PSIFullAvg10, policy.PSIFullAvg60:
 		p, ok := s.pressure()
-		if !ok {
+		if !ok || (!s.isNode && !s.psiFresh) {
 			return 0, false
 		}
 		switch m {
@@ -179,11 +187,47 @@ func (s *sample) Range(m policy.Metric) (lo, hi float64, ok bool) {
 		}
 		return 0, float64(s.mem.Current), true
 	}
+	if !s.isNode && psiAverage(m) && !s.psiFresh {
+		if hi, ok := s.triggerBound(m); ok {
+			return 0, hi, true
+		}
+		return 0, 0, false
+	}
 	x, ok := s.Value(m)
 	if !ok {
 		return math.Inf(1), math.Inf(-1), true // unknown: never holds
 	}
 	return x, x, true
+}
+
+func psiAverage(m policy.Metric) bool {
+	switch m {
+	case policy.PSISomeAvg10, policy.PSISomeAvg60, policy.PSIFullAvg10, policy.PSIFullAvg60:
+		return true
+	}
+	return false
+}
+
+// triggerBound bounds a 10-second PSI average the kernel's trigger covers.
+// The kernel signals when stall time in a window of the trigger reaches its
+// threshold; with no signal for policy.StallMemory (a minute), each window
+// held less, so the stall rate stayed below threshold/window, and avg10,
+// an average over ~10 s, keeps e^-6 (0.25%) of anything older. Half as
+// much again covers the kernel's estimate of a sliding window from the
+// last one. A "some" trigger bounds full stalls too (they are some
+// stalls); a "full" trigger only full ones; avg60 keeps too much of the
+// past to be bounded by a minute.
+func (s *sample) triggerBound(m policy.Metric) (float64, bool) {
+	if !s.armed || s.trigger == nil || !s.hasStalls || s.stalls > 0 || s.trigger.Window <= 0 {
+		return 0, false
+	}
+	switch {
+	case m == policy.PSIFullAvg10:
+	case m == policy.PSISomeAvg10 && s.trigger.Kind == string(psi.Some):
+	default:
+		return 0, false
+	}
+	return 1.5*100*float64(s.trigger.Stall)/float64(s.trigger.Window) + 0.25, true
 }
 
 var _ policy.Ranges = (*sample)(nil)

@@ -72,7 +72,7 @@ func TestEveryPolicyMetricHasAReader(t *testing.T) {
 	p := psi.Pressure{Some: psi.Record{Avg10: 3, Avg60: 2}, HasFull: true, Full: psi.Record{Avg10: 1, Avg60: 1}}
 	node := &nodeSample{hasMem: true, memFresh: true, dentryFresh: true, mem: procinfo.Meminfo{MemTotal: 1000, MemAvailable: 600, SReclaimable: 80},
 		hasPSI: true, psi: p, hasDentry: true, dentry: procinfo.DentryState{NrNegative: 42, HasNegative: true}}
-	s := sample{hasMem: true, statFresh: true, node: node, hasPSI: true, psi: p, hasRate: true, rate: 5, tr: tr, nodeTr: tr, stalls: 1, hasStalls: true,
+	s := sample{hasMem: true, statFresh: true, node: node, hasPSI: true, psiFresh: true, psi: p, hasRate: true, rate: 5, tr: tr, nodeTr: tr, stalls: 1, hasStalls: true,
 		mem: cgroupfs.Memory{Current: 200, High: 400, HasHigh: true, Max: 800}}
 	s.mem.Stat.Set(cgroupfs.SlabReclaimable, 100)
 	s.mem.Stat.Set(cgroupfs.Anon, 50)
@@ -80,6 +80,44 @@ func TestEveryPolicyMetricHasAReader(t *testing.T) {
 	for _, m := range policy.Metrics() {
 		if _, ok := s.Value(m); !ok {
 			t.Errorf("metric %s: no value from a sample that read everything", m)
+		}
+	}
+}
+
+// A kernel trigger bounds the 10-second averages it covers, once it has
+// watched a minute without a stall; nothing else is bounded by it.
+func TestSampleRangeUnderATrigger(t *testing.T) {
+	some := &policy.PSITrigger{Kind: "some", Stall: policy.Duration(100 * time.Millisecond), Window: policy.Duration(time.Second)}
+	full := &policy.PSITrigger{Kind: "full", Stall: policy.Duration(100 * time.Millisecond), Window: policy.Duration(time.Second)}
+	quiet := func(tr *policy.PSITrigger) sample {
+		return sample{hasMem: true, node: &nodeSample{}, armed: true, trigger: tr, hasStalls: true}
+	}
+	const bound = 1.5*10 + 0.25
+	stalled := quiet(some)
+	stalled.stalls = 1
+	unarmed := quiet(some)
+	unarmed.armed = false
+	read := quiet(some)
+	read.psiFresh, read.hasPSI, read.psi = true, true, psi.Pressure{Some: psi.Record{Avg10: 42}}
+	for _, tt := range []struct {
+		name   string
+		s      sample
+		m      policy.Metric
+		hi     float64
+		bounds bool
+	}{
+		{"some trigger, some avg10", quiet(some), policy.PSISomeAvg10, bound, true},
+		{"some trigger, full avg10", quiet(some), policy.PSIFullAvg10, bound, true},
+		{"some trigger, avg60", quiet(some), policy.PSISomeAvg60, 0, false},
+		{"full trigger, some avg10", quiet(full), policy.PSISomeAvg10, 0, false},
+		{"full trigger, full avg10", quiet(full), policy.PSIFullAvg10, bound, true},
+		{"a stall in the last minute", stalled, policy.PSISomeAvg10, 0, false},
+		{"no trigger armed for a minute", unarmed, policy.PSISomeAvg10, 0, false},
+		{"read this tick: exact", read, policy.PSISomeAvg10, 42, true},
+	} {
+		lo, hi, ok := tt.s.Range(tt.m)
+		if ok != tt.bounds || (ok && (hi != tt.hi || lo > hi)) {
+			t.Errorf("%s: Range(%s) = [%v, %v], %v; want up to %v, %v", tt.name, tt.m, lo, hi, ok, tt.hi, tt.bounds)
 		}
 	}
 }

@@ -271,9 +271,13 @@ func (e *Engine) Reload(ctx context.Context) {
 func (e *Engine) triggerSpecs() map[string]policy.PSITrigger {
 	out := map[string]policy.PSITrigger{}
 	e.byPressure = map[string]*watched{}
+	now := e.cfg.Now()
 	arm := func(w *watched, path string) {
 		out[path] = *w.rule.PSITrigger
 		e.byPressure[path] = w
+		if !w.armed {
+			w.armedAt = now
+		}
 		w.armed = true
 	}
 	if e.node != nil && e.node.rule.PSITrigger != nil {
