@@ -26,6 +26,8 @@ trap cleanup EXIT
 
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+# rss_parts PID: "anonymous+file" KiB, to tell the heap from mapped code.
+rss_parts() { awk '/^RssAnon/ {a = $2} /^RssFile/ {f = $2} END {print a "+" f}' "/proc/$1/status"; }
 main_pid() { systemctl show -p MainPID --value "$1"; }
 hz=$(getconf CLK_TCK)
 # window: CPU milliseconds each daemon used over secs, "memrelief oomd".
@@ -65,6 +67,8 @@ load_m=$1
 load_o=$2
 rss_m=$(rss_kib "$m")
 rss_o=$(rss_kib "$o")
+parts_m=$(rss_parts "$m")
+parts_o=$(rss_parts "$o")
 
 # Per watched cgroup: the CPU the N services added, in microseconds per
 # cgroup per second of wall time.
@@ -73,4 +77,4 @@ per_o=$(awk -v l="$load_o" -v i="$idle_o" -v n="$n" -v s="$secs" 'BEGIN { printf
 echo "n=$n interval=$interval window=${secs}s memrelief_watches=${watched:-?}"
 echo "idle_cpu_ms_per_min memrelief=$((idle_m * 60 / secs)) oomd=$((idle_o * 60 / secs)) ratio=$(ratio "$idle_m" "$idle_o")"
 echo "per_cgroup_cpu_us_per_s memrelief=$per_m oomd=$per_o ratio=$(ratio "$per_m" "$per_o")"
-echo "rss_kib memrelief=$rss_m oomd=$rss_o ratio=$(ratio "$rss_m" "$rss_o")"
+echo "rss_kib memrelief=$rss_m oomd=$rss_o ratio=$(ratio "$rss_m" "$rss_o") anon+file: memrelief=$parts_m oomd=$parts_o"

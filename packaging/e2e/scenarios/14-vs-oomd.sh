@@ -6,7 +6,7 @@
 # E2E_BENCH_RUNS (3), E2E_BENCH_CGROUPS (300) and E2E_BENCH_SECONDS (60)
 # change it. It fails only when the measurement cannot be made.
 # modes: unified
-# timeout: 1500
+# timeout: 1800
 # run: on request
 . "$SHARE/scenarios/lib.sh"
 need_run
