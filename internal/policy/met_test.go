@@ -6,15 +6,21 @@ import (
 	"testing"
 )
 
-// Met must agree with Holds on every input; Holds is the tested reference.
-func TestMetAgreesWithHolds(t *testing.T) {
-	mk := func(s string) Condition {
+// conditionParser returns ParseCondition for literals that must parse.
+func conditionParser(t *testing.T) func(string) Condition {
+	return func(s string) Condition {
+		t.Helper()
 		c, err := ParseCondition(s)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return c
 	}
+}
+
+// Met must agree with Holds on every input; Holds is the tested reference.
+func TestMetAgreesWithHolds(t *testing.T) {
+	mk := conditionParser(t)
 	sets := []Conditions{
 		{},
 		{All: []Condition{mk("slab_reclaimable >= 256M")}},
@@ -85,13 +91,7 @@ func (r rangeValues) Range(m Metric) (float64, float64, bool) {
 // ranges (it guards reads the engine skips), and false when the bound
 // rules a set out.
 func TestPossibleNeverRulesOutWhatMetAccepts(t *testing.T) {
-	mk := func(s string) Condition {
-		c, err := ParseCondition(s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return c
-	}
+	mk := conditionParser(t)
 	sets := []Conditions{
 		{},
 		{All: []Condition{mk("slab_reclaimable >= 256M")}},
