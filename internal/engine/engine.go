@@ -231,6 +231,7 @@ func New(cfg Config) *Engine {
 	e.owners = &systemd.Owners{Cgroup: cfg.Roots.Cgroup, Lookup: lookup}
 	e.hist = newHistories(cfg.Policy.History, cfg.Roots.Lib)
 	e.needs = nodeNeedsOf(cfg.Policy)
+	e.nodePSI = psi.NewFile(nodePressure(cfg.Roots.Proc))
 	return e
 }
 
@@ -302,8 +303,7 @@ func (e *Engine) Run(ctx context.Context, reload <-chan struct{}) error {
 	}
 	e.Tick(ctx)
 	e.emit(e.startedEvent())
-	e.status = e.Status()
-	e.notify("READY=1\nSTATUS=" + e.status)
+	e.ready()
 
 	interval := e.pol.Daemon.Interval.Std()
 	ticker := time.NewTicker(interval)
@@ -333,18 +333,14 @@ func (e *Engine) Run(ctx context.Context, reload <-chan struct{}) error {
 				interval = d
 				ticker.Reset(d)
 			}
-			e.status = e.Status()
-			e.notify("READY=1\nSTATUS=" + e.status)
+			e.ready()
 		}
 	}
 }
 
 // Close releases the descriptors the engine holds; Run does it on exit.
 func (e *Engine) Close() {
-	if e.nodePSI != nil {
-		e.nodePSI.Close()
-		e.nodePSI = nil
-	}
+	e.nodePSI.Close() // opened again on the next read
 	for _, w := range e.watched {
 		if w.h != nil {
 			w.h.Close()
@@ -416,6 +412,12 @@ func (e *Engine) Tick(ctx context.Context) {
 		}
 	}
 	e.ping(now)
+}
+
+// ready tells systemd the loop is ready, with the status.
+func (e *Engine) ready() {
+	e.status = e.Status()
+	e.notify("READY=1\nSTATUS=" + e.status)
 }
 
 // ping tells systemd the loop is alive, at most every WatchdogEvery, and
@@ -512,11 +514,8 @@ func (e *Engine) order() []string {
 func (e *Engine) sampleNode(now time.Time) {
 	n := &e.nodeNow
 	n.at, n.hasPSI, n.memFresh, n.dentryFresh = now, false, false, false
-	due := func(at time.Time) bool {
-		return at.IsZero() || now.Sub(at) >= e.statEvery() || now.Before(at)
-	}
 	var err error
-	if e.needs.meminfo || due(n.memAt) {
+	if e.needs.meminfo || e.due(n.memAt, now) {
 		n.memAt = now
 		if n.mem, err = procinfo.ReadMeminfo(e.cfg.Roots.Proc); err == nil {
 			n.hasMem, n.memFresh = true, true
@@ -525,9 +524,6 @@ func (e *Engine) sampleNode(now time.Time) {
 			e.once("meminfo", err.Error())
 		}
 	}
-	if e.nodePSI == nil {
-		e.nodePSI = psi.NewFile(nodePressure(e.cfg.Roots.Proc))
-	}
 	n.psi, err = e.nodePSI.Read()
 	switch {
 	case err == nil:
@@ -535,7 +531,7 @@ func (e *Engine) sampleNode(now time.Time) {
 	case !errors.Is(err, fs.ErrNotExist): // a kernel without PSI is not a problem
 		e.once("node-psi", err.Error())
 	}
-	if e.needs.dentry || due(n.dentryAt) {
+	if e.needs.dentry || e.due(n.dentryAt, now) {
 		n.dentryAt = now
 		n.dentry, err = procinfo.ReadDentryState(e.cfg.Roots.Proc)
 		n.hasDentry, n.dentryFresh = err == nil, err == nil
@@ -611,7 +607,7 @@ func (e *Engine) sampleCgroup(w *watched, now time.Time) bool {
 // of 100 ms a second, and a stall wakes the daemon at once anyway.
 func (e *Engine) needPressure(w *watched, now time.Time) bool {
 	s := &w.cur
-	if w.st.Level != Normal || s.psiAt.IsZero() || now.Sub(s.psiAt) >= e.statEvery() || now.Before(s.psiAt) || s.stalls > 0 {
+	if w.st.Level != Normal || e.due(s.psiAt, now) || s.stalls > 0 {
 		return true
 	}
 	for i := range w.rule.Levels {
@@ -647,6 +643,13 @@ func (e *Engine) statEvery() time.Duration {
 	return min(statMaxAge, e.hist.tiers[0].Step/10)
 }
 
+// due reports whether a figure last read at is due again where no
+// condition needs it: never read, statEvery old, or read "later" than now
+// (the clock stepped back).
+func (e *Engine) due(at, now time.Time) bool {
+	return at.IsZero() || now.Sub(at) >= e.statEvery() || now.Before(at)
+}
+
 // needStat reports whether this tick must read the cgroup's memory.stat:
 // when a level holds (its exit conditions and actions read it), when a
 // level could be entered on figures its charge allows (a charge under
@@ -655,7 +658,7 @@ func (e *Engine) statEvery() time.Duration {
 // memory.stat costs the kernel and the daemon many times memory.current.
 func (e *Engine) needStat(w *watched, now time.Time) bool {
 	s := &w.cur
-	if w.st.Level != Normal || s.statAt.IsZero() || now.Sub(s.statAt) >= e.statEvery() || now.Before(s.statAt) {
+	if w.st.Level != Normal || e.due(s.statAt, now) {
 		return true
 	}
 	for i := range w.rule.Levels {
