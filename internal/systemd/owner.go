@@ -61,9 +61,6 @@ type Owners struct {
 	cache map[string]bool // prefix path -> systemd owns it as its name says
 }
 
-// Reset forgets what was learnt.
-func (o *Owners) Reset() { o.cache = nil }
-
 // Retain keeps the answers for the paths present still holds, and forgets
 // the rest, so the cache never outgrows the tree. Answers are kept between
 // discovery passes: a cgroup's owner cannot change while its directory
