@@ -150,6 +150,33 @@ func (h *harness) setSlab(bytes string) {
 	}
 }
 
+// setPodPressure writes the pod's memory.pressure with some avg10 at v.
+func (h *harness) setPodPressure(avg10 string) {
+	h.t.Helper()
+	h.write(podSlice, "memory.pressure", "some avg10="+avg10+" avg60=0.00 avg300=0.00 total=0\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0")
+}
+
+// quietPod makes the pod small and calm, below every level of the packaged
+// default: 20M of charge, 10M of it slab, no pressure.
+func (h *harness) quietPod() {
+	h.t.Helper()
+	h.setPodPressure("0.00")
+	h.write(podSlice, "memory.current", "20971520")
+	h.setSlab("10485760")
+}
+
+// podStatus is the pod's entry in a snapshot of the engine.
+func (h *harness) podStatus() CgroupStatus {
+	h.t.Helper()
+	for _, c := range h.eng.snapshot().Cgroups {
+		if c.Cgroup == "/"+podSlice {
+			return c
+		}
+	}
+	h.t.Fatal("pod not watched")
+	return CgroupStatus{}
+}
+
 func TestEngineOnFixtureTree(t *testing.T) {
 	h := newHarness(t, testPolicy, false)
 	if h.vfs() != "100" {
@@ -561,27 +588,9 @@ func TestEngineObserverChangesNothing(t *testing.T) {
 // every tick would give.
 func TestEngineReadsMemoryStatOnlyWhenNeeded(t *testing.T) {
 	h := newHarness(t, string(configs.Default()), false)
-	pod := filepath.Join(h.roots.Cgroup, podSlice)
-	write := func(name, content string) {
-		t.Helper()
-		if err := os.WriteFile(filepath.Join(pod, name), []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	slab := func() uint64 {
-		t.Helper()
-		for _, c := range h.eng.snapshot().Cgroups {
-			if c.Cgroup == "/"+podSlice {
-				return c.SlabReclaimableBytes
-			}
-		}
-		t.Fatal("pod not watched")
-		return 0
-	}
-	write("memory.pressure", "some avg10=0.00 avg60=0.00 avg300=0.00 total=0\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n")
-	write("memory.max", "max\n")
-	write("memory.current", "20971520\n") // 20M: below the default's 32M of slab
-	h.setSlab("10485760")
+	slab := func() uint64 { t.Helper(); return h.podStatus().SlabReclaimableBytes }
+	h.write(podSlice, "memory.max", "max")
+	h.quietPod() // 20M: below the default's 32M of slab
 	h.tickAt(0)
 	if got := slab(); got != 10<<20 {
 		t.Fatalf("first tick: slab %d, want 10M read", got)
@@ -600,7 +609,7 @@ func TestEngineReadsMemoryStatOnlyWhenNeeded(t *testing.T) {
 
 	// The agent fills the pod: 300M of charge, 280M of it slab, past the
 	// default's 256M. Read the very next tick, entered after the dwell.
-	write("memory.current", "314572800\n")
+	h.write(podSlice, "memory.current", "314572800")
 	h.setSlab("293601280")
 	h.tickAt(32)
 	if got := slab(); got != 280<<20 {
@@ -684,16 +693,7 @@ type = "event"
 // not every tick.
 func TestEngineNotifiesOnChangeAndWatchdogEvery(t *testing.T) {
 	h := newHarness(t, string(configs.Default()), true)
-	pod := filepath.Join(h.roots.Cgroup, podSlice)
-	write := func(name, content string) {
-		t.Helper()
-		if err := os.WriteFile(filepath.Join(pod, name), []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	write("memory.pressure", "some avg10=0.00 avg60=0.00 avg300=0.00 total=0\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n")
-	write("memory.current", "20971520\n")
-	h.setSlab("10485760")
+	h.quietPod()
 	var notes []string
 	h.eng.cfg.Notify = func(s string) { notes = append(notes, s) }
 	h.eng.cfg.WatchdogEvery = 10 * time.Second
@@ -715,7 +715,7 @@ func TestEngineNotifiesOnChangeAndWatchdogEvery(t *testing.T) {
 	if got := count("WATCHDOG=1"); got != 2 { // at 10 and 20 s; the STATUS at 0 carried one
 		t.Errorf("%d lone watchdog pings in 20 s at WatchdogEvery 10s, want 2: %q", got, notes)
 	}
-	write("memory.current", "314572800\n") // past the default's 256M of slab: a level, a new status
+	h.write(podSlice, "memory.current", "314572800") // past the default's 256M of slab: a level, a new status
 	h.setSlab("293601280")
 	notes = nil
 	for sec := 22; sec <= 30; sec += 2 {
@@ -734,29 +734,9 @@ func TestEngineNotifiesOnChangeAndWatchdogEvery(t *testing.T) {
 func TestEngineTriggerReplacesPressurePolling(t *testing.T) {
 	h := newHarness(t, string(configs.Default()), false)
 	h.eng.triggers = newTriggerWatcher(h.eng.wake) // not started: the test plays the kernel
-	pod := filepath.Join(h.roots.Cgroup, podSlice)
-	setAvg10 := func(v string) {
-		t.Helper()
-		data := "some avg10=" + v + " avg60=0.00 avg300=0.00 total=0\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n"
-		if err := os.WriteFile(filepath.Join(pod, "memory.pressure"), []byte(data), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	avg10 := func() float64 {
-		t.Helper()
-		for _, c := range h.eng.snapshot().Cgroups {
-			if c.Cgroup == "/"+podSlice {
-				return c.PSISomeAvg10
-			}
-		}
-		t.Fatal("pod not watched")
-		return 0
-	}
-	if err := os.WriteFile(filepath.Join(pod, "memory.current"), []byte("20971520\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	h.setSlab("10485760")
-	setAvg10("0.00")
+	setAvg10 := h.setPodPressure
+	avg10 := func() float64 { t.Helper(); return h.podStatus().PSISomeAvg10 }
+	h.quietPod()
 	h.tickAt(0)
 	// The trigger's first minute: it bounds nothing yet, every tick reads.
 	setAvg10("5.00")
