@@ -24,7 +24,11 @@ type CgroupStatus struct {
 	// LevelSince is when the level was entered (zero while normal).
 	LevelSince time.Time `json:"level_since"`
 
-	CurrentBytes         uint64 `json:"current_bytes"`
+	CurrentBytes uint64 `json:"current_bytes"`
+	// HighBytes and MaxBytes are memory.high and memory.max (v1: the
+	// limit); 0 when not set. Limits are read at each rescan.
+	HighBytes            uint64 `json:"memory_high_bytes,omitempty"`
+	MaxBytes             uint64 `json:"memory_max_bytes,omitempty"`
 	SlabReclaimableBytes uint64 `json:"slab_reclaimable_bytes"`
 	HasSlab              bool   `json:"has_slab"`
 	// KernelMemoryBytes is all kernel memory of the cgroup (v2 memory.stat
@@ -72,15 +76,33 @@ type TrendStatus struct {
 	ToOOM  time.Duration `json:"time_to_oom_ns"`
 }
 
+// limits are m's memory.high and memory.max, 0 for unlimited (and for
+// limits not read yet, which read as 0).
+func limits(m *cgroupfs.Memory) (high, hard uint64) {
+	if m.HasHigh && m.High != cgroupfs.Unlimited {
+		high = m.High
+	}
+	if m.Max != cgroupfs.Unlimited {
+		hard = m.Max
+	}
+	return high, hard
+}
+
 // NeverMet is a forecast that does not arrive.
 const NeverMet = time.Duration(-1)
 
 // ContainerStatus is one container of a watched pod.
 type ContainerStatus struct {
-	Name         string       `json:"name"`
-	Cgroup       string       `json:"cgroup"`
-	CurrentBytes uint64       `json:"current_bytes"`
-	Trend        *TrendStatus `json:"trend,omitempty"`
+	Name   string `json:"name"`
+	Cgroup string `json:"cgroup"`
+	// Pod is namespace/name/container as the kubelet names them, empty
+	// while its log directory does not say (Name is then the cgroup's).
+	Pod          string `json:"pod,omitempty"`
+	CurrentBytes uint64 `json:"current_bytes"`
+	// HighBytes and MaxBytes are as in CgroupStatus.
+	HighBytes uint64       `json:"memory_high_bytes,omitempty"`
+	MaxBytes  uint64       `json:"memory_max_bytes,omitempty"`
+	Trend     *TrendStatus `json:"trend,omitempty"`
 }
 
 // Snapshot is the daemon's state between two ticks.
@@ -197,6 +219,7 @@ func (e *Engine) cgroupStatus(w *watched) CgroupStatus {
 	}
 	if w.cur.hasMem && !w.cur.isNode {
 		c.CurrentBytes = w.cur.mem.Current
+		c.HighBytes, c.MaxBytes = limits(&w.cur.mem)
 	} else if w.cur.isNode && w.cur.node != nil && w.cur.node.hasMem {
 		c.CurrentBytes = w.cur.node.mem.MemTotal - w.cur.node.mem.MemAvailable
 	}
@@ -219,7 +242,9 @@ func (e *Engine) cgroupStatus(w *watched) CgroupStatus {
 		c.Trend = e.trendStatus(w.tr)
 	}
 	for _, m := range w.members {
-		c.Containers = append(c.Containers, ContainerStatus{Name: m.name, Cgroup: "/" + m.cg, CurrentBytes: m.mem.Current, Trend: e.trendStatus(m.tr)})
+		k := ContainerStatus{Name: m.name, Cgroup: "/" + m.cg, Pod: m.pod, CurrentBytes: m.mem.Current, Trend: e.trendStatus(m.tr)}
+		k.HighBytes, k.MaxBytes = limits(&m.mem)
+		c.Containers = append(c.Containers, k)
 	}
 	sort.Slice(c.Containers, func(i, j int) bool { return c.Containers[i].Cgroup < c.Containers[j].Cgroup })
 	return c

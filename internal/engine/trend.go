@@ -38,7 +38,10 @@ type trend struct {
 // member is a container of a watched pod: it has a history, so the
 // container that grows can be named, but no rule of its own.
 type member struct {
-	cg, name  string
+	cg, name string
+	// pod is namespace/name/container as the kubelet names them, "" until
+	// its log directory says so.
+	pod       string
 	h         *cgroupfs.Handle
 	mem       cgroupfs.Memory
 	sampledAt time.Time
@@ -158,7 +161,9 @@ func (e *Engine) scanMembers(w *watched) {
 			}
 			w.members[cg] = m
 		}
-		m.name = e.containerName(cg) // the kubelet's name may come later
+		// The kubelet's names may come later than the cgroup.
+		m.pod = e.podName(cg)
+		m.name = containerName(m.pod, cg)
 		m.seen = e.scanGen
 	}
 	for cg, m := range w.members {
@@ -175,9 +180,11 @@ func isPod(cg string) bool {
 	return err == nil && ref.PodUID != "" && ref.ContainerID == ""
 }
 
-func (e *Engine) containerName(cg string) string {
-	if p := e.podName(cg); strings.Count(p, "/") == 2 {
-		return p[strings.LastIndexByte(p, '/')+1:]
+// containerName is the kubelet's name of a container when its pod's log
+// directory gives one, else the cgroup's unit or directory name.
+func containerName(pod, cg string) string {
+	if strings.Count(pod, "/") == 2 {
+		return pod[strings.LastIndexByte(pod, '/')+1:]
 	}
 	if u := cgroupfs.UnitOf(cg); u != "" {
 		return u

@@ -174,14 +174,24 @@ func TestTrendNamesEachLeakingContainer(t *testing.T) {
 		if c.Trend == nil || !c.Trend.Growing || c.Trend.ToMax == NeverMet || len(c.Containers) != 2 {
 			t.Fatalf("pod status %+v, trend %+v", c, c.Trend)
 		}
+		if c.MaxBytes != 4<<30 || c.HighBytes != 0 {
+			t.Errorf("pod limits: high %d, max %d; want none and its 4 GiB memory.max", c.HighBytes, c.MaxBytes)
+		}
 		for _, m := range c.Containers {
 			if m.Trend == nil || !m.Trend.Growing {
 				t.Errorf("container %s: trend %+v", m.Name, m.Trend)
+			}
+			// The kubelet's names, which metrics label series with.
+			if c.Pod == "" || m.Pod != c.Pod+"/"+m.Name {
+				t.Errorf("container %s: pod %q, want the pod's %q and its name", m.Name, m.Pod, c.Pod)
 			}
 		}
 	}
 	if !found {
 		t.Fatal("pod missing from the snapshot")
+	}
+	if snap.Node == nil || snap.Node.Trend == nil || snap.Node.Trend.Quality == "" {
+		t.Errorf("the node's trend is not in the snapshot: %+v", snap.Node)
 	}
 
 	// The leak stops: once quiet long enough, each container is reported
