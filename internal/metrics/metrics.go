@@ -4,10 +4,13 @@
 // socket or a loopback address, or written to node_exporter's textfile
 // collector directory.
 //
-// Every series has a bounded label set: a cgroup's path, unit and rule (no
-// pod names or UIDs beyond what the path carries), levels and rules from the
-// policy, action kinds and results from fixed lists. Counters are labelled
-// by rule, never by cgroup, so pods that come and go leave no series behind.
+// Every series has a bounded label set: a cgroup's path, unit and rule,
+// and the namespace, pod and container the kubelet's log directories name
+// (so PromQL can join kube-state-metrics' series); levels and rules from
+// the policy, action kinds and results from fixed lists. Per-cgroup series
+// are made afresh at each scrape from what is watched now, at most
+// Options.MaxCgroups of them, so pods that are gone drop out. Counters are
+// labelled by rule, never by cgroup.
 package metrics
 
 import (
@@ -257,17 +260,19 @@ type descs struct {
 	vfsCurrent, vfsOriginal, vfsManaged                *prometheus.Desc
 	tick, watched, dryRun, rejected, up                *prometheus.Desc
 	growth, quality, timeTo, histSeries, histBytes     *prometheus.Desc
-	kernel, psiSomeTotal, psiFullTotal                 *prometheus.Desc
+	kernel, psiSomeTotal, psiFullTotal, limit          *prometheus.Desc
 	dropped, maxCgroups                                *prometheus.Desc
 }
 
 func newDescs() descs {
-	cgroupLabels := []string{"cgroup", "unit", "rule"}
+	cgroupLabels := []string{"cgroup", "unit", "rule", "namespace", "pod", "container"}
 	return descs{
 		slab: prometheus.NewDesc("memrelief_cgroup_slab_reclaimable_bytes",
 			"Reclaimable slab (dentries, inodes) charged to the cgroup, from memory.stat; the node's from /proc/meminfo. Absent per cgroup on cgroup v1, which has none: see memrelief_cgroup_kernel_memory_bytes.", cgroupLabels, nil),
 		kernel: prometheus.NewDesc("memrelief_cgroup_kernel_memory_bytes",
 			"All kernel memory charged to the cgroup: memory.stat kernel (v2), memory.kmem.usage_in_bytes (v1, where it is the only per-cgroup figure of slab).", cgroupLabels, nil),
+		limit: prometheus.NewDesc("memrelief_cgroup_memory_limit_bytes",
+			"The cgroup's memory.high or memory.max (v1: memory.limit_in_bytes, as memory.max); absent while unlimited. Containers of watched pods too.", append(cgroupLabels, "limit"), nil),
 		current: prometheus.NewDesc("memrelief_cgroup_memory_current_bytes",
 			"memory.current of the cgroup; for the node (cgroup=\"/\"), MemTotal - MemAvailable.", cgroupLabels, nil),
 		psiSome: prometheus.NewDesc("memrelief_cgroup_psi_some_avg10_ratio",
@@ -321,7 +326,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{d.slab, d.current, d.psiSome, d.psiFull, d.level, d.levelSince,
 		d.vfsCurrent, d.vfsOriginal, d.vfsManaged, d.tick, d.watched, d.dryRun, d.rejected, d.up,
 		d.growth, d.quality, d.timeTo, d.histSeries, d.histBytes, d.dropped, d.maxCgroups, d.kernel,
-		d.psiSomeTotal, d.psiFullTotal} {
+		d.psiSomeTotal, d.psiFullTotal, d.limit} {
 		ch <- d
 	}
 }
@@ -351,8 +356,10 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		c.m.cgroupLimitOnce.Do(func() { c.m.opts.OnCgroupLimit(c.m.opts.MaxCgroups, dropped) })
 	}
 	for _, cg := range cgroups {
-		l := []string{cg.Cgroup, cg.Unit, cg.Rule}
+		ns, pod, container := splitPod(cg.Pod)
+		l := []string{cg.Cgroup, cg.Unit, cg.Rule, ns, pod, container}
 		gauge(d.current, float64(cg.CurrentBytes), l...)
+		c.limits(ch, cg.HighBytes, cg.MaxBytes, l)
 		if cg.HasSlab {
 			gauge(d.slab, float64(cg.SlabReclaimableBytes), l...)
 		}
@@ -371,7 +378,10 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		}
 		c.trend(ch, cg.Trend, l)
 		for _, k := range cg.Containers {
-			c.trend(ch, k.Trend, []string{k.Cgroup, cgroupfs.UnitOf(strings.TrimPrefix(k.Cgroup, "/")), cg.Rule})
+			kns, kpod, kcontainer := splitPod(k.Pod)
+			kl := []string{k.Cgroup, cgroupfs.UnitOf(strings.TrimPrefix(k.Cgroup, "/")), cg.Rule, kns, kpod, kcontainer}
+			c.limits(ch, k.HighBytes, k.MaxBytes, kl)
+			c.trend(ch, k.Trend, kl)
 		}
 	}
 	gauge(d.histSeries, float64(s.HistorySeries))
@@ -426,6 +436,17 @@ func capCgroups(cgs []engine.CgroupStatus, limit int) (kept []engine.CgroupStatu
 	return kept, dropped
 }
 
+// splitPod splits the engine's "namespace/name[/container]" into labels;
+// all are empty for a cgroup that is no known pod.
+func splitPod(p string) (namespace, pod, container string) {
+	namespace, rest, ok := strings.Cut(p, "/")
+	if !ok {
+		return "", "", ""
+	}
+	pod, container, _ = strings.Cut(rest, "/")
+	return namespace, pod, container
+}
+
 func quality(q string) float64 {
 	switch q {
 	case "low":
@@ -436,6 +457,18 @@ func quality(q string) float64 {
 		return 3
 	}
 	return 0
+}
+
+// limits gives a series for each limit that is set; 0 is unlimited.
+func (c *collector) limits(ch chan<- prometheus.Metric, high, hard uint64, l []string) {
+	for _, lim := range []struct {
+		name string
+		v    uint64
+	}{{"memory.high", high}, {"memory.max", hard}} {
+		if lim.v != 0 {
+			ch <- prometheus.MustNewConstMetric(c.d.limit, prometheus.GaugeValue, float64(lim.v), append(l[:len(l):len(l)], lim.name)...)
+		}
+	}
 }
 
 func (c *collector) trend(ch chan<- prometheus.Metric, t *engine.TrendStatus, l []string) {

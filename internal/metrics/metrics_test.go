@@ -197,8 +197,13 @@ func TestScrapeEqualsTheEngine(t *testing.T) {
 			if value(got) != v {
 				t.Errorf("%s{cgroup=%q} = %v, engine says %v", name, c.Cgroup, value(got), v)
 			}
-			if l := labels(got); l["unit"] != c.Unit || l["rule"] != c.Rule {
+			l := labels(got)
+			if l["unit"] != c.Unit || l["rule"] != c.Rule {
 				t.Errorf("%s{cgroup=%q} labels %v, want unit %q rule %q", name, c.Cgroup, l, c.Unit, c.Rule)
+			}
+			wantPod := map[int]string{0: "//", 1: c.Pod + "/", 2: c.Pod}[strings.Count(c.Pod, "/")]
+			if p := l["namespace"] + "/" + l["pod"] + "/" + l["container"]; p != wantPod {
+				t.Errorf("%s{cgroup=%q} namespace/pod/container labels %q, want %q (engine's pod %q)", name, c.Cgroup, p, wantPod, c.Pod)
 			}
 		}
 		lv := byCgroup(t, fams, "memrelief_cgroup_level_info")[c.Cgroup]
@@ -209,6 +214,9 @@ func TestScrapeEqualsTheEngine(t *testing.T) {
 	pod := s.Cgroups[0]
 	if pod.Level != "elevated" || !pod.HasSlab || pod.SlabReclaimableBytes < 64<<20 {
 		t.Errorf("fixture pod slice: %+v, want level elevated with its 80 MB of slab", pod)
+	}
+	if l := labels(byCgroup(t, fams, "memrelief_cgroup_memory_current_bytes")[pod.Cgroup]); l["namespace"] != "logging" || l["pod"] != "log-agent" || l["container"] != "" {
+		t.Errorf("fixture pod slice labelled %v, want namespace logging, pod log-agent (its /var/log/pods directory), no container", l)
 	}
 
 	single := func(name string) float64 {
@@ -260,7 +268,8 @@ var (
 		"memrelief_metrics_cgroups_dropped": true, "memrelief_metrics_cgroups_max": true, "memrelief_build_info": true,
 	}
 	allowedLabels = map[string]bool{"cgroup": true, "unit": true, "rule": true, "level": true, "action": true, "result": true, "kind": true,
-		"component": true, "limit": true, "version": true, "revision": true, "goversion": true}
+		"component": true, "limit": true, "version": true, "revision": true, "goversion": true,
+		"namespace": true, "pod": true, "container": true}
 )
 
 func TestNamesAndLabelsFollowConventions(t *testing.T) {
@@ -782,5 +791,63 @@ func TestTrendSeries(t *testing.T) {
 	}
 	if v := value(fams["memrelief_engine_history_memory_bytes"].GetMetric()[0]); v != 40960 {
 		t.Errorf("history bytes %v", v)
+	}
+}
+
+// TestPodLabels: series of a pod and of its containers carry the
+// kubelet's namespace, pod and container names, which kube-state-metrics
+// uses too; a cgroup that is no known pod has none; a pod that is no longer
+// watched is gone from the next page.
+func TestPodLabels(t *testing.T) {
+	pod := "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod1.slice"
+	agent, unknown := pod+"/cri-containerd-a.scope", pod+"/cri-containerd-b.scope"
+	tr := &engine.TrendStatus{Quality: "high", Components: map[string]float64{"current": 1}, ToHigh: engine.NeverMet, ToMax: engine.NeverMet, ToOOM: engine.NeverMet}
+	withPod := engine.Snapshot{Cgroups: []engine.CgroupStatus{
+		{Cgroup: pod, Unit: "kubepods-burstable-pod1.slice", Pod: "logging/alloy-x7", Rule: "pods", Level: "normal", Trend: tr, MaxBytes: 256 << 20,
+			Containers: []engine.ContainerStatus{
+				{Name: "alloy", Cgroup: agent, Pod: "logging/alloy-x7/alloy", Trend: tr, HighBytes: 150 << 20, MaxBytes: 200 << 20},
+				{Name: "cri-containerd-b.scope", Cgroup: unknown, Trend: tr},
+			}},
+		{Cgroup: "/system.slice/fluent-bit.service", Unit: "fluent-bit.service", Rule: "agents", Level: "normal"},
+	}}
+	snap := withPod
+	m := New(context.Background(), QueryFunc(func(context.Context) (engine.Snapshot, error) { return snap, nil }), Options{})
+
+	want := map[string][3]string{
+		pod:                                {"logging", "alloy-x7", ""},
+		agent:                              {"logging", "alloy-x7", "alloy"},
+		unknown:                            {"", "", ""},
+		"/system.slice/fluent-bit.service": {"", "", ""},
+	}
+	fams := gather(t, m)
+	for _, name := range []string{"memrelief_cgroup_memory_current_bytes", "memrelief_cgroup_growth_quality", "memrelief_cgroup_level_info"} {
+		for cg, s := range byCgroup(t, fams, name) {
+			l := labels(s)
+			if got := [3]string{l["namespace"], l["pod"], l["container"]}; got != want[cg] {
+				t.Errorf("%s{cgroup=%q}: namespace, pod, container %q, want %q", name, cg, got, want[cg])
+			}
+		}
+	}
+	if n := len(byCgroup(t, fams, "memrelief_cgroup_growth_quality")); n != 3 {
+		t.Errorf("growth quality for %d cgroups, want the pod and its two containers", n)
+	}
+	var lims []string
+	for _, s := range fams["memrelief_cgroup_memory_limit_bytes"].GetMetric() {
+		l := labels(s)
+		lims = append(lims, fmt.Sprintf("%s/%s %s %v", l["pod"], l["container"], l["limit"], value(s)))
+	}
+	sort.Strings(lims)
+	if want := []string{"alloy-x7/ memory.max 2.68435456e+08", "alloy-x7/alloy memory.high 1.572864e+08", "alloy-x7/alloy memory.max 2.097152e+08"}; !reflect.DeepEqual(lims, want) {
+		t.Errorf("limit series %q, want %q (none for what is unlimited)", lims, want)
+	}
+
+	snap = engine.Snapshot{Cgroups: withPod.Cgroups[1:]}
+	fams = gather(t, m)
+	for name, f := range fams {
+		for _, s := range f.GetMetric() {
+			if l := labels(s); l["pod"] != "" || strings.HasPrefix(l["cgroup"], pod) {
+				t.Errorf("%s%v still served after the pod went", name, l)
+			}
+		}
 	}
 }
