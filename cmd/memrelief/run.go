@@ -40,6 +40,7 @@ type runOptions struct {
 	logTo, logLevel string
 	duration        time.Duration
 	metricsListen   string
+	metricsWeb      string
 	metricsTextfile string
 	textfileEvery   time.Duration
 }
@@ -52,8 +53,10 @@ func runFlags(fs *flagSet) *runOptions {
 	fs.StringVar(&o.logTo, "log", "auto", "where events go: auto (journald when present, else stderr), journal, stderr")
 	fs.StringVar(&o.logLevel, "log-level", "", "debug, info, warn or error (default: the policy's log_level)")
 	fs.DurationVar(&o.duration, "duration", 0, "stop after this long (0: run until SIGTERM)")
-	fs.StringVar(&o.metricsListen, "metrics-listen", "", "serve Prometheus metrics on unix:/path.sock or a loopback host:port (127.0.0.1:9780); "+
+	fs.StringVar(&o.metricsListen, "metrics-listen", "", "serve Prometheus metrics on unix:/path.sock or a loopback host:port (127.0.0.1:9780), or any host:port with --metrics-web-config; "+
 		"default with the policy sink \"metrics\" and no --metrics-textfile: unix:/run/memrelief/metrics.sock")
+	fs.StringVar(&o.metricsWeb, "metrics-web-config", "", "TLS and basic authentication for --metrics-listen, in node_exporter's web configuration format (--web.config.file); "+
+		"required to listen beyond loopback, and then it must set TLS or basic_auth_users")
 	fs.StringVar(&o.metricsTextfile, "metrics-textfile", "", "write metrics to DIR/memrelief.prom for node_exporter's textfile collector")
 	fs.DurationVar(&o.textfileEvery, "metrics-textfile-interval", 15*time.Second, "how often --metrics-textfile is rewritten")
 	return o
@@ -61,7 +64,7 @@ func runFlags(fs *flagSet) *runOptions {
 
 func runRun(ctx context.Context, c *cli, args []string) int {
 	thpErr := disableHugePages()
-	fs := newFlagSet("run", "memrelief run [--policy FILE] [--dry-run] [--no-history] [--log auto|journal|stderr] [--log-level LEVEL] [--metrics-listen ADDR] [--metrics-textfile DIR]")
+	fs := newFlagSet("run", "memrelief run [--policy FILE] [--dry-run] [--no-history] [--log auto|journal|stderr] [--log-level LEVEL] [--metrics-listen ADDR [--metrics-web-config FILE]] [--metrics-textfile DIR]")
 	o := runFlags(fs)
 	h := hostFlags(fs)
 	if code, ok := fs.parse(c, args); !ok {
@@ -230,7 +233,7 @@ func (d *daemonParts) query(ctx context.Context) (engine.Snapshot, error) { retu
 // addSinks adds the metrics and, on the live host with D-Bus, the D-Bus
 // API to d's sinks and background work. Its error is a bad flag.
 func (d *daemonParts) addSinks(ctx context.Context, o *runOptions, h *host, pl *policyLoader, pol *policy.Policy, layout cgroupfs.Layout) error {
-	m, err := metricsSinks(ctx, d.query, pol, pl.roots, o.metricsListen, o.metricsTextfile, o.textfileEvery, d.sinks[0])
+	m, err := metricsSinks(ctx, d.query, pol, pl.roots, o, d.sinks[0])
 	if err != nil {
 		return err
 	}
@@ -322,17 +325,32 @@ type runMetrics struct {
 // metricsSinks sets up metrics when a flag or the policy's daemon.sinks
 // asks for them; nil when nothing does. A bad address is an error; a
 // listener that cannot open is a problem event, and the daemon runs on.
-func metricsSinks(ctx context.Context, query metrics.QueryFunc, pol *policy.Policy, roots paths.Roots, listen, textfile string, every time.Duration, problems report.Sink) (*runMetrics, error) {
+func metricsSinks(ctx context.Context, query metrics.QueryFunc, pol *policy.Policy, roots paths.Roots, o *runOptions, problems report.Sink) (*runMetrics, error) {
+	listen, textfile, every := o.metricsListen, o.metricsTextfile, o.textfileEvery
 	if listen == "" && textfile == "" && slices.Contains(pol.Daemon.Sinks, "metrics") {
 		listen = "unix:" + filepath.Join(roots.Run, "memrelief", "metrics.sock")
+	}
+	if o.metricsWeb != "" && listen == "" {
+		return nil, fmt.Errorf("--metrics-web-config %s: given without --metrics-listen, so nothing would use it", o.metricsWeb)
 	}
 	if listen == "" && textfile == "" {
 		return nil, nil
 	}
+	var web *metrics.WebConfig
+	if o.metricsWeb != "" {
+		w, err := metrics.LoadWebConfig(o.metricsWeb)
+		if err != nil {
+			return nil, fmt.Errorf("--metrics-web-config: %w", err)
+		}
+		web = w
+	}
 	var addr metrics.Addr
 	if listen != "" {
-		a, err := metrics.ParseAddr(listen)
+		a, err := metrics.ParseAddr(listen, web.Protected())
 		if err != nil {
+			if o.metricsWeb != "" {
+				err = fmt.Errorf("%w (%s sets neither tls_server_config nor basic_auth_users)", err, o.metricsWeb)
+			}
 			return nil, fmt.Errorf("--metrics-listen: %w", err)
 		}
 		addr = a
@@ -345,7 +363,7 @@ func metricsSinks(ctx context.Context, query metrics.QueryFunc, pol *policy.Poli
 			Message: "metrics unavailable: " + err.Error(), Fields: map[string]string{report.FieldError: err.Error()}})
 	}
 	say := func(msg string) { warnEvent(problems, msg) }
-	m := metrics.New(ctx, query, metrics.Options{Proc: roots.Proc, Version: version, Revision: commit,
+	m := metrics.New(ctx, query, metrics.Options{Proc: roots.Proc, Version: version, Revision: commit, Web: web,
 		OnConnLimit: func(limit int) {
 			say(fmt.Sprintf("metrics listener reached its limit of %d open connections; further connections are closed until some end (said once)", limit))
 		},

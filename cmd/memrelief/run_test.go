@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/bcrypt"
+
 	"github.com/memrelief/memrelief/internal/fixtures"
 	"github.com/memrelief/memrelief/internal/state"
 )
@@ -23,6 +25,21 @@ func TestRunDryOnFixture(t *testing.T) {
 		!strings.Contains(errOut, "notice memrelief stopped") || !strings.Contains(errOut, "debug open files limit ") {
 		t.Errorf("exit %d, stderr:\n%s", code, errOut)
 	}
+	// Web configurations: one that protects nothing, one with a user.
+	plainWeb, authWeb := filepath.Join(dir, "plain.yml"), filepath.Join(dir, "auth.yml")
+	hash, err := bcrypt.GenerateFromPassword([]byte("s3cret"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if os.WriteFile(plainWeb, nil, 0o600) != nil ||
+		os.WriteFile(authWeb, []byte("basic_auth_users:\n  prometheus: "+string(hash)+"\n"), 0o600) != nil {
+		t.Fatal("cannot write the web configurations")
+	}
+	// Beyond loopback with a user: it starts and serves.
+	_, errOut, code = runCLI(t, append(base, "--duration", "300ms", "--metrics-listen", "0.0.0.0:0", "--metrics-web-config", authWeb)...)
+	if code != 0 || strings.Contains(errOut, "metrics unavailable") {
+		t.Errorf("--metrics-listen 0.0.0.0:0 with basic authentication: exit %d, stderr:\n%s", code, errOut)
+	}
 	for _, tc := range []struct {
 		args []string
 		code int
@@ -31,6 +48,9 @@ func TestRunDryOnFixture(t *testing.T) {
 		{[]string{"--log", "syslog"}, 2, `--log "syslog"`},
 		{[]string{"--log-level", "loud"}, 2, "loud"},
 		{[]string{"--metrics-listen", "10.1.2.3:9780"}, 2, "--metrics-listen"},
+		{[]string{"--metrics-listen", "10.1.2.3:9780", "--metrics-web-config", plainWeb}, 2, plainWeb + " sets neither tls_server_config nor basic_auth_users"},
+		{[]string{"--metrics-listen", "127.0.0.1:0", "--metrics-web-config", filepath.Join(dir, "missing.yml")}, 2, "--metrics-web-config: open " + filepath.Join(dir, "missing.yml")},
+		{[]string{"--metrics-web-config", authWeb}, 2, "without --metrics-listen"},
 		{[]string{"--policy", filepath.Join(dir, "missing.toml")}, 1, "missing.toml"},
 		{[]string{"extra"}, 2, `unexpected argument "extra"`},
 	} {

@@ -15,7 +15,7 @@ func FuzzParseAddr(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		a, err := ParseAddr(s)
+		a, err := ParseAddr(s, false)
 		if err != nil {
 			return
 		}
@@ -32,7 +32,7 @@ func FuzzParseAddr(f *testing.F) {
 		default:
 			t.Errorf("ParseAddr(%q) network %q", s, a.Network)
 		}
-		b, err := ParseAddr(a.String())
+		b, err := ParseAddr(a.String(), false)
 		if err != nil || b != a {
 			t.Errorf("ParseAddr(%q) = %v; its String %q reads back as %v, %v", s, a, a.String(), b, err)
 		}

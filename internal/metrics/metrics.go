@@ -82,6 +82,10 @@ type Options struct {
 	// on the scraping goroutine and must not block.
 	OnCgroupLimit func(limit, dropped int)
 
+	// Web, when set, puts TLS and basic authentication in front of the
+	// page Serve serves (see LoadWebConfig); nil is plain HTTP.
+	Web *WebConfig
+
 	// Version and Revision label memrelief_build_info: what runs where,
 	// across a fleet.
 	Version, Revision string

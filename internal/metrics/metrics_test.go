@@ -495,7 +495,7 @@ func TestParseAddr(t *testing.T) {
 		{"127.0.0.1:http", "", "not a number"},
 		{"127.0.0.1:65536", "", "not a number"},
 	} {
-		a, err := ParseAddr(c.in)
+		a, err := ParseAddr(c.in, false)
 		switch {
 		case c.err == "" && err != nil:
 			t.Errorf("ParseAddr(%q): %v", c.in, err)
@@ -529,7 +529,7 @@ func TestServeOnUnixSocket(t *testing.T) {
 	stale.(*net.UnixListener).SetUnlinkOnClose(false)
 	stale.Close()
 
-	a, err := ParseAddr("unix:" + sock)
+	a, err := ParseAddr("unix:"+sock, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -622,7 +622,7 @@ func TestListenLeavesALiveSocket(t *testing.T) {
 
 func TestServeOnLoopback(t *testing.T) {
 	_, m := liveEngine(t)
-	a, err := ParseAddr("127.0.0.1:0")
+	a, err := ParseAddr("127.0.0.1:0", false)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -36,9 +36,11 @@ func (a Addr) String() string {
 
 // ParseAddr reads "unix:/abs/path.sock" or a loopback "host:port"
 // (127.0.0.1:9780, [::1]:9780, localhost:9780). Anything that would listen
-// beyond this host is refused: memrelief's metrics name every workload on
-// the node, and the daemon has no authentication to put in front of them.
-func ParseAddr(s string) (Addr, error) {
+// beyond this host is refused unless protected (a web configuration with
+// TLS or basic authentication, see CheckWebConfig): memrelief's metrics
+// name every workload on the node. Protected, any host:port is taken
+// (":9780" is every address).
+func ParseAddr(s string, protected bool) (Addr, error) {
 	if path, ok := strings.CutPrefix(s, "unix:"); ok {
 		if !filepath.IsAbs(path) || strings.ContainsRune(path, 0) {
 			return Addr{}, fmt.Errorf("metrics listen address %q: want unix:/absolute/path.sock", s)
@@ -56,6 +58,9 @@ func ParseAddr(s string) (Addr, error) {
 	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
 		return Addr{}, fmt.Errorf("metrics listen address %q: port %q is not a number from 0 to 65535", s, port)
 	}
+	if protected {
+		return Addr{"tcp", net.JoinHostPort(host, port)}, nil
+	}
 	if host == "localhost" {
 		// Pinned rather than resolved: /etc/hosts must not move the
 		// listener off loopback.
@@ -67,7 +72,7 @@ func ParseAddr(s string) (Addr, error) {
 		if host == "" {
 			what = "every address"
 		}
-		return Addr{}, fmt.Errorf("metrics listen address %q is not loopback (%s): memrelief serves metrics only on a Unix socket or 127.0.0.1/[::1]; scrape it through a local agent or use --metrics-textfile", s, what)
+		return Addr{}, fmt.Errorf("metrics listen address %q is not loopback (%s): without a web configuration that sets TLS or basic authentication (--metrics-web-config), memrelief serves metrics only on a Unix socket or 127.0.0.1/[::1]; scrape it through a local agent or use --metrics-textfile", s, what)
 	}
 	return Addr{"tcp", net.JoinHostPort(ip.String(), port)}, nil
 }
@@ -180,7 +185,20 @@ func (m *Metrics) Serve(ctx context.Context, ln net.Listener) error {
 		defer cancel()
 		srv.Shutdown(shut)
 	}()
-	err := srv.Serve(ln)
+	var err error
+	if web := m.opts.Web; web != nil {
+		srv.Handler = web.authHandler(srv.Handler)
+		if web.TLS != nil {
+			if srv.TLSConfig, err = web.serverTLS(); err != nil {
+				return fmt.Errorf("serve metrics on %s: %s: %w", ln.Addr(), web.Path, err)
+			}
+		}
+	}
+	if srv.TLSConfig != nil {
+		err = srv.ServeTLS(ln, "", "")
+	} else {
+		err = srv.Serve(ln)
+	}
 	if errors.Is(err, http.ErrServerClosed) {
 		<-done
 		return nil
