@@ -42,6 +42,7 @@ type runOptions struct {
 	metricsListen   string
 	metricsWeb      string
 	metricsTextfile string
+	policyPoll      time.Duration
 	textfileEvery   time.Duration
 }
 
@@ -53,6 +54,8 @@ func runFlags(fs *flagSet) *runOptions {
 	fs.StringVar(&o.logTo, "log", "auto", "where events go: auto (journald when present, else stderr), journal, stderr")
 	fs.StringVar(&o.logLevel, "log-level", "", "debug, info, warn or error (default: the policy's log_level)")
 	fs.DurationVar(&o.duration, "duration", 0, "stop after this long (0: run until SIGTERM)")
+	fs.DurationVar(&o.policyPoll, "policy-poll", 0, "re-read the policy file this often and reload when its content changed, as a ConfigMap mounted in a pod needs "+
+		"(0, the default: reload on SIGHUP, systemctl reload or D-Bus only)")
 	fs.StringVar(&o.metricsListen, "metrics-listen", "", "serve Prometheus metrics on unix:/path.sock or a loopback host:port (127.0.0.1:9780), or any host:port with --metrics-web-config; "+
 		"default with the policy sink \"metrics\" and no --metrics-textfile: unix:/run/memrelief/metrics.sock")
 	fs.StringVar(&o.metricsWeb, "metrics-web-config", "", "TLS and basic authentication for --metrics-listen, in node_exporter's web configuration format (--web.config.file); "+
@@ -64,7 +67,7 @@ func runFlags(fs *flagSet) *runOptions {
 
 func runRun(ctx context.Context, c *cli, args []string) int {
 	thpErr := disableHugePages()
-	fs := newFlagSet("run", "memrelief run [--policy FILE] [--dry-run] [--no-history] [--log auto|journal|stderr] [--log-level LEVEL] [--metrics-listen ADDR [--metrics-web-config FILE]] [--metrics-textfile DIR]")
+	fs := newFlagSet("run", "memrelief run [--policy FILE] [--dry-run] [--no-history] [--log auto|journal|stderr] [--log-level LEVEL] [--metrics-listen ADDR [--metrics-web-config FILE]] [--metrics-textfile DIR] [--policy-poll D]")
 	o := runFlags(fs)
 	h := hostFlags(fs)
 	if code, ok := fs.parse(c, args); !ok {
@@ -72,6 +75,9 @@ func runRun(ctx context.Context, c *cli, args []string) int {
 	}
 	if fs.NArg() > 0 {
 		return fs.usageError(c, "unexpected argument %q", fs.Arg(0))
+	}
+	if o.policyPoll < 0 {
+		return fs.usageError(c, "--policy-poll %s: want a positive duration, or 0 for none", o.policyPoll)
 	}
 	fail := func(code int, err error) int {
 		fmt.Fprintf(c.stderr, "memrelief run: %v\n", err)
@@ -126,6 +132,9 @@ func runRun(ctx context.Context, c *cli, args []string) int {
 		defer cancel()
 	}
 	defer forwardHangups(d.reload)()
+	if o.policyPoll > 0 {
+		d.background = append(d.background, func(ctx context.Context) { pollPolicy(ctx, pl.path(), o.policyPoll, d.reload) })
+	}
 	d.eng = engine.New(cfg)
 	var wg sync.WaitGroup
 	for _, run := range d.background {
@@ -182,6 +191,14 @@ type policyLoader struct {
 	api *dbusapi.Server
 	// metrics, when they run, start each policy's rule counters at 0.
 	metrics *metrics.Metrics
+}
+
+// path is the file load reads (or, for the host's, would read).
+func (l *policyLoader) path() string {
+	if l.file != "" {
+		return l.file
+	}
+	return policy.File(l.roots)
 }
 
 func (l *policyLoader) load() (*policy.Policy, error) {

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -140,6 +141,23 @@ func TestDaemonSet(t *testing.T) {
 	}
 	if !slices.Contains(c.Args, "--policy=/etc/memrelief/policy.toml") || c.Args[0] != "run" {
 		t.Errorf("args %v", c.Args)
+	}
+	// The kubelet updates a ConfigMap volume by swapping a symlink and
+	// sends no signal: the daemon must look for changes itself, and a
+	// subPath mount, which the kubelet never updates, would hide them.
+	poll := ""
+	for _, a := range c.Args {
+		if v, ok := strings.CutPrefix(a, "--policy-poll="); ok {
+			poll = v
+		}
+	}
+	if d, err := time.ParseDuration(poll); err != nil || d <= 0 || d > time.Minute {
+		t.Errorf("--policy-poll=%q: want a positive duration of at most a minute, so a ConfigMap change is reloaded", poll)
+	}
+	for _, m := range c.VolumeMounts {
+		if m.MountPath == "/etc/memrelief" && m.SubPath != "" {
+			t.Errorf("policy mounted with subPath %q: the kubelet never updates subPath mounts", m.SubPath)
+		}
 	}
 
 	volumes := map[string]corev1.Volume{}
