@@ -6,7 +6,7 @@ COMMIT   ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS  := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 BIN      := bin/memrelief
 
-.PHONY: all build test tools lint unit fuzz e2e clean package
+.PHONY: all build test tools lint unit fuzz e2e clean package image
 
 all: build
 
@@ -93,6 +93,18 @@ package: build
 	  --packager deb --target $(DIST)/memrelief_$(PKG_VERSION)_amd64.deb
 	SOURCE_DATE_EPOCH='$(SOURCE_DATE_EPOCH)' PKG_VERSION='$(PKG_VERSION)' PKG_STAGE='$(DIST)/stage' PKG_MAINTAINER='$(PKG_MAINTAINER)' $(GO) tool nfpm package --config $(DIST)/stage/nfpm.yaml \
 	  --packager rpm --target $(DIST)/memrelief-$(PKG_VERSION).x86_64.rpm
+
+# The OCI image of the static binary for the DaemonSet, as one archive
+# (packaging/image): no base image, no registry, no container engine; the
+# same commit gives the same bytes. Load it on a node with `docker load -i`,
+# `ctr -n k8s.io images import` or `podman load -i`; it is tagged
+# localhost/memrelief:$(VERSION) and :latest.
+IMAGE ?= $(DIST)/memrelief-image.tar
+image: build
+	mkdir -p $(DIST)/stage
+	GO=$(GO) sh packaging/scripts/third-party-licenses.sh ./cmd/memrelief $(DIST)/stage/third-party-licenses
+	$(GO) run ./packaging/image -binary $(BIN) -licenses $(DIST)/stage/third-party-licenses \
+	  -version '$(VERSION)' -revision '$(COMMIT)' -created '$(SOURCE_DATE_EPOCH)' -out $(IMAGE)
 
 # The DaemonSet's policy ConfigMap is configs/default.toml, indented
 # (packaging/kubernetes's test keeps them equal).
