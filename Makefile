@@ -49,7 +49,7 @@ fuzz:
 # missing and caches the guest image under /var/cache/memrelief-e2e.
 # MEMRELIEF_E2E_MODES="unified" limits the boots.
 e2e:
-	MEMRELIEF_E2E=1 $(GO) test -count=1 -v -timeout 80m ./packaging/e2e/
+	MEMRELIEF_E2E=1 $(GO) test -count=1 -v -timeout 88m ./packaging/e2e/
 
 # Packages: dist/memrelief_$(PKG_VERSION)_amd64.deb and
 # dist/memrelief-$(PKG_VERSION).x86_64.rpm from packaging/nfpm.yaml, with

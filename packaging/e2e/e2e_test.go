@@ -13,6 +13,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 )
 
 // bootOverheadSec covers kernel boot, systemd start-up, the runner's install
@@ -203,6 +206,10 @@ func stageArtifacts(ctx context.Context, t *testing.T, repo, share string, scena
 		t.Logf("staged package %s", debs[0])
 	}
 
+	if makefileHas(t, repo, "image") {
+		stageDaemonSet(ctx, t, repo, share)
+	}
+
 	here := filepath.Join(repo, "packaging/e2e")
 	if err := os.CopyFS(filepath.Join(share, "scenarios"), os.DirFS(filepath.Join(here, "scenarios"))); err != nil {
 		t.Fatalf("stage scenarios: %v", err)
@@ -242,6 +249,57 @@ func stageArtifacts(ctx context.Context, t *testing.T, repo, share string, scena
 	if err := os.WriteFile(filepath.Join(share, "run.sh"), runner, 0o755); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// stageDaemonSet builds the image with make image and puts on the share
+// what the guest needs to run the DaemonSet's pod with ctr: the image
+// (artifacts/memrelief-image.tar) and, under artifacts/ds/, the ctr run
+// translated from packaging/kubernetes (flags, command, mkdirs,
+// configmap-dirs: one word per line) and the ConfigMaps' files (files/,
+// by their path in the guest).
+func stageDaemonSet(ctx context.Context, t *testing.T, repo, share string) {
+	t.Helper()
+	art := filepath.Join(share, "artifacts")
+	if err := os.MkdirAll(art, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.CommandContext(ctx, "make", "image", "IMAGE="+filepath.Join(art, "memrelief-image.tar"))
+	cmd.Dir = repo
+	run(t, cmd)
+	var ds appsv1.DaemonSet
+	var cm corev1.ConfigMap
+	for file, into := range map[string]any{"daemonset.yaml": &ds, "configmap.yaml": &cm} {
+		data, err := os.ReadFile(filepath.Join(repo, "packaging/kubernetes", file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := DecodeStrict(data, into); err != nil {
+			t.Fatalf("packaging/kubernetes/%s: %v", file, err)
+		}
+	}
+	r, err := TranslateDaemonSet(&ds, map[string]*corev1.ConfigMap{cm.Name: &cm}, []string{"/usr/bin/memrelief"})
+	if err != nil {
+		t.Fatalf("packaging/kubernetes/daemonset.yaml as a ctr run: %v", err)
+	}
+	dir := filepath.Join(art, "ds")
+	for name, words := range map[string][]string{"flags": r.Flags, "command": r.Command, "mkdirs": r.Mkdirs, "configmap-dirs": r.ConfigMapDirs} {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(strings.Join(words, "\n")+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for p, data := range r.Files {
+		dst := filepath.Join(dir, "files", p)
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(dst, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Logf("staged the image and the DaemonSet as: ctr run %s IMAGE ID %s", strings.Join(r.Flags, " "), strings.Join(r.Command, " "))
 }
 
 func makefileHas(t *testing.T, repo, target string) bool {

@@ -119,9 +119,10 @@ func TestScenarios(t *testing.T) {
 		totalSec += sec
 	}
 	// The worst case (every scenario hits its timeout) is the harness's hard
-	// bound; keep it inside the test timeout `make e2e` sets (80m).
-	if totalSec > 80*60 {
-		t.Errorf("worst-case e2e time %ds exceeds the 80 min test timeout", totalSec)
+	// bound; keep it inside the test timeout `make e2e` sets (88m), which
+	// with the ~5 minutes before it stays inside CI's 90.
+	if totalSec > 88*60 {
+		t.Errorf("worst-case e2e time %ds exceeds the 88 min test timeout", totalSec)
 	}
 	for _, s := range ss {
 		data, err := os.ReadFile(s.Path)
