@@ -1,6 +1,6 @@
 # Scenario 1 (detect part): on a unified v2 systemd host, detect says so.
 # modes: unified
-# timeout: 60
+# timeout: 45
 . "$SHARE/scenarios/lib.sh"
 need_detect
 mode=$(jq -r '.cgroup.mode' /run/e2e/detect.json)

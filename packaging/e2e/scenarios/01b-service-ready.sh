@@ -1,7 +1,7 @@
 # Scenario 1 (service part): memrelief.service starts and is READY within
 # seconds (Type=notify: systemctl start returns at READY=1).
 # modes: unified
-# timeout: 60
+# timeout: 45
 . "$SHARE/scenarios/lib.sh"
 need_run
 need_service

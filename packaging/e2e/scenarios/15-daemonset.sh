@@ -13,14 +13,14 @@
 # d) SIGTERM to the pod, as the kubelet stops it, puts vfs_cache_pressure
 #    back to the original.
 # modes: unified
-# timeout: 400
+# timeout: 360
 . "$SHARE/scenarios/lib.sh"
 need_run
 DS=$SHARE/artifacts/ds
 IMG=$SHARE/artifacts/memrelief-image.tar
 command -v ctr >/dev/null || fail "containerd (ctr) is not in the guest image"
 [ -f "$IMG" ] && [ -f "$DS/flags" ] || fail "no image or DaemonSet translation on the share (make image)"
-STORM=${E2E_DS_STORM_SECONDS:-60}
+STORM=${E2E_DS_STORM_SECONDS:-75}
 ID=memrelief-ds
 LOG=/run/e2e/ds.log
 ctrk() { ctr -n k8s.io "$@"; }
