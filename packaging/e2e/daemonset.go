@@ -9,8 +9,6 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	sjson "sigs.k8s.io/json"
-	"sigs.k8s.io/yaml"
 )
 
 // CtrRun is how the guest starts memrelief's DaemonSet pod with containerd
@@ -34,20 +32,6 @@ type CtrRun struct {
 
 // ConfigMapRoot is where the guest keeps the configMap volumes.
 const ConfigMapRoot = "/run/e2e/ds"
-
-// DecodeStrict decodes one manifest as the API server's strict field
-// validation does (unknown, duplicate or miscased fields are errors).
-func DecodeStrict(data []byte, into any) error {
-	j, err := yaml.YAMLToJSON(data)
-	if err != nil {
-		return err
-	}
-	problems, err := sjson.UnmarshalStrict(j, into)
-	if err != nil {
-		return err
-	}
-	return errors.Join(problems...)
-}
 
 // TranslateDaemonSet turns the DaemonSet's one container into a ctr run;
 // entrypoint is the image's. A field it cannot carry over is an error,

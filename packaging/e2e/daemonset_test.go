@@ -8,6 +8,8 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/memrelief/memrelief/packaging/kubernetes"
 )
 
 func loadManifests(t *testing.T) (*appsv1.DaemonSet, map[string]*corev1.ConfigMap) {
@@ -19,7 +21,7 @@ func loadManifests(t *testing.T) (*appsv1.DaemonSet, map[string]*corev1.ConfigMa
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := DecodeStrict(data, into); err != nil {
+		if err := kubernetes.DecodeStrict(data, into); err != nil {
 			t.Fatalf("%s: %v", file, err)
 		}
 	}

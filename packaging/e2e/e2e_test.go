@@ -16,6 +16,8 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/memrelief/memrelief/packaging/kubernetes"
 )
 
 // bootOverheadSec covers kernel boot, systemd start-up, the runner's install
@@ -273,7 +275,7 @@ func stageDaemonSet(ctx context.Context, t *testing.T, repo, share string) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := DecodeStrict(data, into); err != nil {
+		if err := kubernetes.DecodeStrict(data, into); err != nil {
 			t.Fatalf("packaging/kubernetes/%s: %v", file, err)
 		}
 	}

@@ -1,7 +1,6 @@
 package kubernetes
 
 import (
-	"errors"
 	"os"
 	"regexp"
 	"slices"
@@ -12,27 +11,9 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
-	sjson "sigs.k8s.io/json"
-	"sigs.k8s.io/yaml"
 
 	"github.com/memrelief/memrelief/configs"
 )
-
-// strict decodes YAML as the API server's strict field validation does:
-// an unknown field, a duplicate one, or one spelt in another case is an
-// error. (yaml.UnmarshalStrict goes through encoding/json, which matches
-// names case-insensitively: it took "hostPid" for hostPID.)
-func strict(data []byte, into any) error {
-	j, err := yaml.YAMLToJSON(data)
-	if err != nil {
-		return err
-	}
-	problems, err := sjson.UnmarshalStrict(j, into)
-	if err != nil {
-		return err
-	}
-	return errors.Join(problems...)
-}
 
 // decode reads one manifest strictly.
 func decode(t *testing.T, file string, into any) {
@@ -44,7 +25,7 @@ func decode(t *testing.T, file string, into any) {
 	if strings.Contains(string(data), "\n---") {
 		t.Fatalf("%s: one object per file", file)
 	}
-	if err := strict(data, into); err != nil {
+	if err := DecodeStrict(data, into); err != nil {
 		t.Fatalf("%s: %v", file, err)
 	}
 }
@@ -55,7 +36,7 @@ func TestStrictDecodingRefusesUnknownFields(t *testing.T) {
 		"apiVersion: apps/v1\nkind: DaemonSet\nspec:\n  template:\n    spec:\n      hostPIDs: true\n",
 	} {
 		var ds appsv1.DaemonSet
-		if err := strict([]byte(bad), &ds); err == nil || !strings.Contains(err.Error(), "unknown field \"spec.template.spec.host") {
+		if err := DecodeStrict([]byte(bad), &ds); err == nil || !strings.Contains(err.Error(), "unknown field \"spec.template.spec.host") {
 			t.Errorf("a misspelt field decoded (%v):\n%s", err, bad)
 		}
 	}
