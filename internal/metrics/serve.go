@@ -37,7 +37,7 @@ func (a Addr) String() string {
 // ParseAddr reads "unix:/abs/path.sock" or a loopback "host:port"
 // (127.0.0.1:9780, [::1]:9780, localhost:9780). Anything that would listen
 // beyond this host is refused unless protected (a web configuration with
-// TLS or basic authentication, see CheckWebConfig): memrelief's metrics
+// TLS or basic authentication, see WebConfig.Protected): memrelief's metrics
 // name every workload on the node. Protected, any host:port is taken
 // (":9780" is every address).
 func ParseAddr(s string, protected bool) (Addr, error) {

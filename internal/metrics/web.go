@@ -8,10 +8,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"sync"
 
 	"go.yaml.in/yaml/v3"
@@ -95,7 +96,7 @@ func LoadWebConfig(path string) (*WebConfig, error) {
 func (c *WebConfig) Protected() bool { return c != nil && (c.TLS != nil || len(c.Users) > 0) }
 
 func (c *WebConfig) check() error {
-	for _, u := range sortedKeys(c.Users) {
+	for _, u := range slices.Sorted(maps.Keys(c.Users)) {
 		if _, err := bcrypt.Cost([]byte(c.Users[u])); err != nil {
 			return fmt.Errorf("basic_auth_users: %s: not a bcrypt hash (make one with htpasswd -nBC 10 %s): %w", u, u, err)
 		}
@@ -117,9 +118,9 @@ func (c *WebConfig) check() error {
 	if t.ClientCAFile != "" && auth == tls.NoClientCert {
 		return errors.New("tls_server_config: client_ca_file is set but client_auth_type asks for no client certificate (want RequireAndVerifyClientCert)")
 	}
-	for key, v := range map[string]string{"min_version": t.MinVersion, "max_version": t.MaxVersion} {
-		if _, ok := tlsVersions[v]; v != "" && !ok {
-			return fmt.Errorf("tls_server_config: %s %q: want TLS10, TLS11, TLS12 or TLS13", key, v)
+	for _, v := range []struct{ key, value string }{{"min_version", t.MinVersion}, {"max_version", t.MaxVersion}} {
+		if _, ok := tlsVersions[v.value]; v.value != "" && !ok {
+			return fmt.Errorf("tls_server_config: %s %q: want TLS10, TLS11, TLS12 or TLS13", v.key, v.value)
 		}
 	}
 	_, err := c.tlsConfig()
@@ -216,12 +217,3 @@ func (c *WebConfig) authHandler(next http.Handler) http.Handler {
 }
 
 const maxAuthCache = 64
-
-func sortedKeys(m map[string]string) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}

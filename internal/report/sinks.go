@@ -3,7 +3,8 @@ package report
 import (
 	"fmt"
 	"io"
-	"sort"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -33,7 +34,7 @@ func (t *Text) Emit(e Event) {
 	b.WriteString(prioNames[e.Priority])
 	b.WriteByte(' ')
 	b.WriteString(e.Message)
-	for _, k := range sortedKeys(e.Fields) {
+	for _, k := range slices.Sorted(maps.Keys(e.Fields)) {
 		v := e.Fields[k]
 		if strings.ContainsAny(v, " \t\"=") || v == "" {
 			v = strconv.Quote(v)
@@ -44,15 +45,6 @@ func (t *Text) Emit(e Event) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	io.WriteString(t.W, b.String())
-}
-
-func sortedKeys(m map[string]string) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	return ks
 }
 
 // Journal writes events to journald through its native protocol, with
