@@ -24,13 +24,21 @@ const hangGuard = 30 * time.Second
 // test's lifetime and returns the socket path.
 func serveBounded(t *testing.T, opts Options) string {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	m := New(ctx, QueryFunc(func(context.Context) (engine.Snapshot, error) { return engine.Snapshot{}, nil }), opts)
 	sock := filepath.Join(t.TempDir(), "metrics.sock")
 	ln, err := Listen(Addr{"unix", sock})
 	if err != nil {
 		t.Fatal(err)
 	}
+	serveOn(t, ln, opts)
+	return sock
+}
+
+// serveOn serves an empty engine's page with opts on ln until the test
+// ends, and fails the test if Serve returns an error.
+func serveOn(t *testing.T, ln net.Listener, opts Options) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	m := New(ctx, QueryFunc(func(context.Context) (engine.Snapshot, error) { return engine.Snapshot{}, nil }), opts)
 	errc := make(chan error, 1)
 	go func() { errc <- m.Serve(ctx, ln) }()
 	t.Cleanup(func() {
@@ -39,7 +47,6 @@ func serveBounded(t *testing.T, opts Options) string {
 			t.Errorf("Serve: %v", err)
 		}
 	})
-	return sock
 }
 
 // getOn sends one keep-alive GET / on c and reads the response.

@@ -1,7 +1,6 @@
 package metrics
 
 import (
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -20,8 +19,6 @@ import (
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
-
-	"github.com/memrelief/memrelief/internal/engine"
 )
 
 // testCA makes certificates for tests: a CA, and leaves it signs.
@@ -150,25 +147,15 @@ func TestParseAddrProtected(t *testing.T) {
 	}
 }
 
-// serveWith serves a small page with web on 127.0.0.1 and returns its
+// serveWith serves memrelief's page with web on 127.0.0.1 and returns its
 // address.
 func serveWith(t *testing.T, web *WebConfig) string {
 	t.Helper()
-	snap := engine.Snapshot{Cgroups: []engine.CgroupStatus{{Cgroup: "/a.slice", Rule: "r", Level: "normal"}}}
-	ctx, cancel := context.WithCancel(context.Background())
-	m := New(ctx, QueryFunc(func(context.Context) (engine.Snapshot, error) { return snap, nil }), Options{Web: web})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Skipf("SKIP: no loopback network here (%v); TLS serving NOT tested", err)
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- m.Serve(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-errc; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	})
+	serveOn(t, ln, Options{Web: web})
 	return ln.Addr().String()
 }
 
