@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"path"
-	"sort"
 	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -95,13 +94,8 @@ func TranslateDaemonSet(ds *appsv1.DaemonSet, cms map[string]*corev1.ConfigMap, 
 			}
 			src = path.Join(ConfigMapRoot, v.Name)
 			r.ConfigMapDirs = append(r.ConfigMapDirs, src)
-			keys := make([]string, 0, len(cm.Data))
-			for k := range cm.Data {
-				keys = append(keys, k)
-			}
-			sort.Strings(keys)
-			for _, k := range keys {
-				r.Files[path.Join(src, k)] = cm.Data[k]
+			for k, data := range cm.Data {
+				r.Files[path.Join(src, k)] = data
 			}
 		default:
 			return nil, fmt.Errorf("volume %s: only hostPath and configMap volumes are translated", v.Name)

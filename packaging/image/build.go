@@ -56,10 +56,12 @@ type imageConfig struct {
 		Type    string   `json:"type"`
 		DiffIDs []string `json:"diff_ids"`
 	} `json:"rootfs"`
-	History []struct {
-		Created   string `json:"created"`
-		CreatedBy string `json:"created_by"`
-	} `json:"history"`
+	History []historyEntry `json:"history"`
+}
+
+type historyEntry struct {
+	Created   string `json:"created"`
+	CreatedBy string `json:"created_by"`
 }
 
 // blob is a content-addressed file of the archive.
@@ -189,10 +191,7 @@ func configFor(in Input, layerDigest string) imageConfig {
 	c.RootFS.Type = "layers"
 	// The layer is not compressed: its diff ID is its digest.
 	c.RootFS.DiffIDs = []string{layerDigest}
-	c.History = append(c.History, struct {
-		Created   string `json:"created"`
-		CreatedBy string `json:"created_by"`
-	}{created, "make image: /usr/bin/memrelief and its license notices"})
+	c.History = []historyEntry{{created, "make image: /usr/bin/memrelief and its license notices"}}
 	return c
 }
 
@@ -206,13 +205,11 @@ func buildLayer(in Input) (blob, error) {
 	if err != nil {
 		return blob{}, fmt.Errorf("read memrelief's license: %w", err)
 	}
-	files := map[string][]byte{"usr/share/doc/memrelief/LICENSE": license}
+	var notices []byte
 	if in.Licenses != "" {
-		notices, err := os.ReadFile(in.Licenses)
-		if err != nil {
+		if notices, err = os.ReadFile(in.Licenses); err != nil {
 			return blob{}, fmt.Errorf("read the third-party license notices: %w", err)
 		}
-		files["usr/share/doc/memrelief/third-party-licenses"] = notices
 	}
 	var buf bytes.Buffer
 	t := newTarWriter(&buf, in.Created)
@@ -226,13 +223,9 @@ func buildLayer(in Input) (blob, error) {
 		t.dirMode(d, mode)
 	}
 	t.file("usr/bin/memrelief", bin, 0o755)
-	names := make([]string, 0, len(files))
-	for n := range files {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		t.file(n, files[n], 0o644)
+	t.file("usr/share/doc/memrelief/LICENSE", license, 0o644)
+	if in.Licenses != "" {
+		t.file("usr/share/doc/memrelief/third-party-licenses", notices, 0o644)
 	}
 	if err := t.close(); err != nil {
 		return blob{}, err
