@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"strconv"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -19,12 +20,19 @@ import (
 // thousands of cgroups that is most of a tick's cost. Limits change rarely
 // and are read by path on request. A Handle belongs to the Reader's
 // goroutine.
+//
+// Past the descriptor budget a file is read by path: open, pread, close,
+// through the path kept NUL-terminated, so that costs two more system
+// calls and no allocation. Once the budget has run out, memory.stat and
+// memory.pressure (read only when a condition could need them) give their
+// descriptors back at their next read, so memory.current, read every
+// tick, is the file that keeps one.
 type Handle struct {
 	r      *Reader
 	cg     string
 	memDir string
 	psiDir string // "" without per-cgroup PSI
-	paths  [numHot]string
+	cpaths [numHot][]byte
 	fds    [numHot]int
 }
 
@@ -54,7 +62,7 @@ func (r *Reader) Open(cg string) (*Handle, error) {
 	}
 	for i := range h.fds {
 		h.fds[i] = -1
-		h.paths[i] = h.path(hotFile(i))
+		h.cpaths[i] = append([]byte(h.path(hotFile(i))), 0)
 	}
 	return h, nil
 }
@@ -75,35 +83,93 @@ func (h *Handle) path(f hotFile) string {
 	return filepath.Join(h.psiDir, "memory.pressure")
 }
 
+// name is the path of hot file f, for messages.
+func (h *Handle) name(f hotFile) string {
+	return string(h.cpaths[f][:len(h.cpaths[f])-1])
+}
+
 // read returns the current contents of a hot file in the Reader's buffer.
 func (h *Handle) read(f hotFile) ([]byte, error) {
-	path := h.paths[f]
+	cold := f != hotCurrent
 	if h.fds[f] < 0 {
 		if h.r.openFDs >= h.r.maxOpen() {
-			// Over the descriptor budget: read by path, as a Reader does.
-			return h.r.readFile(path)
+			h.r.tight = true
+			return h.readOnce(f)
 		}
-		fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if cold && h.r.tight {
+			return h.readOnce(f)
+		}
+		fd, err := openRaw(h.cpaths[f])
 		if errors.Is(err, unix.EMFILE) || errors.Is(err, unix.ENFILE) {
-			return h.r.readFile(path)
+			h.r.tight = true
+			return h.r.readFile(h.name(f))
 		}
 		if err != nil {
-			return nil, gone(fmt.Errorf("open %s: %w", path, err))
+			return nil, gone(fmt.Errorf("open %s: %w", h.name(f), err))
 		}
 		h.fds[f] = fd
 		h.r.openFDs++
 	}
-	buf := h.r.buf[:cap(h.r.buf)]
+	data, err := h.r.pread(h.fds[f])
+	if err != nil {
+		return nil, gone(fmt.Errorf("read %s: %w", h.name(f), err))
+	}
+	if cold && h.r.tight {
+		h.closeFile(f)
+	}
+	return data, nil
+}
+
+// readOnce reads hot file f without keeping a descriptor.
+func (h *Handle) readOnce(f hotFile) ([]byte, error) {
+	fd, err := openRaw(h.cpaths[f])
+	if err != nil {
+		return nil, gone(fmt.Errorf("open %s: %w", h.name(f), err))
+	}
+	data, err := h.r.pread(fd)
+	unix.Close(fd)
+	if err != nil {
+		return nil, gone(fmt.Errorf("read %s: %w", h.name(f), err))
+	}
+	return data, nil
+}
+
+// pread reads a whole cgroup file from offset 0 into the Reader's buffer.
+// A cgroup file is generated whole on a read that has room for it, so a
+// short read is all of it.
+func (r *Reader) pread(fd int) ([]byte, error) {
+	buf := r.buf[:cap(r.buf)]
 	for {
-		n, err := unix.Pread(h.fds[f], buf, 0)
+		n, err := unix.Pread(fd, buf, 0)
+		if err == unix.EINTR {
+			continue
+		}
 		if err != nil {
-			return nil, gone(fmt.Errorf("read %s: %w", path, err))
+			return nil, err
 		}
 		if n < len(buf) {
-			h.r.buf = buf
+			r.buf = buf
 			return buf[:n], nil
 		}
 		buf = make([]byte, 2*len(buf)) // the file outgrew the buffer
+	}
+}
+
+// openRaw opens a NUL-terminated path for reading: unix.Open would copy
+// the path into a new C string on every call, one allocation per file per
+// tick for every cgroup past the descriptor budget.
+func openRaw(cpath []byte) (int, error) {
+	atFDCWD := unix.AT_FDCWD
+	for {
+		fd, _, errno := unix.Syscall6(unix.SYS_OPENAT, uintptr(atFDCWD), uintptr(unsafe.Pointer(&cpath[0])),
+			uintptr(unix.O_RDONLY|unix.O_CLOEXEC), 0, 0, 0)
+		switch errno {
+		case 0:
+			return int(fd), nil
+		case unix.EINTR:
+			continue
+		}
+		return -1, errno
 	}
 }
 
@@ -127,7 +193,7 @@ func (h *Handle) Usage(m *Memory, limits bool) error {
 	}
 	cur, err := strconv.ParseUint(string(bytes.TrimSpace(data)), 10, 64)
 	if err != nil {
-		return fmt.Errorf("parse %s: %w", h.paths[hotCurrent], err)
+		return fmt.Errorf("parse %s: %w", h.name(hotCurrent), err)
 	}
 	m.Current = cur
 	if !limits {
@@ -162,7 +228,7 @@ func (h *Handle) Stat(m *Memory) error {
 		parse = ParseStatV1
 	}
 	if err := parse(data, &m.Stat); err != nil {
-		return fmt.Errorf("parse %s: %w", h.paths[hotStat], err)
+		return fmt.Errorf("parse %s: %w", h.name(hotStat), err)
 	}
 	if h.r.L.Mode != Unified {
 		// v1 kmem: one more file, read by path; absent with nokmem.
@@ -188,19 +254,29 @@ func (h *Handle) Pressure() (psi.Pressure, error) {
 	}
 	p, err := psi.Parse(data)
 	if err != nil {
-		return psi.Pressure{}, fmt.Errorf("parse %s: %w", h.paths[hotPressure], err)
+		return psi.Pressure{}, fmt.Errorf("parse %s: %w", h.name(hotPressure), err)
 	}
 	return p, nil
 }
 
 // Close releases the descriptors.
 func (h *Handle) Close() {
-	for i, fd := range h.fds {
-		if fd >= 0 {
-			unix.Close(fd)
-			h.fds[i] = -1
-			h.r.openFDs--
-		}
+	for f := range h.fds {
+		h.closeFile(hotFile(f))
+	}
+	// Cgroups have gone: with half the budget free, files read only when
+	// needed may keep descriptors again. (Not when they give theirs back
+	// to memory.current: that frees half the budget by design.)
+	if h.r.openFDs < h.r.maxOpen()/2 {
+		h.r.tight = false
+	}
+}
+
+func (h *Handle) closeFile(f hotFile) {
+	if h.fds[f] >= 0 {
+		unix.Close(h.fds[f])
+		h.fds[f] = -1
+		h.r.openFDs--
 	}
 }
 

@@ -121,10 +121,79 @@ func TestHandleDescriptorBudget(t *testing.T) {
 	if r.openFDs != 2 || b.fds[hotCurrent] != -1 {
 		t.Fatalf("open descriptors %d (b holds %d), want the budget of 2 held by a", r.openFDs, b.fds[hotCurrent])
 	}
+	// Over the budget, a read by path allocates nothing: past it, every
+	// cgroup's every tick comes here.
+	if n := testing.AllocsPerRun(100, func() {
+		if err := b.Usage(&m, false); err != nil {
+			t.Fatal(err)
+		}
+	}); n != 0 {
+		t.Errorf("a read past the budget allocates %.0f times, want 0", n)
+	}
+	// The budget ran out: a's memory.stat gives its descriptor back at its
+	// next read, and b's memory.current, read every tick, takes it.
+	if err := a.Memory(&m, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Memory(&m, false); err != nil || m.Current != 2 {
+		t.Fatal(m.Current, err)
+	}
+	if a.fds[hotStat] != -1 || a.fds[hotCurrent] < 0 || b.fds[hotCurrent] < 0 || b.fds[hotStat] != -1 || r.openFDs != 2 {
+		t.Fatalf("descriptors held: a %v, b %v (%d counted), want memory.current of both and no memory.stat", a.fds, b.fds, r.openFDs)
+	}
 	a.Close()
 	b.Close()
 	if r.openFDs != 0 {
 		t.Fatalf("%d descriptors counted after Close", r.openFDs)
+	}
+	if r.tight {
+		t.Error("the budget is free again, but cold files would still not keep descriptors")
+	}
+}
+
+// TestHandleBudgetSettles: with more cgroups than the budget holds, the
+// files read only when needed give their descriptors back and keep them
+// given back, though that frees most of the budget: every descriptor ends
+// up on a memory.current, and none on memory.stat or memory.pressure.
+func TestHandleBudgetSettles(t *testing.T) {
+	files := map[string]string{}
+	names := []string{"a", "b", "c", "d", "e", "f"}
+	for _, n := range names {
+		files[n+".slice/memory.current"] = "1\n"
+		files[n+".slice/memory.stat"] = "anon 1\nfile 1\n"
+		files[n+".slice/memory.pressure"] = "some avg10=0.00 avg60=0.00 avg300=0.00 total=0\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n"
+	}
+	r := unifiedReader(t, files)
+	r.MaxOpenFDs = 6
+	var hs []*Handle
+	for _, n := range names {
+		h, err := r.Open(n + ".slice")
+		if err != nil {
+			t.Fatal(err)
+		}
+		hs = append(hs, h)
+	}
+	var m Memory
+	for round := range 3 {
+		for _, h := range hs {
+			if err := h.Memory(&m, false); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := h.Pressure(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if round == 0 {
+			continue
+		}
+		for _, h := range hs {
+			if h.fds[hotCurrent] < 0 || h.fds[hotStat] >= 0 || h.fds[hotPressure] >= 0 {
+				t.Fatalf("round %d: %s holds %v; want memory.current only, on all 6 cgroups", round, h.cg, h.fds)
+			}
+		}
+	}
+	for _, h := range hs {
+		h.Close()
 	}
 }
 

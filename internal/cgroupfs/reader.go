@@ -43,8 +43,12 @@ type Reader struct {
 	// RLIMIT_NOFILE.
 	MaxOpenFDs int
 	openFDs    int // held by Handles of this Reader
-	fdLimit    int // computed maxOpen
-	dents      []byte
+	// tight is set once a Handle found the budget spent, and cleared when
+	// half of it is free again: meanwhile only memory.current keeps a
+	// descriptor (see Handle).
+	tight   bool
+	fdLimit int // computed maxOpen
+	dents   []byte
 }
 
 // NewReader returns a Reader for l.
