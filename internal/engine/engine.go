@@ -601,10 +601,13 @@ func (e *Engine) sampleCgroup(w *watched, now time.Time) bool {
 
 // needPressure reports whether this tick must read the cgroup's
 // memory.pressure: as needStat, for the levels whose enter conditions read
-// a PSI average. Where the kernel holds a trigger on the file and reported
-// no stall for a minute, the averages are below the trigger's own rate
-// (sample.Range), so "psi_some_avg10 >= 20%" cannot hold under a trigger
-// of 100 ms a second, and a stall wakes the daemon at once anyway.
+// a PSI average. Since the last read an average can only have moved as far
+// as the kernel's updates allow (sample.driftBound): "psi_some_avg60 >=
+// 90%" is out of reach of a cgroup at 0% for two minutes. Where the kernel
+// holds a trigger on the file and reported no stall for a minute, the
+// averages are below the trigger's own rate (sample.triggerBound), so
+// "psi_some_avg10 >= 20%" cannot hold under a trigger of 100 ms a second,
+// and a stall wakes the daemon at once anyway.
 func (e *Engine) needPressure(w *watched, now time.Time) bool {
 	s := &w.cur
 	if w.st.Level != Normal || e.due(s.psiAt, now) || s.stalls > 0 {

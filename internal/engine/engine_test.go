@@ -623,6 +623,54 @@ func TestEngineReadsMemoryStatOnlyWhenNeeded(t *testing.T) {
 	}
 }
 
+// TestEngineReadsMemoryPressureOnlyWhenNeeded: a cgroup whose PSI
+// average is far from every threshold has memory.pressure read when the
+// average could have reached one since the last read (the kernel moves
+// avg10 at most 18% of the way to 100% every 2 s), not every tick; near a
+// threshold it is read every tick.
+func TestEngineReadsMemoryPressureOnlyWhenNeeded(t *testing.T) {
+	const psiPolicy = `
+[[rule]]
+name = "pods"
+units = ["kubepods-burstable-pod*.slice"]
+[[rule.level]]
+name = "stalling"
+enter.all = ["psi_some_avg10 >= 90%"]
+exit.all = ["psi_some_avg10 < 50%"]
+[[rule.level.action]]
+type = "event"
+`
+	h := newHarness(t, psiPolicy, true)
+	avg10 := func() float64 { t.Helper(); return h.podStatus().PSISomeAvg10 }
+	h.setPodPressure("0.00")
+	h.tickAt(0)
+	h.setPodPressure("88.00")
+	// From 0%, 90% takes 12 updates: 22 s with the read just before one.
+	for sec := 2; sec <= 20; sec += 2 {
+		h.tickAt(sec)
+		if got := avg10(); got != 0 {
+			t.Fatalf("at %d s: avg10 %.2f; memory.pressure read again though 90%% is out of reach", sec, got)
+		}
+	}
+	h.tickAt(22)
+	if got := avg10(); got != 88 {
+		t.Fatalf("at 22 s: avg10 %.2f, want the 88.00 on disk: 90%% could be reached by now", got)
+	}
+	// Near the threshold every tick reads it, and the level is entered on
+	// the first tick past it.
+	h.setPodPressure("95.00")
+	h.tickAt(24)
+	if got := avg10(); got != 95 {
+		t.Fatalf("at 24 s: avg10 %.2f, want the 95.00 on disk: from 88%% the next tick can pass 90%%", got)
+	}
+	for sec := 26; sec <= 40; sec += 2 {
+		h.tickAt(sec)
+	}
+	if len(h.events(report.LevelChanged, "")) == 0 {
+		t.Fatal("no level entered on avg10 95%")
+	}
+}
+
 // TestEngineReadsNodeFilesOnlyWhenNeeded: /proc/meminfo is read every tick
 // only by a policy whose conditions read it; the packaged default (node
 // rule on PSI alone) reads it every statMaxAge, for reports and history.

@@ -188,10 +188,15 @@ func (s *sample) Range(m policy.Metric) (lo, hi float64, ok bool) {
 		return 0, float64(s.mem.Current), true
 	}
 	if !s.isNode && psiAverage(m) && !s.psiFresh {
-		if hi, ok := s.triggerBound(m); ok {
-			return 0, hi, true
+		lo, hi, ok := s.driftBound(m)
+		if thi, tok := s.triggerBound(m); tok {
+			if !ok {
+				lo, hi = 0, thi
+			}
+			hi, ok = min(hi, thi), true
+			lo = min(lo, hi) // two bounds that disagree must not read as "unknown"
 		}
-		return 0, 0, false
+		return lo, hi, ok
 	}
 	x, ok := s.Value(m)
 	if !ok {
@@ -228,6 +233,44 @@ func (s *sample) triggerBound(m policy.Metric) (float64, bool) {
 		return 0, false
 	}
 	return 1.5*100*float64(s.trigger.Stall)/float64(s.trigger.Window) + 0.25, true
+}
+
+// psiPeriod is how often the kernel recomputes the PSI averages
+// (PSI_FREQ, 2 s and a jiffy).
+const psiPeriod = 2 * time.Second
+
+// driftBound bounds a PSI average from its last read: the kernel moves
+// each average once a psiPeriod, as avg·k + share·(1−k) with
+// k = exp(−period/window) and share the stall share of that period
+// (periods with no task are decays, share 0). However the stalls went,
+// after n periods the average lies in [v·kⁿ, 100 − (100 − v)·kⁿ]. n counts
+// one period more than fit in the time since the read (it may have come
+// just before an update); the kernel's fixed-point k is a hair larger than
+// the exact one, which only narrows its range, and the file rounds to
+// 0.01, the margin added. A cgroup at avg60 0% cannot reach 90% in under
+// 2 minutes, so memory.pressure need not be read every tick to know that.
+func (s *sample) driftBound(m policy.Metric) (lo, hi float64, ok bool) {
+	if !s.hasPSI || s.psiAt.IsZero() || s.at.Before(s.psiAt) {
+		return 0, 0, false
+	}
+	var v float64
+	window := 10 * time.Second
+	switch m {
+	case policy.PSISomeAvg10:
+		v = s.psi.Some.Avg10
+	case policy.PSISomeAvg60:
+		v, window = s.psi.Some.Avg60, time.Minute
+	case policy.PSIFullAvg10:
+		v = s.psi.Full.Avg10
+	case policy.PSIFullAvg60:
+		v, window = s.psi.Full.Avg60, time.Minute
+	}
+	if (m == policy.PSIFullAvg10 || m == policy.PSIFullAvg60) && !s.psi.HasFull {
+		return 0, 0, false
+	}
+	n := math.Floor(float64(s.at.Sub(s.psiAt))/float64(psiPeriod)) + 1
+	k := math.Exp(-n * float64(psiPeriod) / float64(window))
+	return max(0, v*k-0.01), min(100, 100-(100-v)*k+0.01), true
 }
 
 var _ policy.Ranges = (*sample)(nil)

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"math"
 	"testing"
 	"time"
 
@@ -118,6 +119,41 @@ func TestSampleRangeUnderATrigger(t *testing.T) {
 		lo, hi, ok := tt.s.Range(tt.m)
 		if ok != tt.bounds || (ok && (hi != tt.hi || lo > hi)) {
 			t.Errorf("%s: Range(%s) = [%v, %v], %v; want up to %v, %v", tt.name, tt.m, lo, hi, ok, tt.hi, tt.bounds)
+		}
+	}
+}
+
+// TestSampleRangeDriftsFromTheLastRead: between reads of memory.pressure a
+// PSI average is bounded by how far the kernel's updates can have moved it
+// since the last one, whatever the stalls were.
+func TestSampleRangeDriftsFromTheLastRead(t *testing.T) {
+	t0 := time.Date(2026, 12, 2, 6, 0, 0, 0, time.UTC)
+	last := func(some10, some60 float64, full bool, after time.Duration) sample {
+		p := psi.Pressure{Some: psi.Record{Avg10: some10, Avg60: some60}, HasFull: full}
+		return sample{hasMem: true, node: &nodeSample{}, hasPSI: true, psi: p, psiAt: t0, at: t0.Add(after)}
+	}
+	some := &policy.PSITrigger{Kind: "some", Stall: policy.Duration(100 * time.Millisecond), Window: policy.Duration(time.Second)}
+	triggered := last(10, 0, true, 2*time.Second)
+	triggered.armed, triggered.trigger, triggered.hasStalls = true, some, true
+	for _, tt := range []struct {
+		name   string
+		s      sample
+		m      policy.Metric
+		lo, hi float64 // expected to within 0.02
+		bounds bool
+	}{
+		// Two updates may have come: 100 − 100·e^(−4/60).
+		{"avg60 at 0, 2 s on", last(0, 0, true, 2*time.Second), policy.PSISomeAvg60, 0, 6.46, true},
+		{"avg10 at 50, 2 s on", last(50, 0, true, 2*time.Second), policy.PSISomeAvg10, 33.51, 66.49, true},
+		{"avg10 at 0, 21 s on: 90% out of reach", last(0, 0, true, 21*time.Second), policy.PSISomeAvg10, 0, 88.93, true},
+		{"avg10 at 0, 22 s on: 90% in reach", last(0, 0, true, 22*time.Second), policy.PSISomeAvg10, 0, 90.93, true},
+		{"full avg10 without a full line", last(0, 0, false, 2*time.Second), policy.PSIFullAvg10, 0, 0, false},
+		{"read later than now (clock stepped back)", last(0, 0, true, -2*time.Second), policy.PSISomeAvg10, 0, 0, false},
+		{"under a quiet trigger: the tighter bound", triggered, policy.PSISomeAvg10, 6.69, 15.25, true},
+	} {
+		lo, hi, ok := tt.s.Range(tt.m)
+		if ok != tt.bounds || (ok && (math.Abs(lo-tt.lo) > 0.02 || math.Abs(hi-tt.hi) > 0.02)) {
+			t.Errorf("%s: Range(%s) = [%.2f, %.2f], %v; want [%.2f, %.2f], %v", tt.name, tt.m, lo, hi, ok, tt.lo, tt.hi, tt.bounds)
 		}
 	}
 }
