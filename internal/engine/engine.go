@@ -338,8 +338,14 @@ func (e *Engine) Run(ctx context.Context, reload <-chan struct{}) error {
 	}
 }
 
-// Close releases the descriptors the engine holds; Run does it on exit.
+// Close releases the descriptors the engine holds and waits (a few
+// seconds at most) for the history writes it queued; Run does it on exit.
 func (e *Engine) Close() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := e.hist.close(ctx); err != nil {
+		e.once("history-save-stop", "history not all saved on stop: the disk is too slow")
+	}
 	e.nodePSI.Close() // opened again on the next read
 	for _, w := range e.watched {
 		if w.h != nil {

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -57,6 +58,29 @@ type histories struct {
 	store    history.Store
 	est      history.Estimator
 	prunedAt time.Time
+	// w writes and prunes files off the loop; started at the first save.
+	w *history.Writer
+}
+
+// saveQueue bounds the saves waiting for the disk: ~7 KB each for a full
+// default series, and a disk that keeps up empties it within a tick.
+const saveQueue = 64
+
+func (h *histories) writer() *history.Writer {
+	if h.w == nil {
+		h.w = history.NewWriter(h.store, saveQueue)
+	}
+	return h.w
+}
+
+// close waits for the writer's queue until ctx ends.
+func (h *histories) close(ctx context.Context) error {
+	if h == nil || h.w == nil {
+		return nil
+	}
+	err := h.w.Close(ctx)
+	h.w = nil
+	return err
 }
 
 func newHistories(r policy.History, roots string) *histories {
@@ -269,15 +293,23 @@ func (e *Engine) updateTrends(now time.Time) {
 		e.hist.prunedAt = now
 		e.prune(now)
 	}
+	if e.hist.w != nil {
+		if n, err := e.hist.w.Failed(); err != nil {
+			e.once("history-save", fmt.Sprintf("history not saved (%d failures; kept in memory, retried at the next save): %v", n, err))
+		}
+	}
 }
 
+// save hands t to the writer. A failed write is reported by the writer
+// later (updateTrends); the series gets dirty again with its next sample
+// and is tried again at its next save.
 func (e *Engine) save(t *trend) {
 	if e.cfg.Observer != "" {
 		t.dirty = false // the files are the acting memrelief's to write
 		return
 	}
-	if err := e.hist.store.Save(t.s); err != nil {
-		e.once("history-save", fmt.Sprintf("history not saved (kept in memory, retried later): %v", err))
+	if !e.hist.writer().Save(t.s) {
+		e.once("history-behind", fmt.Sprintf("history saves are behind the disk (%d waiting): kept in memory, retried at the next save", saveQueue))
 		return
 	}
 	t.dirty = false
@@ -290,9 +322,7 @@ func (e *Engine) prune(now time.Time) {
 		return
 	}
 	last := e.hist.tiers[len(e.hist.tiers)-1]
-	if _, err := e.hist.store.Prune(now, last.Step*time.Duration(last.Len)); err != nil {
-		e.once("history-prune", fmt.Sprintf("pruning old history: %v", err))
-	}
+	e.hist.writer().Prune(now, last.Step*time.Duration(last.Len)) // failures come back as the saves' do
 }
 
 // saveAll writes every changed series, on the way out, for at most
@@ -302,17 +332,26 @@ func (e *Engine) saveAll(budget time.Duration) {
 	if e.hist == nil {
 		return
 	}
-	deadline := time.Now().Add(budget)
+	ctx, cancel := context.WithTimeout(context.Background(), budget)
+	defer cancel()
+	behind := false
 	e.eachTrend(func(t *trend) {
-		if !t.dirty {
+		if !t.dirty || behind {
 			return
 		}
-		if time.Now().After(deadline) {
-			e.once("history-save-stop", "history not all saved on stop: the disk is too slow")
+		if e.cfg.Observer != "" {
+			t.dirty = false
 			return
 		}
-		e.save(t)
+		if !e.hist.writer().SaveWait(ctx, t.s) {
+			behind = true
+			return
+		}
+		t.dirty = false
 	})
+	if err := e.hist.close(ctx); err != nil || behind {
+		e.once("history-save-stop", "history not all saved on stop: the disk is too slow")
+	}
 }
 
 // eachTrend calls f for every series kept: the node's, the watched

@@ -250,6 +250,46 @@ func TestTrendHistorySurvivesRestart(t *testing.T) {
 	}
 }
 
+// TestTrendSaveFailureIsReported: saves are written off the loop; one
+// that fails (the history directory is a file) is reported on the loop by
+// a later tick, once, and the daemon goes on ticking and keeps its series.
+func TestTrendSaveFailureIsReported(t *testing.T) {
+	h := newHarness(t, strings.Replace(trendPolicy, "[history]\n", "[history]\nsave_every = \"30s\"\n", 1), false)
+	dir := filepath.Join(h.roots.Lib, "history")
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dir, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	saveProblems := func() (n int) {
+		for _, e := range h.events(report.Problem, "") {
+			if strings.Contains(e.Message, "history not saved") && strings.Contains(e.Message, dir) {
+				n++
+			}
+		}
+		return n
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	sec := 0
+	for ; saveProblems() == 0 && time.Now().Before(deadline); sec += 2 {
+		h.leak(sec, 0, 100<<10, 0)
+		time.Sleep(time.Millisecond) // the writer's turn
+	}
+	if saveProblems() != 1 {
+		t.Fatalf("after %d s of ticks, %d reports of the failed saves, want 1 naming %s", sec, saveProblems(), dir)
+	}
+	for end := sec + 120; sec < end; sec += 2 {
+		h.leak(sec, 0, 100<<10, 0)
+	}
+	if n := saveProblems(); n != 1 {
+		t.Errorf("the failing saves were reported %d times in two more minutes, want once", n)
+	}
+	if w := h.eng.watched[podSlice]; w == nil || w.tr == nil || w.tr.s.Last().Before(h.now) {
+		t.Error("the pod's series is not kept up to date while saves fail")
+	}
+}
+
 // TestTrendOff: with history off nothing is kept and trend conditions
 // never hold.
 func TestTrendOff(t *testing.T) {

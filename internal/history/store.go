@@ -70,15 +70,17 @@ func FileName(key string) string {
 // Save writes s atomically (a temporary file, fsync, rename, fsync of the
 // directory): after a crash the file holds the old series or the new one,
 // never a torn one.
-func (st Store) Save(s *Series) error {
+func (st Store) Save(s *Series) error { return st.write(s.key, encode(nil, s)) }
+
+// write stores data, the encoded series of key, as Save does.
+func (st Store) write(key string, data []byte) error {
 	if err := os.MkdirAll(st.Dir, 0o755); err != nil {
 		return fmt.Errorf("create history directory %s: %w", st.Dir, err)
 	}
-	final := filepath.Join(st.Dir, FileName(s.key))
-	data := encode(nil, s)
-	tmp, err := os.CreateTemp(st.Dir, FileName(s.key)+".*"+tmpExt)
+	final := filepath.Join(st.Dir, FileName(key))
+	tmp, err := os.CreateTemp(st.Dir, FileName(key)+".*"+tmpExt)
 	if err != nil {
-		return fmt.Errorf("save history of %s: %w", s.key, err)
+		return fmt.Errorf("save history of %s: %w", key, err)
 	}
 	defer os.Remove(tmp.Name()) // fails harmlessly after the rename
 	if _, err := tmp.Write(data); err != nil {
@@ -93,7 +95,7 @@ func (st Store) Save(s *Series) error {
 		return fmt.Errorf("write %s: %w", tmp.Name(), err)
 	}
 	if err := os.Rename(tmp.Name(), final); err != nil {
-		return fmt.Errorf("save history of %s to %s: %w", s.key, final, err)
+		return fmt.Errorf("save history of %s to %s: %w", key, final, err)
 	}
 	// The rename is durable only once the directory is.
 	if d, err := os.Open(st.Dir); err == nil {
