@@ -55,7 +55,74 @@ func load(t *testing.T, file string) monitorConfig {
 	}
 	var c monitorConfig
 	strict(t, file, data, &c)
+	// And against the exact schema of the plugin the file names, so a key
+	// of the other monitor (a rule's "path" in a log monitor) fails too.
+	if c.Plugin == "custom" {
+		strict(t, file, data, &npdCustomPluginConfig{})
+	} else {
+		strict(t, file, data, &npdSystemLogMonitorConfig{})
+	}
 	return c
+}
+
+// npdCondition, npdSystemLogMonitorConfig and npdCustomPluginConfig are
+// node-problem-detector's own configuration types, key for key, as its
+// source has them at commit 6632ca67 (2026-08-22): pkg/types Condition,
+// pkg/systemlogmonitor MonitorConfig with the log watcher's WatcherConfig
+// embedded and systemlogmonitor/types Rule, and pkg/custompluginmonitor/
+// types CustomPluginConfig, pluginGlobalConfig and CustomRule. Its Go
+// module is not served here, so they are copied by their JSON keys; the
+// types decode what NPD decodes, refusing every other key.
+type npdCondition struct {
+	Type       string    `json:"type"`
+	Status     string    `json:"status"`
+	Transition time.Time `json:"transition"`
+	Reason     string    `json:"reason"`
+	Message    string    `json:"message"`
+}
+
+type npdSystemLogMonitorConfig struct {
+	Plugin            string            `json:"plugin,omitempty"`
+	PluginConfig      map[string]string `json:"pluginConfig,omitempty"`
+	SkipList          []string          `json:"skipList,omitempty"`
+	LogPath           string            `json:"logPath,omitempty"`
+	Lookback          string            `json:"lookback,omitempty"`
+	Delay             string            `json:"delay,omitempty"`
+	BufferSize        int               `json:"bufferSize"`
+	Source            string            `json:"source"`
+	DefaultConditions []npdCondition    `json:"conditions"`
+	Rules             []struct {
+		Type                          string `json:"type"`
+		Condition                     string `json:"condition"`
+		Reason                        string `json:"reason"`
+		Pattern                       string `json:"pattern"`
+		PatternGeneratedMessageSuffix string `json:"patternGeneratedMessageSuffix,omitempty"`
+	} `json:"rules"`
+	EnableMetricsReporting *bool `json:"metricsReporting,omitempty"`
+}
+
+type npdCustomPluginConfig struct {
+	Plugin             string `json:"plugin,omitempty"`
+	PluginGlobalConfig struct {
+		InvokeIntervalString                    *string `json:"invoke_interval,omitempty"`
+		TimeoutString                           *string `json:"timeout,omitempty"`
+		MaxOutputLength                         *int    `json:"max_output_length,omitempty"`
+		Concurrency                             *int    `json:"concurrency,omitempty"`
+		EnableMessageChangeBasedConditionUpdate *bool   `json:"enable_message_change_based_condition_update,omitempty"`
+		SkipInitialStatus                       *bool   `json:"skip_initial_status,omitempty"`
+	} `json:"pluginConfig,omitempty"`
+	Source            string         `json:"source"`
+	DefaultConditions []npdCondition `json:"conditions"`
+	Rules             []*struct {
+		Type                 string   `json:"type"`
+		Condition            string   `json:"condition"`
+		Reason               string   `json:"reason"`
+		Path                 string   `json:"path"`
+		Args                 []string `json:"args"`
+		TimeoutString        *string  `json:"timeout"`
+		InvokeIntervalString *string  `json:"invoke_interval,omitempty"`
+	} `json:"rules"`
+	EnableMetricsReporting *bool `json:"metricsReporting,omitempty"`
 }
 
 // strict decodes JSON refusing unknown keys.
