@@ -13,7 +13,7 @@
 set -eu
 
 out=${1:?usage: build.sh OUTDIR}
-packages=systemd,systemd-sysv,dbus,udev,kmod,procps,linux-image-amd64,stress-ng,systemd-oomd,jq,inotify-tools,psmisc,containerd
+packages=systemd,systemd-sysv,dbus,udev,kmod,procps,linux-image-amd64,stress-ng,systemd-oomd,jq,inotify-tools,psmisc,containerd,docker.io
 
 # The mirror comes from this machine's apt configuration: CI hosts reach only
 # the mirror they are configured for.
@@ -82,9 +82,11 @@ WantedBy=multi-user.target
 UNIT
 mkdir -p "$root/etc/systemd/system/multi-user.target.wants"
 ln -sf /etc/systemd/system/e2e-runner.service "$root/etc/systemd/system/multi-user.target.wants/e2e-runner.service"
-# containerd runs only in the scenario that starts the DaemonSet's pod with
-# it, not beside every other scenario's measurements.
-rm -f "$root/etc/systemd/system/multi-user.target.wants/containerd.service"
+# containerd and dockerd run only in the scenarios that start containers
+# with them, not beside every other scenario's measurements.
+rm -f "$root/etc/systemd/system/multi-user.target.wants/containerd.service" \
+	"$root/etc/systemd/system/multi-user.target.wants/docker.service" \
+	"$root/etc/systemd/system/sockets.target.wants/docker.socket"
 # A serial getty would only compete with the runner for the console.
 ln -sf /dev/null "$root/etc/systemd/system/serial-getty@ttyS0.service"
 

@@ -3,7 +3,7 @@
 # detect the cgroupfs driver and use stateless actions only (no unit
 # properties, no runtime drop-ins: no unit owns these cgroups).
 # modes: unified
-# timeout: 120
+# timeout: 100
 . "$SHARE/scenarios/lib.sh"
 need_detect
 need_run

@@ -1,7 +1,7 @@
 # Scenario 7: D-Bus: a level change signal is seen by busctl monitor,
 # GetStatus answers, an unprivileged caller is refused a changing method.
 # modes: unified
-# timeout: 90
+# timeout: 60
 . "$SHARE/scenarios/lib.sh"
 need_run
 need_service

@@ -1,7 +1,7 @@
 # Scenario 9: package lifecycle: installed (by the runner), upgraded over
 # itself, removed and purged; nothing left changed.
 # modes: unified
-# timeout: 120
+# timeout: 90
 . "$SHARE/scenarios/lib.sh"
 need_deb
 [ "$(cat /run/e2e/installed-by)" = deb ] || fail "the runner could not install the .deb (see run.log)"
