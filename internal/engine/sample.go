@@ -244,11 +244,13 @@ const psiPeriod = 2 * time.Second
 // k = exp(−period/window) and share the stall share of that period
 // (periods with no task are decays, share 0). However the stalls went,
 // after n periods the average lies in [v·kⁿ, 100 − (100 − v)·kⁿ]. n counts
-// one period more than fit in the time since the read (it may have come
-// just before an update); the kernel's fixed-point k is a hair larger than
-// the exact one, which only narrows its range, and the file rounds to
-// 0.01, the margin added. A cgroup at avg60 0% cannot reach 90% in under
-// 2 minutes, so memory.pressure need not be read every tick to know that.
+// two periods more than fit in the time between the ticks: one because
+// the read may have come just before an update, one because psiAt is when
+// the tick began, not when this cgroup's file was read. The kernel's
+// fixed-point k is a hair larger than the exact one, which only narrows
+// its range; its rounding (up while rising) and the file's 0.01 are the
+// margin added. A cgroup at avg60 0% cannot reach 90% in under 2 minutes,
+// so memory.pressure need not be read every tick to know that.
 func (s *sample) driftBound(m policy.Metric) (lo, hi float64, ok bool) {
 	if !s.hasPSI || s.psiAt.IsZero() || s.at.Before(s.psiAt) {
 		return 0, 0, false
@@ -268,9 +270,10 @@ func (s *sample) driftBound(m policy.Metric) (lo, hi float64, ok bool) {
 	if (m == policy.PSIFullAvg10 || m == policy.PSIFullAvg60) && !s.psi.HasFull {
 		return 0, 0, false
 	}
-	n := math.Floor(float64(s.at.Sub(s.psiAt))/float64(psiPeriod)) + 1
+	n := math.Floor(float64(s.at.Sub(s.psiAt))/float64(psiPeriod)) + 2
 	k := math.Exp(-n * float64(psiPeriod) / float64(window))
-	return max(0, v*k-0.01), min(100, 100-(100-v)*k+0.01), true
+	const margin = 0.03
+	return max(0, v*k-margin), min(100, 100-(100-v)*k+margin), true
 }
 
 var _ policy.Ranges = (*sample)(nil)

@@ -142,14 +142,14 @@ func TestSampleRangeDriftsFromTheLastRead(t *testing.T) {
 		lo, hi float64 // expected to within 0.02
 		bounds bool
 	}{
-		// Two updates may have come: 100 − 100·e^(−4/60).
-		{"avg60 at 0, 2 s on", last(0, 0, true, 2*time.Second), policy.PSISomeAvg60, 0, 6.46, true},
-		{"avg10 at 50, 2 s on", last(50, 0, true, 2*time.Second), policy.PSISomeAvg10, 33.51, 66.49, true},
-		{"avg10 at 0, 21 s on: 90% out of reach", last(0, 0, true, 21*time.Second), policy.PSISomeAvg10, 0, 88.93, true},
-		{"avg10 at 0, 22 s on: 90% in reach", last(0, 0, true, 22*time.Second), policy.PSISomeAvg10, 0, 90.93, true},
+		// Three updates may have come: 100 − 100·e^(−6/60), and 0.03 more.
+		{"avg60 at 0, 2 s on", last(0, 0, true, 2*time.Second), policy.PSISomeAvg60, 0, 9.55, true},
+		{"avg10 at 50, 2 s on", last(50, 0, true, 2*time.Second), policy.PSISomeAvg10, 27.41, 72.59, true},
+		{"avg10 at 0, 19 s on: 90% out of reach", last(0, 0, true, 19*time.Second), policy.PSISomeAvg10, 0, 88.95, true},
+		{"avg10 at 0, 20 s on: 90% in reach", last(0, 0, true, 20*time.Second), policy.PSISomeAvg10, 0, 90.96, true},
 		{"full avg10 without a full line", last(0, 0, false, 2*time.Second), policy.PSIFullAvg10, 0, 0, false},
 		{"read later than now (clock stepped back)", last(0, 0, true, -2*time.Second), policy.PSISomeAvg10, 0, 0, false},
-		{"under a quiet trigger: the tighter bound", triggered, policy.PSISomeAvg10, 6.69, 15.25, true},
+		{"under a quiet trigger: the tighter bound", triggered, policy.PSISomeAvg10, 5.46, 15.25, true},
 	} {
 		lo, hi, ok := tt.s.Range(tt.m)
 		if ok != tt.bounds || (ok && (math.Abs(lo-tt.lo) > 0.02 || math.Abs(hi-tt.hi) > 0.02)) {
