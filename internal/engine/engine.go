@@ -344,7 +344,7 @@ func (e *Engine) Close() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := e.hist.close(ctx); err != nil {
-		e.once("history-save-stop", "history not all saved on stop: the disk is too slow")
+		e.once("history-save-stop", fmt.Sprintf("history not all saved on stop: %v", err))
 	}
 	e.nodePSI.Close() // opened again on the next read
 	for _, w := range e.watched {

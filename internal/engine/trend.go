@@ -73,12 +73,17 @@ func (h *histories) writer() *history.Writer {
 	return h.w
 }
 
-// close waits for the writer's queue until ctx ends.
+// close waits for the writer's queue until ctx ends, and says what did
+// not get written: what was still queued, and the saves that failed since
+// the last tick looked (the last ones of a stop among them).
 func (h *histories) close(ctx context.Context) error {
 	if h == nil || h.w == nil {
 		return nil
 	}
 	err := h.w.Close(ctx)
+	if n, ferr := h.w.Failed(); ferr != nil {
+		err = errors.Join(err, fmt.Errorf("%d history saves failed: %w", n, ferr))
+	}
 	h.w = nil
 	return err
 }
@@ -349,7 +354,10 @@ func (e *Engine) saveAll(budget time.Duration) {
 		}
 		t.dirty = false
 	})
-	if err := e.hist.close(ctx); err != nil || behind {
+	switch err := e.hist.close(ctx); {
+	case err != nil:
+		e.once("history-save-stop", fmt.Sprintf("history not all saved on stop: %v", err))
+	case behind:
 		e.once("history-save-stop", "history not all saved on stop: the disk is too slow")
 	}
 }

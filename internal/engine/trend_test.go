@@ -288,6 +288,16 @@ func TestTrendSaveFailureIsReported(t *testing.T) {
 	if w := h.eng.watched[podSlice]; w == nil || w.tr == nil || w.tr.s.Last().Before(h.now) {
 		t.Error("the pod's series is not kept up to date while saves fail")
 	}
+	// On the way out the last saves fail too, after the last tick looked:
+	// the stop says so.
+	h.eng.saveAll(5 * time.Second)
+	var said bool
+	for _, e := range h.events(report.Problem, "") {
+		said = said || (strings.Contains(e.Message, "history not all saved on stop") && strings.Contains(e.Message, dir))
+	}
+	if !said {
+		t.Error("the failed saves of the stop were not reported")
+	}
 }
 
 // TestTrendOff: with history off nothing is kept and trend conditions

@@ -18,6 +18,7 @@ type Writer struct {
 	st   Store
 	jobs chan func() error
 	done chan struct{}
+	quit chan struct{} // closed when Close gives up: no job after the current one
 
 	mu     sync.Mutex
 	err    error // the first failure since Failed was last called
@@ -26,7 +27,7 @@ type Writer struct {
 
 // NewWriter starts a writer for st with room for queue jobs waiting.
 func NewWriter(st Store, queue int) *Writer {
-	w := &Writer{st: st, jobs: make(chan func() error, max(queue, 1)), done: make(chan struct{})}
+	w := &Writer{st: st, jobs: make(chan func() error, max(queue, 1)), done: make(chan struct{}), quit: make(chan struct{})}
 	go w.run()
 	return w
 }
@@ -34,6 +35,11 @@ func NewWriter(st Store, queue int) *Writer {
 func (w *Writer) run() {
 	defer close(w.done)
 	for job := range w.jobs {
+		select {
+		case <-w.quit:
+			return
+		default:
+		}
 		if err := job(); err != nil {
 			w.mu.Lock()
 			if w.err == nil {
@@ -112,14 +118,17 @@ func (w *Writer) Flush(ctx context.Context) error {
 }
 
 // Close stops taking jobs and waits until the queued ones are done, or
-// ctx ends: then the rest are left undone and Close says so. The Writer
-// must not be used after Close.
+// ctx ends: then the writer stops after the job it is doing, the rest are
+// left undone, and Close says so (a writer that went on would race the
+// next one with older saves). The Writer must not be used after Close;
+// Failed still answers.
 func (w *Writer) Close(ctx context.Context) error {
 	close(w.jobs)
 	select {
 	case <-w.done:
 		return nil
 	case <-ctx.Done():
+		close(w.quit)
 		return errors.Join(errors.New("history writes still queued when time ran out"), ctx.Err())
 	}
 }

@@ -74,14 +74,24 @@ func TestWriterReportsFailures(t *testing.T) {
 // TestWriterCloseGivesUp: Close waits for the queue only as long as its
 // context allows, and says so when writes are left.
 func TestWriterCloseGivesUp(t *testing.T) {
-	w := NewWriter(Store{Dir: t.TempDir()}, 2)
+	st := Store{Dir: t.TempDir()}
+	w := NewWriter(st, 2)
 	release := make(chan struct{})
-	defer close(release)
-	w.offer(func() error { <-release; return nil })
+	busy := make(chan struct{})
+	w.offer(func() error { close(busy); <-release; return nil })
+	<-busy
+	w.Save(testSeries(t, "/late.slice", 1))
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	if err := w.Close(ctx); err == nil || !strings.Contains(err.Error(), "still queued") {
 		t.Fatalf("Close with the disk hung: %v, want it to say writes are left", err)
+	}
+	// The disk comes back: the writer stops after the job it was doing, so
+	// a writer started next cannot be overtaken by this one's older saves.
+	close(release)
+	<-w.done
+	if _, err := os.Stat(filepath.Join(st.Dir, FileName("/late.slice"))); !os.IsNotExist(err) {
+		t.Errorf("a save queued before Close gave up was written after it: %v", err)
 	}
 }
 
