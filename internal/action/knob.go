@@ -89,6 +89,7 @@ type Records interface {
 	Remove(name string) error
 	SetAside(name string) error
 	List(prefix string) ([]string, error)
+	SweepTemporaries() ([]string, error)
 }
 
 const intentPrefix = "knob-"
@@ -385,11 +386,17 @@ func (k *Knobs) forget(spec KnobSpec) error {
 // start, before anything else moves a knob. A record that cannot be read is
 // set aside and named in the outcome's error.
 func (k *Knobs) Recover(ctx context.Context) []Move {
+	var out []Move
+	// A crash between a record's create and its rename left a temporary:
+	// its intent was never recorded, so the write it preceded never
+	// happened either (the record comes first), and it only takes room.
+	if _, err := k.Records.SweepTemporaries(); err != nil {
+		out = append(out, Move{Result: MoveFailed, Err: fmt.Errorf("recover: %w", err)})
+	}
 	names, err := k.Records.List(intentPrefix)
 	if err != nil {
-		return []Move{{Result: MoveFailed, Err: fmt.Errorf("recover: %w", err)}}
+		return append(out, Move{Result: MoveFailed, Err: fmt.Errorf("recover: %w", err)})
 	}
-	var out []Move
 	for _, name := range names {
 		var in intent
 		if _, err := k.Records.Load(name, &in); err != nil || in.Knob.Kind == "" {

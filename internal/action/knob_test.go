@@ -351,6 +351,32 @@ func TestKnobCorruptRecordSetAside(t *testing.T) {
 	}
 }
 
+// TestKnobRecoverSweepsTemporaries: a SIGKILL between a record's create
+// and its rename leaves a temporary file (seen in the guest's 50-kill
+// scenario); the next start removes it and keeps the records, so crashes
+// do not pile files up in /run/memrelief.
+func TestKnobRecoverSweepsTemporaries(t *testing.T) {
+	store := state.Store{Dir: t.TempDir()}
+	tmp := filepath.Join(store.Dir, "knob-sysctl-sys.vm.vfs_cache_pressure.3658089484.tmp")
+	if err := os.WriteFile(tmp, []byte(`{"knob":`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	other := filepath.Join(store.Dir, "lock")
+	if err := os.WriteFile(other, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	k := &Knobs{Records: store, Build: func(KnobSpec) (Knob, error) { return nil, errors.New("unused") }}
+	if moves := k.Recover(context.Background()); len(moves) != 0 {
+		t.Fatalf("moves %+v, want none: a temporary is no record", moves)
+	}
+	if _, err := os.Stat(tmp); !os.IsNotExist(err) {
+		t.Errorf("temporary left after Recover: %v", err)
+	}
+	if _, err := os.Stat(other); err != nil {
+		t.Errorf("Recover removed a file that is not a temporary: %v", err)
+	}
+}
+
 func TestUnitKnobRefusesForeignDropInPath(t *testing.T) {
 	w := unitWorld(t, "")
 	err := w.knob.RestoreSide(context.Background(), &Side{Path: "/etc/passwd"})

@@ -91,6 +91,34 @@ func (s Store) SetAside(name string) error {
 	return nil
 }
 
+// SweepTemporaries removes the temporary files of saves that never got
+// to their rename: a crash (SIGKILL) between Save's create and rename
+// leaves one behind, and every crash would add one. Only the daemon that
+// holds the instance lock may call it, before it saves anything: then no
+// save is in flight. It returns the names removed.
+func (s Store) SweepTemporaries() ([]string, error) {
+	entries, err := os.ReadDir(s.Dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list state: %w", err)
+	}
+	var removed []string
+	var errs []error
+	for _, e := range entries {
+		if !strings.HasSuffix(e.Name(), ".tmp") || !e.Type().IsRegular() {
+			continue
+		}
+		if err := os.Remove(filepath.Join(s.Dir, e.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, fmt.Errorf("remove state temporary: %w", err))
+			continue
+		}
+		removed = append(removed, e.Name())
+	}
+	return removed, errors.Join(errs...)
+}
+
 // List returns the names of the records whose names start with prefix,
 // sorted. Set-aside and temporary files are not records.
 func (s Store) List(prefix string) ([]string, error) {
