@@ -102,7 +102,7 @@ func (h *Handle) read(f hotFile) ([]byte, error) {
 		fd, err := openRaw(h.cpaths[f])
 		if errors.Is(err, unix.EMFILE) || errors.Is(err, unix.ENFILE) {
 			h.r.tight = true
-			return h.r.readFile(h.name(f))
+			return h.readOnce(f)
 		}
 		if err != nil {
 			return nil, gone(fmt.Errorf("open %s: %w", h.name(f), err))
