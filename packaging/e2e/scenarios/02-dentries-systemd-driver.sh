@@ -3,7 +3,7 @@
 # it, it stays within SLAB_BOUND (lib.sh) of the policy threshold and the
 # journal holds level changes and reclaims.
 # modes: unified
-# timeout: 300
+# timeout: 270
 . "$SHARE/scenarios/lib.sh"
 need_run
 RATE=${E2E_DENTRY_RATE:-20000}

@@ -12,7 +12,7 @@
 # no write; it is counted (kernel_first) and run again, up to 3 more times.
 # E2E_PSI_RUNS sets the number of runs (median and worst are reported).
 # modes: unified
-# timeout: 240
+# timeout: 150
 . "$SHARE/scenarios/lib.sh"
 UNIT=e2e-pressure.service
 RUNS=${E2E_PSI_RUNS:-3}

@@ -2,7 +2,7 @@
 # back after; after a SIGKILL the restarted service restores the original;
 # an administrator's sysctl -w while memrelief manages it is respected.
 # modes: unified
-# timeout: 180
+# timeout: 150
 . "$SHARE/scenarios/lib.sh"
 need_run
 need_service

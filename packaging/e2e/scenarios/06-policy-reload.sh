@@ -2,7 +2,7 @@
 # journal and the daemon keeps running on the old one; an [X-MemRelief]
 # drop-in that excludes a unit is honoured.
 # modes: unified
-# timeout: 140
+# timeout: 120
 . "$SHARE/scenarios/lib.sh"
 need_run
 need_service

@@ -10,7 +10,7 @@
 # d) a 20 s hook does not delay READY, the watchdog (6 s here) is kept, and
 #    the hook is killed at stop with the real elapsed time.
 # modes: unified
-# timeout: 210
+# timeout: 170
 . "$SHARE/scenarios/lib.sh"
 need_run
 need_service

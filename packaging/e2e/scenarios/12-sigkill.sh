@@ -4,7 +4,7 @@
 # the service stops, vfs_cache_pressure is the original and no memrelief
 # drop-in is left under /run/systemd/system.control.
 # modes: unified
-# timeout: 600
+# timeout: 480
 . "$SHARE/scenarios/lib.sh"
 need_run
 need_service

@@ -13,7 +13,7 @@
 # E2E_STORM_SECONDS and E2E_ALLOY_SECONDS lengthen the loads for a
 # measurement run (BENCHMARKS.md); CI runs the defaults.
 # modes: unified
-# timeout: 900
+# timeout: 780
 . "$SHARE/scenarios/lib.sh"
 need_run
 need_service

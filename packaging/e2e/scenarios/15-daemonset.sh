@@ -13,7 +13,7 @@
 # d) SIGTERM to the pod, as the kubelet stops it, puts vfs_cache_pressure
 #    back to the original.
 # modes: unified
-# timeout: 360
+# timeout: 330
 . "$SHARE/scenarios/lib.sh"
 need_run
 DS=$SHARE/artifacts/ds
