@@ -1,10 +1,14 @@
 package dbusapi
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"slices"
 	"testing"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 
 	"github.com/memrelief/memrelief/internal/cgroupfs"
 	"github.com/memrelief/memrelief/internal/inspect"
@@ -68,13 +72,18 @@ func TestOneIdentityForACgroup(t *testing.T) {
 	}
 
 	m := metrics.New(ctx, metrics.QueryFunc(d.eng.Query), metrics.Options{})
-	mfs, err := m.Gatherer().Gather()
+	var page bytes.Buffer
+	if _, err := m.WriteTo(&page); err != nil {
+		t.Fatal(err)
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	mfs, err := parser.TextToMetricFamilies(&page)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var inMetrics []string
-	for _, mf := range mfs {
-		if mf.GetName() != "memrelief_cgroup_memory_current_bytes" {
+	for name, mf := range mfs {
+		if name != "memrelief_cgroup_memory_current_bytes" {
 			continue
 		}
 		for _, s := range mf.GetMetric() {

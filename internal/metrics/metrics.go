@@ -14,7 +14,9 @@
 package metrics
 
 import (
+	"bufio"
 	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -24,9 +26,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/memrelief/memrelief/internal/cgroupfs"
 	"github.com/memrelief/memrelief/internal/engine"
@@ -96,25 +95,23 @@ type Options struct {
 // containers each.
 const DefaultMaxCgroups = 2000
 
-// Metrics is the registry, the collector and the counters. It is a
+// Metrics is the counters and the collector of engine figures. It is a
 // report.Sink; Emit only increments counters.
 type Metrics struct {
 	ctx  context.Context
 	q    Querier
 	opts Options
 
-	reg *prometheus.Registry
-	// runtime holds the Go and process collectors, served over HTTP but
-	// kept out of the textfile, where node_exporter's own go_* and
-	// process_* series would collide with them.
-	runtime *prometheus.Registry
+	actions   *counterVec
+	reclaimed *counterVec
+	requested *counterVec
+	levels    *counterVec
+	events    *counterVec
+	queryErrs *counterVec
 
-	actions   *prometheus.CounterVec
-	reclaimed *prometheus.CounterVec
-	requested *prometheus.CounterVec
-	levels    *prometheus.CounterVec
-	events    *prometheus.CounterVec
-	queryErrs prometheus.Counter
+	d    descs
+	rd   runtimeDescs
+	info *desc
 
 	// cgroupLimitOnce guards the one call of Options.OnCgroupLimit.
 	cgroupLimitOnce sync.Once
@@ -136,46 +133,63 @@ func New(ctx context.Context, q Querier, opts Options) *Metrics {
 	if opts.MaxCgroups <= 0 {
 		opts.MaxCgroups = DefaultMaxCgroups
 	}
-	m := &Metrics{ctx: ctx, q: q, opts: opts, reg: prometheus.NewRegistry(), runtime: prometheus.NewRegistry()}
-	m.actions = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Subsystem: "action", Name: "runs_total",
-		Help: "Actions run, by kind (policy action type) and result (ok, partial, ineffective, skipped, unsupported, failed, dry-run)."},
-		[]string{"action", "result"})
-	m.reclaimed = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Subsystem: "reclaim", Name: "reclaimed_bytes_total",
-		Help: "Bytes freed by reclaim actions as measured before and after (the larger of memory.current and slab_reclaimable drops), by rule."},
-		[]string{"rule"})
-	m.requested = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Subsystem: "reclaim", Name: "requested_bytes_total",
-		Help: "Bytes asked of memory.reclaim, by rule."},
-		[]string{"rule"})
-	m.levels = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Subsystem: "level", Name: "changes_total",
-		Help: "Level changes, by rule and the level entered (normal when a level was left for none)."},
-		[]string{"rule", "level"})
-	m.events = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Subsystem: "report", Name: "events_total",
-		Help: "Events reported, by kind (the journal's MEMRELIEF_EVENT)."},
-		[]string{"kind"})
-	m.queryErrs = prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace, Subsystem: "metrics", Name: "query_failures_total",
-		Help: "Scrapes during which the engine did not answer in time."})
+	m := &Metrics{ctx: ctx, q: q, opts: opts, d: newDescs(), rd: newRuntimeDescs()}
+	m.actions = newCounterVec(namespace+"_action_runs_total",
+		"Actions run, by kind (policy action type) and result (ok, partial, ineffective, skipped, unsupported, failed, dry-run).",
+		"action", "result")
+	m.reclaimed = newCounterVec(namespace+"_reclaim_reclaimed_bytes_total",
+		"Bytes freed by reclaim actions as measured before and after (the larger of memory.current and slab_reclaimable drops), by rule.",
+		"rule")
+	m.requested = newCounterVec(namespace+"_reclaim_requested_bytes_total", "Bytes asked of memory.reclaim, by rule.", "rule")
+	m.levels = newCounterVec(namespace+"_level_changes_total",
+		"Level changes, by rule and the level entered (normal when a level was left for none).", "rule", "level")
+	m.events = newCounterVec(namespace+"_report_events_total", "Events reported, by kind (the journal's MEMRELIEF_EVENT).", "kind")
+	m.queryErrs = newCounterVec(namespace+"_metrics_query_failures_total", "Scrapes during which the engine did not answer in time.")
+	m.queryErrs.add(0)
 	// Every known label value starts at 0, so rate() and increase() see
 	// the first event; rules and levels come with each policy (Know).
 	for _, k := range report.Kinds() {
-		m.events.WithLabelValues(string(k))
+		m.events.add(0, string(k))
 	}
 	for _, a := range policy.ActionTypes() {
 		for _, r := range results() {
-			m.actions.WithLabelValues(string(a), r)
+			m.actions.add(0, string(a), r)
 		}
 	}
-	info := prometheus.NewGauge(prometheus.GaugeOpts{Namespace: namespace, Name: "build_info",
-		Help:        "Always 1; the labels say which memrelief runs: its version, the commit it was built from and the Go release that built it.",
-		ConstLabels: prometheus.Labels{"version": opts.Version, "revision": opts.Revision, "goversion": runtime.Version()}})
-	info.Set(1)
-	m.reg.MustRegister(m.actions, m.reclaimed, m.requested, m.levels, m.events, m.queryErrs, info, &collector{m: m, d: newDescs()})
-	m.runtime.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.info = &desc{name: namespace + "_build_info", typ: typeGauge, labels: []string{"version", "revision", "goversion"},
+		help: "Always 1; the labels say which memrelief runs: its version, the commit it was built from and the Go release that built it."}
 	return m
 }
 
-// Gatherer is memrelief's own series, without the Go runtime's: what the
-// textfile holds.
-func (m *Metrics) Gatherer() prometheus.Gatherer { return m.reg }
+// WriteTo writes memrelief's own series in the text format, without the
+// Go runtime's and the process's: what the textfile holds.
+func (m *Metrics) WriteTo(w io.Writer) (int64, error) {
+	return m.writePage(w, false)
+}
+
+// writePage collects one page and writes it; runtime adds the go_* and
+// process_* series served over HTTP.
+func (m *Metrics) writePage(w io.Writer, runtime bool) (int64, error) {
+	p := newPage()
+	m.collect(p)
+	if runtime {
+		m.collectRuntime(p)
+	}
+	cw := &countWriter{w: w}
+	err := p.write(bufio.NewWriterSize(cw, 32<<10))
+	return cw.n, err
+}
+
+type countWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countWriter) Write(b []byte) (int, error) {
+	n, err := c.w.Write(b)
+	c.n += int64(n)
+	return n, err
+}
 
 // actionKinds bounds the action label: a value from an event that names no
 // known kind becomes "other" rather than a new series.
@@ -212,12 +226,12 @@ func (m *Metrics) Know(p *policy.Policy) {
 		rules = append(rules, &p.Rules[i])
 	}
 	for _, r := range rules {
-		m.levels.WithLabelValues(r.Name, "normal")
+		m.levels.add(0, r.Name, "normal")
 		for _, l := range r.Levels {
-			m.levels.WithLabelValues(r.Name, l.Name)
+			m.levels.add(0, r.Name, l.Name)
 		}
-		m.reclaimed.WithLabelValues(r.Name)
-		m.requested.WithLabelValues(r.Name)
+		m.reclaimed.add(0, r.Name)
+		m.requested.add(0, r.Name)
 	}
 }
 
@@ -230,177 +244,166 @@ func kind(k report.Kind) string {
 
 // Emit implements report.Sink.
 func (m *Metrics) Emit(ev report.Event) {
-	m.events.WithLabelValues(kind(ev.Kind)).Inc()
+	m.events.add(1, kind(ev.Kind))
 	f := ev.Fields
 	switch ev.Kind {
 	case report.LevelChanged:
-		m.levels.WithLabelValues(f[report.FieldRule], f[report.FieldLevel]).Inc()
+		m.levels.add(1, f[report.FieldRule], f[report.FieldLevel])
 	case report.ActionTaken:
 		act, res := actionKind(f[report.FieldAction]), result(f[report.FieldResult])
-		m.actions.WithLabelValues(act, res).Inc()
+		m.actions.add(1, act, res)
 		if act != string(policy.ActReclaim) || res == report.ResultDryRun {
 			return
 		}
 		if n, err := strconv.ParseUint(f[report.FieldReclaimedBytes], 10, 64); err == nil {
-			m.reclaimed.WithLabelValues(f[report.FieldRule]).Add(float64(n))
+			m.reclaimed.add(float64(n), f[report.FieldRule])
 		}
 		if n, err := strconv.ParseUint(f[report.FieldRequestedBytes], 10, 64); err == nil {
-			m.requested.WithLabelValues(f[report.FieldRule]).Add(float64(n))
+			m.requested.add(float64(n), f[report.FieldRule])
 		}
 	}
 }
 
 var _ report.Sink = (*Metrics)(nil)
 
-// collector reads the engine at scrape time.
-type collector struct {
-	m *Metrics
-	d descs
+// descs are the families of engine figures, built once per Metrics.
+type descs struct {
+	slab, current, psiSome, psiFull, level, levelSince *desc
+	vfsCurrent, vfsOriginal, vfsManaged                *desc
+	tick, watched, dryRun, rejected, up                *desc
+	growth, quality, timeTo, histSeries, histBytes     *desc
+	kernel, psiSomeTotal, psiFullTotal, limit          *desc
+	dropped, maxCgroups                                *desc
 }
 
-// descs are the collector's series, built once per Metrics.
-type descs struct {
-	slab, current, psiSome, psiFull, level, levelSince *prometheus.Desc
-	vfsCurrent, vfsOriginal, vfsManaged                *prometheus.Desc
-	tick, watched, dryRun, rejected, up                *prometheus.Desc
-	growth, quality, timeTo, histSeries, histBytes     *prometheus.Desc
-	kernel, psiSomeTotal, psiFullTotal, limit          *prometheus.Desc
-	dropped, maxCgroups                                *prometheus.Desc
+func newDesc(typ, name, help string, labels []string) *desc {
+	return &desc{name: name, help: help, typ: typ, labels: labels}
 }
 
 func newDescs() descs {
 	cgroupLabels := []string{"cgroup", "unit", "rule", "namespace", "pod", "container"}
 	return descs{
-		slab: prometheus.NewDesc("memrelief_cgroup_slab_reclaimable_bytes",
-			"Reclaimable slab (dentries, inodes) charged to the cgroup, from memory.stat; the node's from /proc/meminfo. Absent per cgroup on cgroup v1, which has none: see memrelief_cgroup_kernel_memory_bytes.", cgroupLabels, nil),
-		kernel: prometheus.NewDesc("memrelief_cgroup_kernel_memory_bytes",
-			"All kernel memory charged to the cgroup: memory.stat kernel (v2), memory.kmem.usage_in_bytes (v1, where it is the only per-cgroup figure of slab).", cgroupLabels, nil),
-		limit: prometheus.NewDesc("memrelief_cgroup_memory_limit_bytes",
-			"The cgroup's memory.high or memory.max (v1: memory.limit_in_bytes, as memory.max); absent while unlimited. Containers of watched pods too.", append(cgroupLabels, "limit"), nil),
-		current: prometheus.NewDesc("memrelief_cgroup_memory_current_bytes",
-			"memory.current of the cgroup; for the node (cgroup=\"/\"), MemTotal - MemAvailable.", cgroupLabels, nil),
-		psiSome: prometheus.NewDesc("memrelief_cgroup_psi_some_avg10_ratio",
-			"Share of the last 10 s in which some task of the cgroup stalled on memory (memory.pressure some avg10 / 100).", cgroupLabels, nil),
-		psiFull: prometheus.NewDesc("memrelief_cgroup_psi_full_avg10_ratio",
-			"Share of the last 10 s in which all tasks of the cgroup stalled on memory (memory.pressure full avg10 / 100).", cgroupLabels, nil),
-		psiSomeTotal: prometheus.NewDesc("memrelief_cgroup_psi_some_seconds_total",
-			"Time some task of the cgroup stalled on memory since it was made (memory.pressure some total=; the node's since boot).", cgroupLabels, nil),
-		psiFullTotal: prometheus.NewDesc("memrelief_cgroup_psi_full_seconds_total",
-			"Time all tasks of the cgroup stalled on memory since it was made (memory.pressure full total=; the node's since boot).", cgroupLabels, nil),
-		level: prometheus.NewDesc("memrelief_cgroup_level_info",
-			"Always 1; the level label is the cgroup's current level (normal when at none).", append(cgroupLabels, "level"), nil),
-		levelSince: prometheus.NewDesc("memrelief_cgroup_level_since_timestamp_seconds",
-			"When the cgroup entered its current level; absent while normal.", cgroupLabels, nil),
-		vfsCurrent: prometheus.NewDesc("memrelief_vfs_cache_pressure_current",
-			"vm.vfs_cache_pressure now.", nil, nil),
-		vfsOriginal: prometheus.NewDesc("memrelief_vfs_cache_pressure_original",
-			"vm.vfs_cache_pressure before memrelief changed it, restored when no level needs it; absent while unmanaged.", nil, nil),
-		vfsManaged: prometheus.NewDesc("memrelief_vfs_cache_pressure_managed",
-			"1 while memrelief has vm.vfs_cache_pressure changed, else 0.", nil, nil),
-		tick: prometheus.NewDesc("memrelief_engine_tick_duration_seconds",
-			"How long the last tick (sample, decide, act) took.", nil, nil),
-		watched: prometheus.NewDesc("memrelief_engine_watched_cgroups",
-			"Cgroups watched, the node not counted.", nil, nil),
-		dryRun: prometheus.NewDesc("memrelief_engine_dry_run",
-			"1 while memrelief changes nothing (--dry-run or the policy's dry_run), else 0.", nil, nil),
-		rejected: prometheus.NewDesc("memrelief_engine_reload_rejected",
-			"1 while the last reload was rejected and the previous policy is in force, else 0.", nil, nil),
-		growth: prometheus.NewDesc("memrelief_cgroup_growth_bytes_per_second",
-			"Long-term trend of a component of the cgroup's memory (component=current is memory.current), robust to the sawtooth of reclaim; containers of pods are listed under their own cgroup with their pod's rule.", append(cgroupLabels, "component"), nil),
-		quality: prometheus.NewDesc("memrelief_cgroup_growth_quality",
-			"How far the trend of memory.current can be trusted: 0 none, 1 low, 2 medium, 3 high. Alert on growth only at 2 or more.", cgroupLabels, nil),
-		timeTo: prometheus.NewDesc("memrelief_cgroup_time_to_limit_seconds",
-			"Time until memory.current meets the limit (memory.high, memory.max, or oom: the node's MemAvailable 0) at the present trend; absent when it never does.", append(cgroupLabels, "limit"), nil),
-		histSeries: prometheus.NewDesc("memrelief_engine_history_series",
-			"Series of memory history kept (watched cgroups, containers of pods, the node).", nil, nil),
-		histBytes: prometheus.NewDesc("memrelief_engine_history_memory_bytes",
-			"Memory the history holds, approximately.", nil, nil),
-		dropped: prometheus.NewDesc("memrelief_metrics_cgroups_dropped",
-			"Cgroups (watched cgroups and containers of pods) left out of this page's per-cgroup series because there are more than memrelief_metrics_cgroups_max; 0 when none.", nil, nil),
-		maxCgroups: prometheus.NewDesc("memrelief_metrics_cgroups_max",
-			"The most cgroups a page gives per-cgroup series for (the node not counted).", nil, nil),
-		up: prometheus.NewDesc("memrelief_metrics_snapshot_success",
-			"1 when the engine answered this scrape; 0 when it did not in time, and the engine's series are missing.", nil, nil),
+		slab: newDesc(typeGauge, "memrelief_cgroup_slab_reclaimable_bytes",
+			"Reclaimable slab (dentries, inodes) charged to the cgroup, from memory.stat; the node's from /proc/meminfo. Absent per cgroup on cgroup v1, which has none: see memrelief_cgroup_kernel_memory_bytes.", cgroupLabels),
+		kernel: newDesc(typeGauge, "memrelief_cgroup_kernel_memory_bytes",
+			"All kernel memory charged to the cgroup: memory.stat kernel (v2), memory.kmem.usage_in_bytes (v1, where it is the only per-cgroup figure of slab).", cgroupLabels),
+		limit: newDesc(typeGauge, "memrelief_cgroup_memory_limit_bytes",
+			"The cgroup's memory.high or memory.max (v1: memory.limit_in_bytes, as memory.max); absent while unlimited. Containers of watched pods too.", append(cgroupLabels, "limit")),
+		current: newDesc(typeGauge, "memrelief_cgroup_memory_current_bytes",
+			"memory.current of the cgroup; for the node (cgroup=\"/\"), MemTotal - MemAvailable.", cgroupLabels),
+		psiSome: newDesc(typeGauge, "memrelief_cgroup_psi_some_avg10_ratio",
+			"Share of the last 10 s in which some task of the cgroup stalled on memory (memory.pressure some avg10 / 100).", cgroupLabels),
+		psiFull: newDesc(typeGauge, "memrelief_cgroup_psi_full_avg10_ratio",
+			"Share of the last 10 s in which all tasks of the cgroup stalled on memory (memory.pressure full avg10 / 100).", cgroupLabels),
+		psiSomeTotal: newDesc(typeCounter, "memrelief_cgroup_psi_some_seconds_total",
+			"Time some task of the cgroup stalled on memory since it was made (memory.pressure some total=; the node's since boot).", cgroupLabels),
+		psiFullTotal: newDesc(typeCounter, "memrelief_cgroup_psi_full_seconds_total",
+			"Time all tasks of the cgroup stalled on memory since it was made (memory.pressure full total=; the node's since boot).", cgroupLabels),
+		level: newDesc(typeGauge, "memrelief_cgroup_level_info",
+			"Always 1; the level label is the cgroup's current level (normal when at none).", append(cgroupLabels, "level")),
+		levelSince: newDesc(typeGauge, "memrelief_cgroup_level_since_timestamp_seconds",
+			"When the cgroup entered its current level; absent while normal.", cgroupLabels),
+		vfsCurrent: newDesc(typeGauge, "memrelief_vfs_cache_pressure_current",
+			"vm.vfs_cache_pressure now.", nil),
+		vfsOriginal: newDesc(typeGauge, "memrelief_vfs_cache_pressure_original",
+			"vm.vfs_cache_pressure before memrelief changed it, restored when no level needs it; absent while unmanaged.", nil),
+		vfsManaged: newDesc(typeGauge, "memrelief_vfs_cache_pressure_managed",
+			"1 while memrelief has vm.vfs_cache_pressure changed, else 0.", nil),
+		tick: newDesc(typeGauge, "memrelief_engine_tick_duration_seconds",
+			"How long the last tick (sample, decide, act) took.", nil),
+		watched: newDesc(typeGauge, "memrelief_engine_watched_cgroups",
+			"Cgroups watched, the node not counted.", nil),
+		dryRun: newDesc(typeGauge, "memrelief_engine_dry_run",
+			"1 while memrelief changes nothing (--dry-run or the policy's dry_run), else 0.", nil),
+		rejected: newDesc(typeGauge, "memrelief_engine_reload_rejected",
+			"1 while the last reload was rejected and the previous policy is in force, else 0.", nil),
+		growth: newDesc(typeGauge, "memrelief_cgroup_growth_bytes_per_second",
+			"Long-term trend of a component of the cgroup's memory (component=current is memory.current), robust to the sawtooth of reclaim; containers of pods are listed under their own cgroup with their pod's rule.", append(cgroupLabels, "component")),
+		quality: newDesc(typeGauge, "memrelief_cgroup_growth_quality",
+			"How far the trend of memory.current can be trusted: 0 none, 1 low, 2 medium, 3 high. Alert on growth only at 2 or more.", cgroupLabels),
+		timeTo: newDesc(typeGauge, "memrelief_cgroup_time_to_limit_seconds",
+			"Time until memory.current meets the limit (memory.high, memory.max, or oom: the node's MemAvailable 0) at the present trend; absent when it never does.", append(cgroupLabels, "limit")),
+		histSeries: newDesc(typeGauge, "memrelief_engine_history_series",
+			"Series of memory history kept (watched cgroups, containers of pods, the node).", nil),
+		histBytes: newDesc(typeGauge, "memrelief_engine_history_memory_bytes",
+			"Memory the history holds, approximately.", nil),
+		dropped: newDesc(typeGauge, "memrelief_metrics_cgroups_dropped",
+			"Cgroups (watched cgroups and containers of pods) left out of this page's per-cgroup series because there are more than memrelief_metrics_cgroups_max; 0 when none.", nil),
+		maxCgroups: newDesc(typeGauge, "memrelief_metrics_cgroups_max",
+			"The most cgroups a page gives per-cgroup series for (the node not counted).", nil),
+		up: newDesc(typeGauge, "memrelief_metrics_snapshot_success",
+			"1 when the engine answered this scrape; 0 when it did not in time, and the engine's series are missing.", nil),
 	}
 }
 
-// Describe implements prometheus.Collector.
-func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	d := c.d
-	for _, d := range []*prometheus.Desc{d.slab, d.current, d.psiSome, d.psiFull, d.level, d.levelSince,
-		d.vfsCurrent, d.vfsOriginal, d.vfsManaged, d.tick, d.watched, d.dryRun, d.rejected, d.up,
-		d.growth, d.quality, d.timeTo, d.histSeries, d.histBytes, d.dropped, d.maxCgroups, d.kernel,
-		d.psiSomeTotal, d.psiFullTotal, d.limit} {
-		ch <- d
+// collect puts everything memrelief knows on p: its counters, its build,
+// and the engine's figures read now.
+func (m *Metrics) collect(p *page) {
+	for _, c := range []*counterVec{m.actions, m.reclaimed, m.requested, m.levels, m.events, m.queryErrs} {
+		c.collect(p)
 	}
-}
-
-// Collect implements prometheus.Collector.
-func (c *collector) Collect(ch chan<- prometheus.Metric) {
-	d := c.d
-	ctx, cancel := context.WithTimeout(c.m.ctx, c.m.opts.QueryTimeout)
+	p.add(m.info, 1, m.opts.Version, m.opts.Revision, runtime.Version())
+	d := m.d
+	ctx, cancel := context.WithTimeout(m.ctx, m.opts.QueryTimeout)
 	defer cancel()
-	s, err := c.m.q.Query(ctx)
+	s, err := m.q.Query(ctx)
 	if err != nil {
-		c.m.queryErrs.Inc()
-		ch <- prometheus.MustNewConstMetric(d.up, prometheus.GaugeValue, 0)
+		m.queryErrs.add(1)
+		p.add(d.up, 0)
 		return
 	}
-	ch <- prometheus.MustNewConstMetric(d.up, prometheus.GaugeValue, 1)
-	gauge := func(desc *prometheus.Desc, v float64, labels ...string) {
-		ch <- prometheus.MustNewConstMetric(desc, prometheus.GaugeValue, v, labels...)
-	}
-	cgroups, dropped := capCgroups(s.Cgroups, c.m.opts.MaxCgroups)
+	p.add(d.up, 1)
+	cgroups, dropped := capCgroups(s.Cgroups, m.opts.MaxCgroups)
 	if s.Node != nil {
 		cgroups = append([]engine.CgroupStatus{*s.Node}, cgroups...)
 	}
-	gauge(d.dropped, float64(dropped))
-	gauge(d.maxCgroups, float64(c.m.opts.MaxCgroups))
-	if dropped > 0 && c.m.opts.OnCgroupLimit != nil {
-		c.m.cgroupLimitOnce.Do(func() { c.m.opts.OnCgroupLimit(c.m.opts.MaxCgroups, dropped) })
+	p.add(d.dropped, float64(dropped))
+	p.add(d.maxCgroups, float64(m.opts.MaxCgroups))
+	if dropped > 0 && m.opts.OnCgroupLimit != nil {
+		m.cgroupLimitOnce.Do(func() { m.opts.OnCgroupLimit(m.opts.MaxCgroups, dropped) })
 	}
 	for _, cg := range cgroups {
 		ns, pod, container := splitPod(cg.Pod)
 		l := []string{cg.Cgroup, cg.Unit, cg.Rule, ns, pod, container}
-		gauge(d.current, float64(cg.CurrentBytes), l...)
-		c.limits(ch, cg.HighBytes, cg.MaxBytes, l)
+		p.add(d.current, float64(cg.CurrentBytes), l...)
+		m.limits(p, cg.HighBytes, cg.MaxBytes, l)
 		if cg.HasSlab {
-			gauge(d.slab, float64(cg.SlabReclaimableBytes), l...)
+			p.add(d.slab, float64(cg.SlabReclaimableBytes), l...)
 		}
 		if cg.HasKernel {
-			gauge(d.kernel, float64(cg.KernelMemoryBytes), l...)
+			p.add(d.kernel, float64(cg.KernelMemoryBytes), l...)
 		}
 		if cg.HasPSI {
-			gauge(d.psiSome, cg.PSISomeAvg10/100, l...)
-			gauge(d.psiFull, cg.PSIFullAvg10/100, l...)
-			ch <- prometheus.MustNewConstMetric(d.psiSomeTotal, prometheus.CounterValue, float64(cg.PSISomeTotalUsec)/1e6, l...)
-			ch <- prometheus.MustNewConstMetric(d.psiFullTotal, prometheus.CounterValue, float64(cg.PSIFullTotalUsec)/1e6, l...)
+			p.add(d.psiSome, cg.PSISomeAvg10/100, l...)
+			p.add(d.psiFull, cg.PSIFullAvg10/100, l...)
+			p.add(d.psiSomeTotal, float64(cg.PSISomeTotalUsec)/1e6, l...)
+			p.add(d.psiFullTotal, float64(cg.PSIFullTotalUsec)/1e6, l...)
 		}
-		gauge(d.level, 1, append(l, cg.Level)...)
+		p.add(d.level, 1, append(l[:len(l):len(l)], cg.Level)...)
 		if !cg.LevelSince.IsZero() {
-			gauge(d.levelSince, float64(cg.LevelSince.UnixNano())/1e9, l...)
+			p.add(d.levelSince, float64(cg.LevelSince.UnixNano())/1e9, l...)
 		}
-		c.trend(ch, cg.Trend, l)
+		m.trend(p, cg.Trend, l)
 		for _, k := range cg.Containers {
 			kns, kpod, kcontainer := splitPod(k.Pod)
 			kl := []string{k.Cgroup, cgroupfs.UnitOf(strings.TrimPrefix(k.Cgroup, "/")), cg.Rule, kns, kpod, kcontainer}
-			c.limits(ch, k.HighBytes, k.MaxBytes, kl)
-			c.trend(ch, k.Trend, kl)
+			m.limits(p, k.HighBytes, k.MaxBytes, kl)
+			m.trend(p, k.Trend, kl)
 		}
 	}
-	gauge(d.histSeries, float64(s.HistorySeries))
-	gauge(d.histBytes, float64(s.HistoryBytes))
-	gauge(d.vfsManaged, b2f(s.VFSManaged))
+	p.add(d.histSeries, float64(s.HistorySeries))
+	p.add(d.histBytes, float64(s.HistoryBytes))
+	p.add(d.vfsManaged, b2f(s.VFSManaged))
 	if s.VFSManaged {
-		gauge(d.vfsCurrent, float64(s.VFSCurrent))
-		gauge(d.vfsOriginal, float64(s.VFSOriginal))
-	} else if v, ok := c.m.readVFS(); ok {
-		gauge(d.vfsCurrent, v)
+		p.add(d.vfsCurrent, float64(s.VFSCurrent))
+		p.add(d.vfsOriginal, float64(s.VFSOriginal))
+	} else if v, ok := m.readVFS(); ok {
+		p.add(d.vfsCurrent, v)
 	}
-	gauge(d.tick, s.LastTick.Seconds())
-	gauge(d.watched, float64(len(s.Cgroups)))
-	gauge(d.dryRun, b2f(s.DryRun))
-	gauge(d.rejected, b2f(s.Rejected))
+	p.add(d.tick, s.LastTick.Seconds())
+	p.add(d.watched, float64(len(s.Cgroups)))
+	p.add(d.dryRun, b2f(s.DryRun))
+	p.add(d.rejected, b2f(s.Rejected))
 }
 
 // capCgroups keeps at most limit cgroups, counting the containers of each
@@ -464,37 +467,37 @@ func quality(q string) float64 {
 }
 
 // limits gives a series for each limit that is set; 0 is unlimited.
-func (c *collector) limits(ch chan<- prometheus.Metric, high, hard uint64, l []string) {
+func (m *Metrics) limits(p *page, high, hard uint64, l []string) {
 	for _, lim := range []struct {
 		name string
 		v    uint64
 	}{{"memory.high", high}, {"memory.max", hard}} {
 		if lim.v != 0 {
-			ch <- prometheus.MustNewConstMetric(c.d.limit, prometheus.GaugeValue, float64(lim.v), append(l[:len(l):len(l)], lim.name)...)
+			p.add(m.d.limit, float64(lim.v), append(l[:len(l):len(l)], lim.name)...)
 		}
 	}
 }
 
-func (c *collector) trend(ch chan<- prometheus.Metric, t *engine.TrendStatus, l []string) {
+func (m *Metrics) trend(p *page, t *engine.TrendStatus, l []string) {
 	if t == nil {
 		return
 	}
-	d := c.d
-	ch <- prometheus.MustNewConstMetric(d.quality, prometheus.GaugeValue, quality(t.Quality), l...)
+	d := m.d
+	p.add(d.quality, quality(t.Quality), l...)
 	comps := make([]string, 0, len(t.Components))
 	for k := range t.Components {
 		comps = append(comps, k)
 	}
 	sort.Strings(comps)
 	for _, k := range comps {
-		ch <- prometheus.MustNewConstMetric(d.growth, prometheus.GaugeValue, t.Components[k], append(l[:len(l):len(l)], k)...)
+		p.add(d.growth, t.Components[k], append(l[:len(l):len(l)], k)...)
 	}
 	for _, lim := range []struct {
 		name string
 		in   time.Duration
 	}{{"memory.high", t.ToHigh}, {"memory.max", t.ToMax}, {"oom", t.ToOOM}} {
 		if lim.in != engine.NeverMet {
-			ch <- prometheus.MustNewConstMetric(d.timeTo, prometheus.GaugeValue, lim.in.Seconds(), append(l[:len(l):len(l)], lim.name)...)
+			p.add(d.timeTo, lim.in.Seconds(), append(l[:len(l):len(l)], lim.name)...)
 		}
 	}
 }

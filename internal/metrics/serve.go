@@ -1,6 +1,8 @@
 package metrics
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
@@ -12,9 +14,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // TextfileName is the file written in the textfile collector directory;
@@ -123,14 +122,37 @@ func Listen(a Addr) (net.Listener, error) {
 }
 
 // Handler serves /metrics: memrelief's series plus the Go runtime's and
-// the process's.
+// the process's. At most maxInFlight scrapes are answered at once (each
+// builds a page in memory); more get 503 at once.
 func (m *Metrics) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(prometheus.Gatherers{m.reg, m.runtime}, promhttp.HandlerOpts{
-		ErrorHandling:       promhttp.ContinueOnError,
-		MaxRequestsInFlight: 4,
-		Timeout:             m.opts.QueryTimeout + 5*time.Second,
-	}))
+	inFlight := make(chan struct{}, maxInFlight)
+	mux.HandleFunc("/metrics", func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case inFlight <- struct{}{}:
+			defer func() { <-inFlight }()
+		default:
+			http.Error(w, "memrelief: too many scrapes at once", http.StatusServiceUnavailable)
+			return
+		}
+		var buf bytes.Buffer
+		if _, err := m.writePage(&buf, true); err != nil {
+			http.Error(w, "memrelief: "+err.Error(), http.StatusInternalServerError)
+			return
+		}
+		h := w.Header()
+		h.Set("Content-Type", contentType)
+		h.Add("Vary", "Accept-Encoding")
+		if acceptsGzip(r.Header.Get("Accept-Encoding")) {
+			h.Set("Content-Encoding", "gzip")
+			gz := gzip.NewWriter(w)
+			gz.Write(buf.Bytes())
+			gz.Close()
+			return
+		}
+		h.Set("Content-Length", strconv.Itoa(buf.Len()))
+		w.Write(buf.Bytes())
+	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/" {
 			http.NotFound(w, r)
@@ -139,6 +161,19 @@ func (m *Metrics) Handler() http.Handler {
 		fmt.Fprintln(w, "memrelief: metrics at /metrics")
 	})
 	return mux
+}
+
+// acceptsGzip reports whether an Accept-Encoding header lists gzip (as
+// Prometheus sends it) without refusing it by q=0.
+func acceptsGzip(h string) bool {
+	for _, part := range strings.Split(h, ",") {
+		enc, params, _ := strings.Cut(strings.TrimSpace(part), ";")
+		if strings.EqualFold(strings.TrimSpace(enc), "gzip") {
+			q := strings.ReplaceAll(params, " ", "")
+			return q != "q=0" && q != "q=0.0" && q != "q=0.00" && q != "q=0.000"
+		}
+	}
+	return false
 }
 
 // Bounds of the metrics listener. A scrape is one small GET answered in
@@ -153,6 +188,9 @@ const (
 	// DefaultIdleTimeout outlasts the usual 15 s to 60 s scrape interval,
 	// so a scraper's keep-alive connection is reused rather than redialled.
 	DefaultIdleTimeout = 2 * time.Minute
+	// maxInFlight bounds scrapes answered at once, as promhttp's
+	// MaxRequestsInFlight did.
+	maxInFlight = 4
 	// maxHeaderBytes is far above a scraper's few headers (Accept,
 	// User-Agent, a Prometheus timeout header).
 	maxHeaderBytes = 8 << 10
@@ -169,8 +207,9 @@ func (m *Metrics) Serve(ctx context.Context, ln net.Listener) error {
 		Handler:           m.Handler(),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       readTimeout,
-		// Longer than the handler's own timeout (QueryTimeout + 5 s), so a
-		// slow engine gets promhttp's error response, not a cut connection.
+		// Longer than a scrape's wait for the engine (QueryTimeout), so a
+		// slow engine gives a page with memrelief_metrics_snapshot_success
+		// 0, not a cut connection.
 		WriteTimeout:   m.opts.QueryTimeout + 10*time.Second,
 		IdleTimeout:    m.opts.IdleTimeout,
 		MaxHeaderBytes: maxHeaderBytes,
@@ -211,9 +250,32 @@ func (m *Metrics) Serve(ctx context.Context, ln net.Listener) error {
 // file. The Go runtime's series stay out: node_exporter has its own.
 func (m *Metrics) WriteTextfile(dir string) error {
 	path := filepath.Join(dir, TextfileName)
-	if err := prometheus.WriteToTextfile(path, m.reg); err != nil {
+	// The temporary's name does not end in .prom, so node_exporter skips
+	// it, and a crash leaves at most one per daemon.
+	tmp, err := os.CreateTemp(dir, "."+TextfileName+".*")
+	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
+	done := false
+	defer func() {
+		if !done {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	if err := tmp.Chmod(0o644); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if _, err := m.WriteTo(tmp); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	done = true
 	return nil
 }
 

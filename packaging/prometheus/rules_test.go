@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 	"sigs.k8s.io/yaml"
 
 	"github.com/memrelief/memrelief/configs"
@@ -161,13 +163,18 @@ func served(t *testing.T) map[string]bool {
 		t.Fatal(err)
 	}
 	m.Know(pol)
-	fams, err := m.Gatherer().Gather()
+	var page bytes.Buffer
+	if _, err := m.WriteTo(&page); err != nil {
+		t.Fatal(err)
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := parser.TextToMetricFamilies(&page)
 	if err != nil {
 		t.Fatal(err)
 	}
 	names := map[string]bool{"up": true} // Prometheus's own, per target
-	for _, f := range fams {
-		names[f.GetName()] = true
+	for name := range fams {
+		names[name] = true
 	}
 	return names
 }
