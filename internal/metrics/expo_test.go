@@ -48,7 +48,7 @@ func TestServeGzip(t *testing.T) {
 	for _, tt := range []struct {
 		accept string
 		gz     bool
-	}{{"gzip", true}, {"deflate, gzip;q=1.0, *;q=0.5", true}, {"gzip;q=0", false}, {"", false}} {
+	}{{"gzip", true}, {"deflate, gzip;q=1.0, *;q=0.5", true}, {"gzip;q=0", false}, {"gzip; q=0.000", false}, {"", false}} {
 		req := httptest.NewRequest("GET", "/metrics", nil)
 		if tt.accept != "" {
 			req.Header.Set("Accept-Encoding", tt.accept)

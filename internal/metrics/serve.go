@@ -167,10 +167,14 @@ func (m *Metrics) Handler() http.Handler {
 // Prometheus sends it) without refusing it by q=0.
 func acceptsGzip(h string) bool {
 	for _, part := range strings.Split(h, ",") {
-		enc, params, _ := strings.Cut(strings.TrimSpace(part), ";")
+		enc, param, _ := strings.Cut(strings.TrimSpace(part), ";")
 		if strings.EqualFold(strings.TrimSpace(enc), "gzip") {
-			q := strings.ReplaceAll(params, " ", "")
-			return q != "q=0" && q != "q=0.0" && q != "q=0.00" && q != "q=0.000"
+			q, ok := strings.CutPrefix(strings.ReplaceAll(param, " ", ""), "q=")
+			if !ok {
+				return true
+			}
+			f, err := strconv.ParseFloat(q, 64)
+			return err != nil || f > 0
 		}
 	}
 	return false
@@ -251,7 +255,7 @@ func (m *Metrics) Serve(ctx context.Context, ln net.Listener) error {
 func (m *Metrics) WriteTextfile(dir string) error {
 	path := filepath.Join(dir, TextfileName)
 	// The temporary's name does not end in .prom, so node_exporter skips
-	// it, and a crash leaves at most one per daemon.
+	// it; one a crash leaves behind is never read.
 	tmp, err := os.CreateTemp(dir, "."+TextfileName+".*")
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
