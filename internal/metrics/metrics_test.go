@@ -732,6 +732,39 @@ func TestRunTextfileRemovesItOnExit(t *testing.T) {
 	}
 }
 
+// A crash between CreateTemp and the rename leaves a temporary; the next
+// run removes it, and leaves alone one too young to be a crash's (another
+// instance may be writing it) and anything that is not a temporary.
+func TestRunTextfileSweepsTemporariesOfCrashes(t *testing.T) {
+	_, m := liveEngine(t)
+	dir := t.TempDir()
+	old := time.Now().Add(-2 * staleTemp)
+	crashed := filepath.Join(dir, "."+TextfileName+".123456")
+	young := filepath.Join(dir, "."+TextfileName+".654321")
+	other := filepath.Join(dir, "node.prom")
+	for _, p := range []string{crashed, young, other} {
+		if err := os.WriteFile(p, []byte("x 1\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, p := range []string{crashed, other} {
+		if err := os.Chtimes(p, old, old); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // one write, then the exit
+	m.RunTextfile(ctx, dir, time.Hour, func(err error) { t.Errorf("write: %v", err) })
+	if _, err := os.Stat(crashed); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a crash's temporary is left: %v", err)
+	}
+	for _, p := range []string{young, other} {
+		if _, err := os.Stat(p); err != nil {
+			t.Errorf("%s removed: %v", filepath.Base(p), err)
+		}
+	}
+}
+
 func TestRunTextfileReportsFailuresOnce(t *testing.T) {
 	m := New(context.Background(), QueryFunc(func(context.Context) (engine.Snapshot, error) { return engine.Snapshot{}, nil }), Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)

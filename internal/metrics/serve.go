@@ -255,7 +255,8 @@ func (m *Metrics) Serve(ctx context.Context, ln net.Listener) error {
 func (m *Metrics) WriteTextfile(dir string) error {
 	path := filepath.Join(dir, TextfileName)
 	// The temporary's name does not end in .prom, so node_exporter skips
-	// it; one a crash leaves behind is never read.
+	// it; one a crash leaves behind is never read, and the next run
+	// removes it.
 	tmp, err := os.CreateTemp(dir, "."+TextfileName+".*")
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
@@ -285,8 +286,10 @@ func (m *Metrics) WriteTextfile(dir string) error {
 
 // RunTextfile writes the textfile now and every interval until ctx ends,
 // then removes it: series of a stopped daemon would otherwise look current.
-// Write errors go to report, once per run of consecutive failures.
+// Write errors go to report, once per run of consecutive failures. It
+// first removes the temporaries earlier runs left (see sweepTextfileTemps).
 func (m *Metrics) RunTextfile(ctx context.Context, dir string, every time.Duration, report func(error)) {
+	sweepTextfileTemps(dir, time.Now())
 	failing := false
 	write := func() {
 		err := m.WriteTextfile(dir)
@@ -305,6 +308,23 @@ func (m *Metrics) RunTextfile(ctx context.Context, dir string, every time.Durati
 			return
 		case <-t.C:
 			write()
+		}
+	}
+}
+
+// staleTemp is how old a textfile temporary must be before a starting
+// daemon removes it: a write takes milliseconds, so one this old was left
+// by a crash, never by another instance writing to the same directory now.
+const staleTemp = time.Minute
+
+// sweepTextfileTemps removes the temporaries of WriteTextfile that a crash
+// between their creation and the rename left in dir. node_exporter never
+// reads them, but each crash would leave one more for good.
+func sweepTextfileTemps(dir string, now time.Time) {
+	temps, _ := filepath.Glob(filepath.Join(dir, "."+TextfileName+".*"))
+	for _, p := range temps {
+		if fi, err := os.Lstat(p); err == nil && fi.Mode().IsRegular() && now.Sub(fi.ModTime()) >= staleTemp {
+			os.Remove(p)
 		}
 	}
 }
