@@ -10,6 +10,7 @@
 //	loadgen anon      [-rate MB] [-max MB]                touch anonymous memory at MB/s up to a ceiling
 //	loadgen leak      [-size S] [-every D] [-max MB]      a slow steady leak: touch S more anonymous memory every D
 //	loadgen psi-probe -file F [-trigger T] [-timeout D]   arm a PSI trigger and report what poll saw
+//	loadgen scrape    -file SOCKET                        GET /metrics over a Unix socket, the page to stdout
 //
 // Common flags: -duration bounds the work (0: until -count is reached or a
 // signal arrives), -hold keeps the process alive after the work so its
@@ -26,6 +27,8 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -57,7 +60,7 @@ type options struct {
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: loadgen dentries|files|logagent|anon|leak|psi-probe [flags]")
+		fmt.Fprintln(os.Stderr, "usage: loadgen dentries|files|logagent|anon|leak|psi-probe|scrape [flags]")
 		os.Exit(2)
 	}
 	mode := os.Args[1]
@@ -74,7 +77,7 @@ func main() {
 	fset.IntVar(&o.maxMB, "max", 256, "anon, leak: MB to allocate in total")
 	fset.StringVar(&o.size, "size", "3M", "leak: bytes to add each step (suffix K, M or G: binary units)")
 	fset.DurationVar(&o.every, "every", 5*time.Second, "leak: time between steps")
-	fset.StringVar(&o.file, "file", "", "psi-probe: pressure file to arm")
+	fset.StringVar(&o.file, "file", "", "psi-probe: pressure file to arm; scrape: the metrics socket")
 	fset.StringVar(&o.trigger, "trigger", "some 150000 1000000", "psi-probe: trigger text (stall µs, window µs)")
 	fset.DurationVar(&o.timeout, "timeout", 10*time.Second, "psi-probe: how long to poll")
 	fset.BoolVar(&o.keepFiles, "keep", true, "files: leave created files in place")
@@ -135,6 +138,10 @@ func run(ctx context.Context, mode string, o options) error {
 		defer func() { _ = len(keep) }()
 	case "psi-probe":
 		err = psiProbe(o)
+	case "scrape":
+		// The guest image has no curl; this is the scrape a Prometheus
+		// agent on the node makes of memrelief's socket.
+		err = scrape(workCtx, o.file, os.Stdout)
 	default:
 		return fmt.Errorf("unknown mode %q", mode)
 	}
@@ -492,3 +499,28 @@ func (w *watcher) events() int {
 func (w *watcher) close() { unix.Close(w.fd) }
 
 func itoa(n int) string { return fmt.Sprint(n) }
+
+// maxPage bounds what scrape copies: memrelief caps its page far below.
+const maxPage = 64 << 20
+
+// scrape writes the page GET /metrics returns over the Unix socket sock.
+func scrape(ctx context.Context, sock string, out io.Writer) error {
+	var d net.Dialer
+	c := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return d.DialContext(ctx, "unix", sock)
+	}}, Timeout: 30 * time.Second}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://memrelief/metrics", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return fmt.Errorf("scrape %s: %w", sock, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("scrape %s: %s", sock, resp.Status)
+	}
+	_, err = io.Copy(out, io.LimitReader(resp.Body, maxPage))
+	return err
+}

@@ -3,7 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"net"
+	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -105,5 +108,32 @@ func TestLeakStopsWhenCancelled(t *testing.T) {
 	}
 	if len(chunks) != 1 || time.Since(start) > 10*time.Second {
 		t.Errorf("%d steps after %s, want the first step only and a prompt return", len(chunks), time.Since(start))
+	}
+}
+
+func TestScrapeReadsThePageOverAUnixSocket(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "metrics.sock")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/metrics" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Write([]byte("memrelief_engine_watched_cgroups 3\n"))
+	})}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	var out bytes.Buffer
+	if err := scrape(context.Background(), sock, &out); err != nil {
+		t.Fatal(err)
+	}
+	if got := out.String(); got != "memrelief_engine_watched_cgroups 3\n" {
+		t.Errorf("page %q", got)
+	}
+	if err := scrape(context.Background(), filepath.Join(t.TempDir(), "none.sock"), &out); err == nil {
+		t.Error("scrape of a missing socket did not fail")
 	}
 }

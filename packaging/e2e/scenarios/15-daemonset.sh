@@ -12,6 +12,9 @@
 #    vm.vfs_cache_pressure step is taken;
 # d) SIGTERM to the pod, as the kubelet stops it, puts vfs_cache_pressure
 #    back to the original.
+# The pod's /metrics, scraped over the manifest's socket as a node's agent
+# scrapes it after a), shows the storm's pod, its reclaims and the pod's
+# own RSS within its limit.
 # modes: unified
 # timeout: 330
 . "$SHARE/scenarios/lib.sh"
@@ -84,6 +87,11 @@ log "storm with the pod: ${STORM}s"
 dentry_load 1502 e2e-s15-with 20000 "$STORM"
 sleep 2
 with=$(peak_while "$CG/$(pod_path 1502)" "$STORM")
+# The page a node's Prometheus agent scrapes from the manifest's socket,
+# while the storm's pod slice is still there (its load holds).
+page=/run/e2e/s15-metrics.txt
+/usr/local/bin/loadgen scrape -file /run/memrelief/metrics.sock >"$page" 2>&1 ||
+	fail "scrape of /run/memrelief/metrics.sock: $(tail -n 2 "$page" | tr '\n' ' ')"
 stop_load e2e-s15-with
 figure storm_peak_with_bytes "$with"
 reclaims=$(grep -cE "reclaim [^:]*pod1502[^:]*: (ok|partial);" "$LOG")
@@ -97,6 +105,19 @@ log "peaks: without $(mb "$without") MB, with the pod $(mb "$with") MB; $reclaim
 # with the same storm), while the pod's stays at 66-73 MB.
 [ "$with" -le $((128 * 1048576)) ] && [ "$with" -lt "$without" ] ||
 	fail "peak slab $(mb "$with") MB with the pod (at most 128 MB, and below the $(mb "$without") MB without)"
+sample() { awk -v m="$1" 'index($0, m) == 1 { s += $NF } END { printf "%.0f", s }' "$page"; }
+watched=$(sample 'memrelief_engine_watched_cgroups ')
+rss=$(sample 'process_resident_memory_bytes ')
+freed=$(sample 'memrelief_reclaim_reclaimed_bytes_total{rule="pods"}')
+figure metrics_page_bytes "$(wc -c <"$page")"
+figure metrics_watched_cgroups "$watched"
+figure metrics_pod_rss_bytes "$rss"
+figure metrics_reclaimed_bytes "$freed"
+log "/metrics: $(wc -c <"$page") bytes, $watched cgroups watched, pod RSS $(mb "$rss") MB, $(mb "$freed") MB reclaimed from pods"
+[ "$watched" -gt 0 ] || fail "/metrics says no cgroup is watched: $(grep -m1 watched_cgroups "$page")"
+grep -q '^memrelief_cgroup_slab_reclaimable_bytes{.*pod1502' "$page" || fail "/metrics has no slab series for the storm's pod slice (pod1502)"
+[ "$freed" -gt 0 ] || fail "/metrics counts no bytes reclaimed by the pods rule after the storm's reclaims"
+[ "$rss" -gt 0 ] && [ "$rss" -lt $((128 * 1048576)) ] || fail "/metrics gives the pod's RSS as $rss bytes (its limit is 128Mi)"
 
 # b) the packaged service beside it observes only.
 since=$(date +%s)
