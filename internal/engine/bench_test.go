@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"testing"
 	"time"
 
@@ -131,4 +132,54 @@ func BenchmarkTick10000(b *testing.B) { benchmarkTick(b, 10000) }
 // is what trends cost.
 func BenchmarkTick1000NoHistory(b *testing.B) {
 	benchmarkTickPolicy(b, 1000, "[history]\nenabled = false\n"+benchPolicy)
+}
+
+// BenchmarkTick10000NoHistory is the loop's own cost at 10,000 cgroups:
+// with history on, each tick also pays its share of saves and estimates,
+// which fake time (2 s a tick, ticks milliseconds apart) crowds into it
+// hundreds of times faster than a real clock would.
+func BenchmarkTick10000NoHistory(b *testing.B) {
+	benchmarkTickPolicy(b, 10000, "[history]\nenabled = false\n"+benchPolicy)
+}
+
+// BenchmarkFootprint1000 reports the live heap per watched cgroup: 1,000
+// pod slices under the packaged default policy, after a minute of ticks
+// (young history: a series' buckets add their own cost as they fill, see
+// the history package's Footprint benchmarks). What it measures is what a
+// node pays for each pod besides history.
+func BenchmarkFootprint1000(b *testing.B) {
+	const n = 1000
+	roots := syntheticHost(b, n)
+	text, err := os.ReadFile(filepath.Join("..", "..", "configs", "default.toml"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	pol, err := policy.Parse("default.toml", text)
+	if err != nil {
+		b.Fatal(err)
+	}
+	layout, err := cgroupfs.DetectLayout(roots.Cgroup, func(string) (int64, error) { return cgroupfs.Cgroup2Magic, nil })
+	if err != nil {
+		b.Fatal(err)
+	}
+	var before, after runtime.MemStats
+	for b.Loop() {
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		now := time.Date(2026, 11, 24, 6, 0, 0, 0, time.UTC)
+		e := New(Config{Roots: roots, Layout: layout, Policy: pol, Sink: report.Multi{},
+			Now: func() time.Time { return now }, RescanEvery: time.Hour})
+		for range 30 {
+			now = now.Add(2 * time.Second)
+			e.Tick(context.Background())
+		}
+		if len(e.watched) < n {
+			b.Fatalf("watching %d cgroups, want at least %d", len(e.watched), n)
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		runtime.KeepAlive(e)
+		e.Close()
+	}
+	b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "B/cgroup")
 }
