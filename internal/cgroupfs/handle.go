@@ -22,8 +22,9 @@ import (
 // goroutine.
 //
 // Past the descriptor budget a file is read by path: open, pread, close,
-// through the path kept NUL-terminated, so that costs two more system
-// calls and no allocation. Once the budget has run out, memory.stat and
+// through the path built NUL-terminated in the Reader's scratch space, so
+// that costs two more system calls and no allocation, and a Handle keeps
+// no copy of its paths (thousands of cgroups would keep three each). Once the budget has run out, memory.stat and
 // memory.pressure (read only when a condition could need them) give their
 // descriptors back at their next read, so memory.current, read every
 // tick, is the file that keeps one.
@@ -32,7 +33,6 @@ type Handle struct {
 	cg     string
 	memDir string
 	psiDir string // "" without per-cgroup PSI
-	cpaths [numHot][]byte
 	fds    [numHot]int
 }
 
@@ -54,15 +54,15 @@ func (r *Reader) Open(cg string) (*Handle, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := &Handle{r: r, cg: cg, memDir: memDir}
-	if r.L.UnifiedDir != "" {
+	h := &Handle{r: r, cg: cg, memDir: memDir, fds: [numHot]int{-1, -1, -1}}
+	switch r.L.UnifiedDir {
+	case "":
+	case r.L.MemoryDir:
+		h.psiDir = memDir // v2: one directory, one string
+	default:
 		if h.psiDir, err = Dir(r.L.UnifiedDir, cg); err != nil {
 			return nil, err
 		}
-	}
-	for i := range h.fds {
-		h.fds[i] = -1
-		h.cpaths[i] = append([]byte(h.path(hotFile(i))), 0)
 	}
 	return h, nil
 }
@@ -70,22 +70,31 @@ func (r *Reader) Open(cg string) (*Handle, error) {
 // Cgroup returns the path the Handle reads.
 func (h *Handle) Cgroup() string { return h.cg }
 
-func (h *Handle) path(f hotFile) string {
+// file gives the directory and the name of hot file f.
+func (h *Handle) file(f hotFile) (dir, name string) {
 	switch f {
 	case hotCurrent:
 		if h.r.L.Mode == Unified {
-			return filepath.Join(h.memDir, "memory.current")
+			return h.memDir, "memory.current"
 		}
-		return filepath.Join(h.memDir, "memory.usage_in_bytes")
+		return h.memDir, "memory.usage_in_bytes"
 	case hotStat:
-		return filepath.Join(h.memDir, "memory.stat")
+		return h.memDir, "memory.stat"
 	}
-	return filepath.Join(h.psiDir, "memory.pressure")
+	return h.psiDir, "memory.pressure"
 }
 
 // name is the path of hot file f, for messages.
-func (h *Handle) name(f hotFile) string {
-	return string(h.cpaths[f][:len(h.cpaths[f])-1])
+func (h *Handle) name(f hotFile) string { return filepath.Join(h.file(f)) }
+
+// cpath builds the path of hot file f, NUL-terminated, in the Reader's
+// scratch space: valid until the next call.
+func (h *Handle) cpath(f hotFile) []byte {
+	dir, name := h.file(f)
+	b := append(h.r.cpath[:0], dir...)
+	b = append(append(b, '/'), name...)
+	h.r.cpath = append(b, 0)
+	return h.r.cpath
 }
 
 // read returns the current contents of a hot file in the Reader's buffer.
@@ -99,7 +108,7 @@ func (h *Handle) read(f hotFile) ([]byte, error) {
 		if cold && h.r.tight {
 			return h.readOnce(f)
 		}
-		fd, err := openRaw(h.cpaths[f])
+		fd, err := openRaw(h.cpath(f))
 		if errors.Is(err, unix.EMFILE) || errors.Is(err, unix.ENFILE) {
 			h.r.tight = true
 			return h.readOnce(f)
@@ -122,7 +131,7 @@ func (h *Handle) read(f hotFile) ([]byte, error) {
 
 // readOnce reads hot file f without keeping a descriptor.
 func (h *Handle) readOnce(f hotFile) ([]byte, error) {
-	fd, err := openRaw(h.cpaths[f])
+	fd, err := openRaw(h.cpath(f))
 	if err != nil {
 		return nil, gone(fmt.Errorf("open %s: %w", h.name(f), err))
 	}

@@ -240,3 +240,43 @@ func BenchmarkHandleMemoryLive(b *testing.B) {
 	}
 	b.Logf("cgroup mode %s, cgroup %q", l.Mode, cg)
 }
+
+// On a hybrid host memory.pressure lives in the v2 tree and the memory
+// files in the v1 one: a Handle must read each from its own, also past the
+// descriptor budget, where it opens by path on every read.
+func TestHandleHybridReadsPressureFromTheUnifiedTree(t *testing.T) {
+	root := t.TempDir()
+	writeTree(t, root, map[string]string{
+		"memory/a.slice/memory.usage_in_bytes": "5\n",
+		"memory/a.slice/memory.pressure":       "some avg10=99.00 avg60=99.00 avg300=99.00 total=9\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n",
+		"unified/a.slice/memory.pressure":      "some avg10=1.00 avg60=2.00 avg300=3.00 total=4\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n",
+	})
+	uni := filepath.Join(root, "unified")
+	l, err := DetectLayout(root, fakeStatFS(map[string]int64{root: TmpfsMagic, uni: Cgroup2Magic}))
+	if err != nil || l.Mode != Hybrid {
+		t.Fatalf("layout %v, %v: want hybrid", l.Mode, err)
+	}
+	for _, budget := range []int{0, 1} {
+		r := NewReader(l)
+		r.MaxOpenFDs = budget // 1: memory.current takes the only descriptor
+		h, err := r.Open("a.slice")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m Memory
+		if err := h.Usage(&m, false); err != nil || m.Current != 5 {
+			t.Fatalf("budget %d: usage %d, %v", budget, m.Current, err)
+		}
+		p, err := h.Pressure()
+		if err != nil {
+			t.Fatalf("budget %d: %v", budget, err)
+		}
+		if p.Some.Avg10 != 1 {
+			t.Errorf("budget %d: some avg10 %v, want 1 (the v2 tree's), not the v1 tree's", budget, p.Some.Avg10)
+		}
+		if got, want := h.name(hotPressure), filepath.Join(uni, "a.slice", "memory.pressure"); got != want {
+			t.Errorf("budget %d: pressure file named %s, want %s", budget, got, want)
+		}
+		h.Close()
+	}
+}

@@ -49,6 +49,7 @@ type Reader struct {
 	tight   bool
 	fdLimit int // computed maxOpen
 	dents   []byte
+	cpath   []byte // scratch for Handle.cpath
 }
 
 // NewReader returns a Reader for l.
