@@ -24,10 +24,10 @@ import (
 // Past the descriptor budget a file is read by path: open, pread, close,
 // through the path built NUL-terminated in the Reader's scratch space, so
 // that costs two more system calls and no allocation, and a Handle keeps
-// no copy of its paths (thousands of cgroups would keep three each). Once the budget has run out, memory.stat and
-// memory.pressure (read only when a condition could need them) give their
-// descriptors back at their next read, so memory.current, read every
-// tick, is the file that keeps one.
+// no copy of its paths (thousands of cgroups would keep three each). Once
+// the budget has run out, memory.stat and memory.pressure (read only when
+// a condition could need them) give their descriptors back at their next
+// read, so memory.current, read every tick, is the file that keeps one.
 type Handle struct {
 	r      *Reader
 	cg     string
@@ -54,7 +54,10 @@ func (r *Reader) Open(cg string) (*Handle, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := &Handle{r: r, cg: cg, memDir: memDir, fds: [numHot]int{-1, -1, -1}}
+	h := &Handle{r: r, cg: cg, memDir: memDir}
+	for i := range h.fds {
+		h.fds[i] = -1
+	}
 	switch r.L.UnifiedDir {
 	case "":
 	case r.L.MemoryDir:
