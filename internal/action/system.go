@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/memrelief/memrelief/internal/cgroupfs"
 	"github.com/memrelief/memrelief/internal/systemd"
@@ -53,9 +54,15 @@ type Units interface {
 	SetProperty(ctx context.Context, unit, name string, value uint64) error
 }
 
-// Live is the real host.
+// Live is the real host. Its methods are called from the engine's worker
+// goroutines at once (one job per cgroup).
 type Live struct {
+	// Cgroups reads through one buffer, so reads take mu: two reclaims
+	// measuring their cgroups at once would otherwise parse each other's
+	// memory.current and memory.stat. Writes (memory.reclaim, which may
+	// block for seconds) do not use the buffer and run unlocked.
 	Cgroups *cgroupfs.Reader
+	mu      sync.Mutex
 	// Proc is the procfs root sysctls are written under.
 	Proc string
 	// UnitAPI is nil without systemd.
@@ -65,7 +72,11 @@ type Live struct {
 }
 
 // Memory implements System.
-func (l *Live) Memory(cg string, m *cgroupfs.Memory) error { return l.Cgroups.Memory(cg, m) }
+func (l *Live) Memory(cg string, m *cgroupfs.Memory) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.Cgroups.Memory(cg, m)
+}
 
 // Reclaim implements System.
 func (l *Live) Reclaim(ctx context.Context, cg string, bytes uint64, swappiness *int) error {
