@@ -737,7 +737,10 @@ func TestRunTextfileRemovesItOnExit(t *testing.T) {
 // instance may be writing it) and anything that is not a temporary.
 func TestRunTextfileSweepsTemporariesOfCrashes(t *testing.T) {
 	_, m := liveEngine(t)
-	dir := t.TempDir()
+	dir := filepath.Join(t.TempDir(), "text[files]*") // a pattern to filepath.Glob
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	old := time.Now().Add(-2 * staleTemp)
 	crashed := filepath.Join(dir, "."+TextfileName+".123456")
 	young := filepath.Join(dir, "."+TextfileName+".654321")

@@ -320,11 +320,16 @@ const staleTemp = time.Minute
 // sweepTextfileTemps removes the temporaries of WriteTextfile that a crash
 // between their creation and the rename left in dir. node_exporter never
 // reads them, but each crash would leave one more for good.
+// (Read by prefix, not filepath.Glob: a directory named with [ or * would
+// be a pattern.)
 func sweepTextfileTemps(dir string, now time.Time) {
-	temps, _ := filepath.Glob(filepath.Join(dir, "."+TextfileName+".*"))
-	for _, p := range temps {
-		if fi, err := os.Lstat(p); err == nil && fi.Mode().IsRegular() && now.Sub(fi.ModTime()) >= staleTemp {
-			os.Remove(p)
+	entries, _ := os.ReadDir(dir)
+	for _, de := range entries {
+		if !de.Type().IsRegular() || !strings.HasPrefix(de.Name(), "."+TextfileName+".") {
+			continue
+		}
+		if fi, err := de.Info(); err == nil && now.Sub(fi.ModTime()) >= staleTemp {
+			os.Remove(filepath.Join(dir, de.Name()))
 		}
 	}
 }

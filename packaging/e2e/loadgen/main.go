@@ -85,6 +85,15 @@ func main() {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	if mode == "scrape" {
+		// The page alone on stdout, as the agent receives it: no pid= or
+		// work= lines around it. The guest image has no curl.
+		if err := scrape(ctx, o.file, os.Stdout); err != nil {
+			fmt.Fprintf(os.Stderr, "loadgen scrape: %v\n", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(ctx, mode, o); err != nil {
 		fmt.Fprintf(os.Stderr, "loadgen %s: %v\n", mode, err)
 		os.Exit(1)
@@ -138,10 +147,6 @@ func run(ctx context.Context, mode string, o options) error {
 		defer func() { _ = len(keep) }()
 	case "psi-probe":
 		err = psiProbe(o)
-	case "scrape":
-		// The guest image has no curl; this is the scrape a Prometheus
-		// agent on the node makes of memrelief's socket.
-		err = scrape(workCtx, o.file, os.Stdout)
 	default:
 		return fmt.Errorf("unknown mode %q", mode)
 	}
