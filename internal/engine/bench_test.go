@@ -169,11 +169,7 @@ func BenchmarkFootprint1000(b *testing.B) {
 	const n = 1000
 	roots := syntheticHost(b, n)
 	quietPressure(b, roots)
-	text, err := os.ReadFile(filepath.Join("..", "..", "configs", "default.toml"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	pol, err := policy.Parse("default.toml", text)
+	pol, err := policy.Default()
 	if err != nil {
 		b.Fatal(err)
 	}
