@@ -257,7 +257,7 @@ func (m *Metrics) WriteTextfile(dir string) error {
 	// The temporary's name does not end in .prom, so node_exporter skips
 	// it; one a crash leaves behind is never read, and the next run
 	// removes it.
-	tmp, err := os.CreateTemp(dir, "."+TextfileName+".*")
+	tmp, err := os.CreateTemp(dir, textfileTemp+"*")
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
@@ -312,6 +312,10 @@ func (m *Metrics) RunTextfile(ctx context.Context, dir string, every time.Durati
 	}
 }
 
+// textfileTemp starts the name of WriteTextfile's temporaries, which
+// sweepTextfileTemps finds by it.
+const textfileTemp = "." + TextfileName + "."
+
 // staleTemp is how old a textfile temporary must be before a starting
 // daemon removes it: a write takes milliseconds, so one this old was left
 // by a crash, never by another instance writing to the same directory now.
@@ -325,7 +329,7 @@ const staleTemp = time.Minute
 func sweepTextfileTemps(dir string, now time.Time) {
 	entries, _ := os.ReadDir(dir)
 	for _, de := range entries {
-		if !de.Type().IsRegular() || !strings.HasPrefix(de.Name(), "."+TextfileName+".") {
+		if !de.Type().IsRegular() || !strings.HasPrefix(de.Name(), textfileTemp) {
 			continue
 		}
 		if fi, err := de.Info(); err == nil && now.Sub(fi.ModTime()) >= staleTemp {
