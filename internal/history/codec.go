@@ -392,40 +392,111 @@ func decode(b []byte) (decoded, error) {
 }
 
 // restore fills s (fresh, same key) from a decoded file. Tiers are matched
-// by step, so a change of lengths keeps the newest points and a tier the
-// file lacks starts empty. The buckets decoded in the form the tier keeps
+// by step, so a change of lengths keeps the newest points; a tier the
+// file lacks is resampled from the file's finer tier whose step divides
+// its own (an hourly 14-day tier of an older default fills a 4-hour one),
+// else starts empty. The buckets decoded in the form the tier keeps
 // become its storage, not copied (loading 1,000 series then leaves no
 // second copy of each behind for the collector): d must not be restored
 // into another series.
 func (s *Series) restore(d decoded) {
 	s.last = d.last
-	for _, dt := range d.tiers {
-		for i := range s.tiers {
-			t := &s.tiers[i]
-			if t.step != dt.step {
-				continue
+	for i := range s.tiers {
+		t := &s.tiers[i]
+		var from *decodedTier
+		for j := range d.tiers {
+			dt := &d.tiers[j]
+			if dt.step == t.step {
+				from = dt
+				break
 			}
-			// Storage for what the file holds and no more: the ring grows
-			// from there as buckets close.
-			switch n := len(dt.pts) + len(dt.cpts); {
-			case t.compact && dt.pts == nil:
-				t.adopt(nil, dt.cpts[max(0, n-t.length):])
-			case !t.compact && dt.cpts == nil:
-				t.adopt(dt.pts[max(0, n-t.length):], nil)
-			default:
-				pts := dt.pts
-				for i := range dt.cpts {
-					pts = append(pts, dt.cpts[i].expand())
-				}
-				t.load(pts[max(0, n-t.length):])
-			}
-			t.lastSlot = dt.lastSlot
-			t.open = acc{}
-			if dt.open.n > 0 {
-				t.open = accFrom(&dt.open)
-				t.openSlot = dt.openSlot
+			if dt.step < t.step && t.step%dt.step == 0 && (from == nil || dt.step > from.step) {
+				from = dt
 			}
 		}
+		switch {
+		case from == nil:
+		case from.step == t.step:
+			t.restore(from)
+		default:
+			t.resample(from)
+		}
+	}
+}
+
+func (t *tier) restore(dt *decodedTier) {
+	// Storage for what the file holds and no more: the ring grows from
+	// there as buckets close.
+	switch n := len(dt.pts) + len(dt.cpts); {
+	case t.compact && dt.pts == nil:
+		t.adopt(nil, dt.cpts[max(0, n-t.length):])
+	case !t.compact && dt.cpts == nil:
+		t.adopt(dt.pts[max(0, n-t.length):], nil)
+	default:
+		pts := dt.pts
+		for i := range dt.cpts {
+			pts = append(pts, dt.cpts[i].expand())
+		}
+		t.load(pts[max(0, n-t.length):])
+	}
+	t.lastSlot = dt.lastSlot
+	t.open = acc{}
+	if dt.open.n > 0 {
+		t.open = accFrom(&dt.open)
+		t.openSlot = dt.openSlot
+	}
+}
+
+// resample fills the empty tier t from dt, a finer tier whose step divides
+// t's: each of t's buckets merges the ones of dt it covers (minimum of
+// minima, mean of means weighted by samples, largest peak), and the newest
+// stays open, as its time may not be over.
+func (t *tier) resample(dt *decodedTier) {
+	ratio := t.step / dt.step
+	var cur acc
+	var curSlot int64
+	fold := func(p *point, slot int64) {
+		if p.n == 0 {
+			return
+		}
+		ts := floorDiv(slot, ratio)
+		if cur.n > 0 && ts != curSlot {
+			t.push(cur.point(), curSlot)
+			cur = acc{}
+		}
+		cur.merge(p)
+		curSlot = ts
+	}
+	n := len(dt.pts) + len(dt.cpts)
+	for i := range n {
+		slot := dt.lastSlot - int64(n-1-i)
+		if dt.pts != nil {
+			fold(&dt.pts[i], slot)
+		} else {
+			p := dt.cpts[i].expand()
+			fold(&p, slot)
+		}
+	}
+	fold(&dt.open, dt.openSlot)
+	t.open, t.openSlot = cur, curSlot
+}
+
+// merge folds a closed bucket into a, as if its samples had been added.
+func (a *acc) merge(p *point) {
+	if p.n == 0 {
+		return
+	}
+	if a.n == 0 {
+		*a = accFrom(p)
+		return
+	}
+	b := accFrom(p)
+	a.known &= b.known
+	a.n += b.n
+	a.peak = max(a.peak, b.peak)
+	for c := range NumComponents {
+		a.sum[c] += b.sum[c]
+		a.min[c] = min(a.min[c], b.min[c])
 	}
 }
 

@@ -90,8 +90,9 @@ const (
 	// pairwise slopes to a few thousand. It holds the default 6-hour tier
 	// (72 buckets and the open one) whole: merging those in pairs halved
 	// the lags a sawtooth is recognised at, and a 45-minute one was then
-	// taken for growth (forecasts 11-13% short).
-	maxEstimatePoints = 80
+	// taken for growth (forecasts 11-13% short), and the 14-day one of
+	// 84 four-hour buckets and the open one.
+	maxEstimatePoints = 88
 	minEstimatePoints = 6
 	// A restart is a bucket whose mean falls below resetFraction of the
 	// median of the 5 before, when that median is at least minResetBytes.
@@ -112,9 +113,10 @@ const (
 // the floor move.
 //
 // Each component is estimated on the finest tier since the last restart
-// and, when the coarsest tier holds a longer stretch, on that too; the
-// longer estimate wins unless the recent one disagrees with it, which means
-// the trend changed (a leak began, or was fixed).
+// and on every coarser tier, of which the best (see longer) is the long
+// estimate; when that holds a longer stretch, it wins unless the recent one
+// disagrees with it, which means the trend changed (a leak began, or was
+// fixed).
 func (e *Estimator) Estimate(s *Series, now time.Time) Estimate {
 	out := Estimate{Key: s.key, At: now}
 	end := s.last
@@ -129,12 +131,19 @@ func (e *Estimator) Estimate(s *Series, now time.Time) Estimate {
 	}
 	out.C = recent
 	out.Peak = peakRecent
-	last := len(s.tiers) - 1
-	if restarted || last == 0 {
+	if restarted || len(s.tiers) == 1 {
 		return out
 	}
-	var long [NumComponents]Growth
-	_, peakLong := e.tierEstimate(s, last, end, &long)
+	var long, cand [NumComponents]Growth
+	var peakLong [NumComponents]float64
+	for i := 1; i < len(s.tiers); i++ {
+		_, peak := e.tierEstimate(s, i, end, &cand)
+		for c := range NumComponents {
+			if longer(cand[c], long[c]) {
+				long[c], peakLong[c] = cand[c], peak
+			}
+		}
+	}
 	for c := range NumComponents {
 		r, l := recent[c], long[c]
 		if !l.Known || l.Quality < QualityMedium {
@@ -149,10 +158,27 @@ func (e *Estimator) Estimate(s *Series, now time.Time) Estimate {
 		}
 		out.C[c] = l
 		if c == Current {
-			out.Peak = peakLong
+			out.Peak = peakLong[c]
 		}
 	}
 	return out
+}
+
+// longer reports whether a, an estimate on a coarser tier, is to be
+// preferred to b as the long-term trend: a better quality, or as good
+// over a longer window. The default tiers give a component's trend from
+// the hourly tier while it holds more than the 4-hour one (its first
+// days: 12 hourly buckets are a medium estimate where 12 of 4 hours take
+// two days) and from the 4-hour tier once that reaches as far back at
+// as good a quality.
+func longer(a, b Growth) bool {
+	switch {
+	case !a.Known:
+		return false
+	case !b.Known || a.Quality != b.Quality:
+		return !b.Known || a.Quality > b.Quality
+	}
+	return a.To.Sub(a.From) > b.To.Sub(b.From)
 }
 
 // agrees reports whether slope lies within the spread of r's pairwise

@@ -168,3 +168,21 @@ func TestQuantile(t *testing.T) {
 		}
 	}
 }
+
+// A slow leak a day and a half old has 36 hourly buckets but only 9 of 4
+// hours: its long-term trend comes from the hourly tier, at the quality
+// 36 buckets give, not from the 4-hour one (too few buckets to trust) nor
+// from the 6 hours of the finest tier alone.
+func TestYoungSeriesTakesItsTrendFromTheHourlyTier(t *testing.T) {
+	s := newTestSeries(t)
+	const perDay = 8 * mib
+	f := func(t float64) (float64, float64, float64, float64, float64) {
+		return 200*mib + perDay*t/86400, 50*mib + perDay*t/86400, 10 * mib, 4 * mib, 2 * mib
+	}
+	feed(t, s, f, 0, 36*time.Hour, time.Minute, 512<<10, 1)
+	var e Estimator
+	g := e.Estimate(s, s.Last()).C[Anon]
+	if g.Quality < QualityMedium || g.Step != time.Hour || g.To.Sub(g.From) < 30*time.Hour || math.Abs(g.BytesPerSec*86400-perDay) > perDay/10 {
+		t.Errorf("anon after 36 hours: %+v, want %d MiB/day over 30 hours or more of hourly buckets", g, perDay/mib)
+	}
+}

@@ -18,16 +18,21 @@ type Tier struct {
 }
 
 // DefaultTiers keeps 5-minute points for 6 hours, for fast leaks and the
-// charts of explain, and 1-hour points for 14 days, for slow leaks that
-// take weeks to hurt: 408 buckets, 11.2 KiB per series once both are
-// full (72 points of 56 bytes, 336 compact ones of 20), so 1,000 cgroups
-// take about 11 MiB. Six hours at 5
-// minutes is 72 buckets, enough for an estimate of high quality; finer
-// steps cost memory without making the 10% forecast better (see
-// TestForecastAccuracy), and a test that compresses a leak into minutes
-// picks finer tiers itself.
+// charts of explain; hourly points for 2 days, for the first days of a
+// slow leak; and 4-hour points for 14 days, for slow leaks that take weeks
+// to hurt: 204 buckets, 6.5 KiB per series once all are full (72 points
+// of 56 bytes, 48 + 84 compact ones of 20), so 1,000 cgroups take about
+// 6.4 MiB. Six hours at 5 minutes is 72 buckets, enough for an estimate
+// of high quality; finer steps cost memory without making the 10%
+// forecast better (see TestForecastAccuracy), and a test that compresses
+// a leak into minutes picks finer tiers itself. The 14-day tier was
+// hourly once (336 buckets, 11.3 KiB a series) but the estimator merged
+// it to about 5-hour points anyway (maxEstimatePoints); the 2-day tier
+// keeps the hourly buckets a young series' estimate needs (see longer).
+// Files saved with an hourly 14-day tier fill the 4-hour one on load
+// (resample).
 func DefaultTiers() []Tier {
-	return []Tier{{Step: 5 * time.Minute, Len: 6 * 12}, {Step: time.Hour, Len: 14 * 24}}
+	return []Tier{{Step: 5 * time.Minute, Len: 6 * 12}, {Step: time.Hour, Len: 2 * 24}, {Step: 4 * time.Hour, Len: 14 * 6}}
 }
 
 // maxTierLen and maxTiers bound a series so a bad configuration or file
@@ -73,7 +78,7 @@ type point struct {
 }
 
 // cpoint is one closed bucket of a tier past the first, which holds the
-// 14 days of the default tiers in 336 of them: only what the estimator
+// 2 and 14 days of the default tiers in 48 and 84 of them: only what the estimator
 // reads there (see Estimator.Estimate), the minimum of every component
 // (its floor, whose trend is the growth) and the mean of Current and Anon
 // (restart detection, and the upper envelope of Current), each to 12

@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 	"unsafe"
@@ -187,7 +188,7 @@ func checkRing(t *testing.T, s *Series, when string) {
 
 func TestRingsGrowLazily(t *testing.T) {
 	s := newTestSeries(t)
-	if got := s.Tiers(); got[0] != DefaultTiers()[0] || got[1] != DefaultTiers()[1] {
+	if got := s.Tiers(); !slices.Equal(got, DefaultTiers()) {
 		t.Errorf("Tiers() = %v before any sample, want the defaults %v", got, DefaultTiers())
 	}
 	empty := s.MemoryBytes()
@@ -198,10 +199,10 @@ func TestRingsGrowLazily(t *testing.T) {
 	}
 	now := t0
 	v := vals(100*mib, 50*mib)
-	var grown [2]int // times each tier's storage moved
+	var grown [3]int // times each tier's storage moved
 	add := func(until time.Duration) {
 		for now.Before(t0.Add(until)) {
-			before := [2]int{room(&s.tiers[0]), room(&s.tiers[1])}
+			before := [3]int{room(&s.tiers[0]), room(&s.tiers[1]), room(&s.tiers[2])}
 			now = now.Add(10 * time.Second)
 			s.Add(now, v)
 			checkRing(t, s, now.Sub(t0).String())
@@ -213,13 +214,13 @@ func TestRingsGrowLazily(t *testing.T) {
 		}
 	}
 	// An hour: 12 five-minute buckets and no closed hourly one yet, so
-	// the series holds a small fraction of the ~11 KiB of a full one.
+	// the series holds a small fraction of the ~6.5 KiB of a full one.
 	add(time.Hour)
 	pointSize, cpointSize := int(unsafe.Sizeof(point{})), int(unsafe.Sizeof(cpoint{}))
 	if c := room(&s.tiers[0]); c < s.tiers[0].count || c > s.tiers[0].count+minGrowPoints {
 		t.Errorf("after an hour the fine tier has room for %d buckets and holds %d", c, s.tiers[0].count)
 	}
-	if got, want := s.MemoryBytes()-empty, room(&s.tiers[0])*pointSize+room(&s.tiers[1])*cpointSize; got != want {
+	if got, want := s.MemoryBytes()-empty, room(&s.tiers[0])*pointSize+(room(&s.tiers[1])+room(&s.tiers[2]))*cpointSize; got != want {
 		t.Errorf("MemoryBytes grew by %d, want the storage %d", got, want)
 	}
 	if s.MemoryBytes() > 3<<10 {
@@ -231,11 +232,11 @@ func TestRingsGrowLazily(t *testing.T) {
 	}
 	add(15 * 24 * time.Hour)
 	// Modest steps, but not one per bucket: 72 buckets in 16, 32, 48,
-	// 64, 72; 336 in a dozen.
-	if grown[0] > 5 || grown[1] > 12 {
+	// 64, 72; 48 in 16, 32, 48; 84 in 16, 32, 48, 64, 80, 84.
+	if grown[0] > 5 || grown[1] > 3 || grown[2] > 6 {
 		t.Errorf("storage moved %v times to fill the tiers", grown)
 	}
-	full := 72*pointSize + 336*cpointSize
+	full := 72*pointSize + (48+84)*cpointSize
 	if got := s.MemoryBytes(); got < full || got > full+1024 {
 		t.Errorf("a full series holds %d bytes, want %d and a little", got, full)
 	}
@@ -339,8 +340,8 @@ func TestRestoreAllocatesWhatItHolds(t *testing.T) {
 		}
 	}
 	// Both go on alike: the restored ring grows from what it held.
-	feed(t, s, f, saved, 30*time.Hour, 10*time.Second, 64<<10, 2)
-	feed(t, got, f, saved, 30*time.Hour, 10*time.Second, 64<<10, 2)
+	feed(t, s, f, saved, 48*time.Hour, 10*time.Second, 64<<10, 2)
+	feed(t, got, f, saved, 48*time.Hour, 10*time.Second, 64<<10, 2)
 	checkRing(t, got, "restored and fed")
 	// The bucket open at the save was kept to the KiB and may differ by
 	// one; every other must be equal.

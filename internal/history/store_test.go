@@ -155,8 +155,79 @@ func TestStoreKeepsNewestWhenTiersShrink(t *testing.T) {
 	if len(have) != 61 || !reflect.DeepEqual(have, want[len(want)-61:]) {
 		t.Errorf("fine tier kept %d points, want the newest 60 and the open one", len(have))
 	}
-	if p := got.Points(1, time.Time{}, time.Unix(1<<40, 0), nil); len(p) != 0 {
-		t.Errorf("a 2-hour tier the file lacks holds %d points", len(p))
+	// The file has no 2-hour tier: its hourly one (the finer tier whose
+	// step divides 2 hours) fills it.
+	checkResampled(t, s.Points(1, time.Time{}, time.Unix(1<<40, 0), nil), got.Points(1, time.Time{}, time.Unix(1<<40, 0), nil), 24)
+}
+
+// checkResampled checks that coarse, a tier the file lacked, merges the
+// buckets of fine, the file's finer tier, and keeps the newest n of them
+// and the open one: samples add up, the minimum is the least of the
+// minima, the mean of Current the mean of means weighted by samples (to
+// the 1/4096 a compact bucket keeps), and the newest bucket is open.
+func checkResampled(t *testing.T, fine, coarse []Point, n int) {
+	t.Helper()
+	if len(coarse) != n+1 || !coarse[n].Open {
+		t.Fatalf("the resampled tier holds %d buckets, want %d and the open one", len(coarse), n)
+	}
+	step := coarse[0].Step
+	for _, c := range coarse {
+		var samples int
+		var sum float64
+		lo := uint64(math.MaxUint64)
+		for _, f := range fine {
+			if f.Samples == 0 || f.Start.Before(c.Start) || !f.Start.Before(c.Start.Add(step)) {
+				continue
+			}
+			samples += f.Samples
+			m, _ := f.Mean.Get(Current)
+			sum += float64(m) * float64(f.Samples)
+			v, _ := f.Min.Get(Current)
+			lo = min(lo, v)
+		}
+		if samples == 0 {
+			if c.Samples != 0 {
+				t.Errorf("bucket at %v holds %d samples where the file had none", c.Start, c.Samples)
+			}
+			continue
+		}
+		m, _ := c.Mean.Get(Current)
+		v, _ := c.Min.Get(Current)
+		if want := sum / float64(samples); c.Samples != samples || v != lo || math.Abs(float64(m)-want) > want/2048+kib {
+			t.Errorf("bucket at %v: %d samples, min %d, mean %d; want %d, %d, %.0f", c.Start, c.Samples, v, m, samples, lo, want)
+		}
+	}
+}
+
+// A file saved with the hourly 14-day tier of the previous default keeps
+// its history when the daemon starts with the current one: the 2-day tier
+// takes the newest 48 hourly buckets, the 4-hour tier is resampled from
+// all of them, so a slow leak's 14-day estimate is there at once, not five
+// days after the upgrade.
+func TestPreviousDefaultFilesFillTheFourHourTier(t *testing.T) {
+	st := Store{Dir: t.TempDir()}
+	old := newTiersSeries(t, previousDefaultTiers)
+	const perDay = 4 * mib
+	f := func(t float64) (float64, float64, float64, float64, float64) {
+		return 100*mib + perDay*t/86400, 30*mib + perDay*t/86400, 10 * mib, 4 * mib, 2 * mib
+	}
+	feed(t, old, f, 0, 15*24*time.Hour, time.Minute, 256<<10, 1)
+	if err := st.Save(old); err != nil {
+		t.Fatal(err)
+	}
+	got, err := st.Load(old.Key(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hourly := old.Points(1, time.Time{}, time.Unix(1<<40, 0), nil)
+	if have := got.Points(1, time.Time{}, time.Unix(1<<40, 0), nil); !reflect.DeepEqual(have, hourly[len(hourly)-49:]) {
+		t.Errorf("the 2-day tier holds %d points, want the file's newest 48 hourly ones and the open one", len(have))
+	}
+	checkResampled(t, hourly, got.Points(2, time.Time{}, time.Unix(1<<40, 0), nil), 84)
+	var e Estimator
+	g := e.Estimate(got, got.Last()).C[Anon]
+	if g.Quality != QualityHigh || g.To.Sub(g.From) < 13*24*time.Hour || math.Abs(g.BytesPerSec*86400-perDay) > perDay/20 {
+		t.Errorf("anon right after the upgrade: %+v, want %d MiB/day of high quality over 13 days or more", g, perDay/mib)
 	}
 }
 
@@ -296,7 +367,7 @@ func TestReadsVersion1(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := newTiersSeries(t, nil)
+	s := newTiersSeries(t, previousDefaultTiers)
 	s.key = d.key
 	s.restore(d)
 	golden, err := os.ReadFile("testdata/v1/points.txt")
@@ -350,7 +421,7 @@ func TestReadsVersion1(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s2 := newTiersSeries(t, nil)
+	s2 := newTiersSeries(t, previousDefaultTiers)
 	s2.key = again.key
 	s2.restore(again)
 	if a, b := dumpPoints(s, to), dumpPoints(s2, to); a != b {

@@ -73,6 +73,10 @@ func newTiersSeries(t testing.TB, tiers []Tier) *Series {
 // minuteTiers are 1-minute buckets for 6 hours and 15-minute ones for 14
 // days: tests of the ring that count in minutes use them, whatever the
 // defaults are.
+// previousDefaultTiers are DefaultTiers before the 14-day tier went from
+// 1 hour to 4, as files saved then hold them.
+var previousDefaultTiers = []Tier{{Step: 5 * time.Minute, Len: 72}, {Step: time.Hour, Len: 336}}
+
 var minuteTiers = []Tier{{Step: time.Minute, Len: 360}, {Step: 15 * time.Minute, Len: 14 * 24 * 4}}
 
 // e2eTiers are the resolution of the e2e policy

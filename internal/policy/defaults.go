@@ -46,13 +46,14 @@ const DefaultMaxCgroups = 2000
 const DefaultHistoryDir = "/var/lib/memrelief/history"
 
 // defaultHistory keeps 5-minute points for 6 hours (fast leaks, the charts
-// of explain) and hourly points for 14 days (leaks that take weeks to
-// hurt): at most ~11 KiB per series in memory.
+// of explain), hourly points for 2 days (a young slow leak) and 4-hour
+// points for 14 days (leaks that take weeks to hurt): at most ~6.5 KiB per
+// series in memory (history.DefaultTiers says why these).
 func defaultHistory() History {
 	return History{
 		Enabled:     true,
 		Dir:         DefaultHistoryDir,
-		Resolutions: []Resolution{{Duration(5 * time.Minute), Duration(6 * time.Hour)}, {Duration(time.Hour), Duration(14 * day)}},
+		Resolutions: []Resolution{{Duration(5 * time.Minute), Duration(6 * time.Hour)}, {Duration(time.Hour), Duration(2 * day)}, {Duration(4 * time.Hour), Duration(14 * day)}},
 		SaveEvery:   Duration(15 * time.Minute),
 		MinGrowth:   Rate(float64(1<<20) / 86400),
 		RemindEvery: Duration(day),
