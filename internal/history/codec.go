@@ -426,12 +426,15 @@ func (s *Series) restore(d decoded) {
 
 func (t *tier) restore(dt *decodedTier) {
 	// Storage for what the file holds and no more: the ring grows from
-	// there as buckets close.
-	switch n := len(dt.pts) + len(dt.cpts); {
-	case t.compact && dt.pts == nil:
-		t.adopt(nil, dt.cpts[max(0, n-t.length):])
-	case !t.compact && dt.cpts == nil:
-		t.adopt(dt.pts[max(0, n-t.length):], nil)
+	// there as buckets close. A file holding more than the tier keeps (its
+	// length was shortened, as 1h/14d became 1h/2d) is copied, so the
+	// decoded buckets the tier drops are not kept alive behind it.
+	n := len(dt.pts) + len(dt.cpts)
+	switch {
+	case t.compact && dt.pts == nil && n <= t.length:
+		t.adopt(nil, dt.cpts)
+	case !t.compact && dt.cpts == nil && n <= t.length:
+		t.adopt(dt.pts, nil)
 	default:
 		pts := dt.pts
 		for i := range dt.cpts {

@@ -224,6 +224,18 @@ func TestPreviousDefaultFilesFillTheFourHourTier(t *testing.T) {
 		t.Errorf("the 2-day tier holds %d points, want the file's newest 48 hourly ones and the open one", len(have))
 	}
 	checkResampled(t, hourly, got.Points(2, time.Time{}, time.Unix(1<<40, 0), nil), 84)
+	// The 2-day tier must not keep the file's 336 hourly buckets alive
+	// behind the 48 it holds: a thousand upgraded series would carry the
+	// old footprint until the next restart.
+	d, err := decode(encode(nil, old))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh := newTestSeries(t)
+	fresh.restore(d)
+	if &fresh.tiers[1].cpts[0] == &d.tiers[1].cpts[len(d.tiers[1].cpts)-48] {
+		t.Error("the 2-day tier's storage is the tail of the decoded 14 days")
+	}
 	var e Estimator
 	g := e.Estimate(got, got.Last()).C[Anon]
 	if g.Quality != QualityHigh || g.To.Sub(g.From) < 13*24*time.Hour || math.Abs(g.BytesPerSec*86400-perDay) > perDay/20 {
