@@ -30,8 +30,9 @@ type HistoryFunc func(ctx context.Context, cgroup string, from time.Time) (engin
 //	at min_bytes  per component (in the order of components), the bucket's minimum
 //	at mean_bytes per component, the bucket's mean
 //
-// Figures are to the KiB, as the history stores them; an unknown
-// component reads 0 and has its bit clear.
+// Figures are as the history stores them: to the KiB below 2 MiB, to 12
+// significant bits (1/4096) above; an unknown component reads 0 and has
+// its bit clear.
 const HistoryPointSignature = "(tubtyatat)"
 
 // HistorySeriesSignature is the D-Bus signature of one series of

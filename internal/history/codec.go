@@ -301,7 +301,7 @@ type decodedTier struct {
 	openSlot int64
 	// The closed buckets, oldest first: in cpts when the file holds them
 	// compact (tiers past the first, from version 2), else in pts.
-	pts  []point
+	pts  []fpoint
 	cpts []cpoint
 }
 
@@ -367,14 +367,15 @@ func decode(b []byte) (decoded, error) {
 		if compact {
 			t.cpts = make([]cpoint, 0, count)
 		} else {
-			t.pts = make([]point, 0, count)
+			t.pts = make([]fpoint, 0, count)
 		}
 		for range count {
 			if compact {
 				p := d.compactPoint(&prev)
 				t.cpts = append(t.cpts, compactPoint(&p))
 			} else {
-				t.pts = append(t.pts, d.point(&prev))
+				p := d.point(&prev)
+				t.pts = append(t.pts, finePoint(&p))
 			}
 			if d.err != nil {
 				break
@@ -436,7 +437,10 @@ func (t *tier) restore(dt *decodedTier) {
 	case !t.compact && dt.cpts == nil && n <= t.length:
 		t.adopt(dt.pts, nil)
 	default:
-		pts := dt.pts
+		pts := make([]point, 0, n)
+		for i := range dt.pts {
+			pts = append(pts, dt.pts[i].expand())
+		}
 		for i := range dt.cpts {
 			pts = append(pts, dt.cpts[i].expand())
 		}
@@ -473,12 +477,13 @@ func (t *tier) resample(dt *decodedTier) {
 	n := len(dt.pts) + len(dt.cpts)
 	for i := range n {
 		slot := dt.lastSlot - int64(n-1-i)
+		var p point
 		if dt.pts != nil {
-			fold(&dt.pts[i], slot)
+			p = dt.pts[i].expand()
 		} else {
-			p := dt.cpts[i].expand()
-			fold(&p, slot)
+			p = dt.cpts[i].expand()
 		}
+		fold(&p, slot)
 	}
 	fold(&dt.open, dt.openSlot)
 	t.open, t.openSlot = cur, curSlot

@@ -477,7 +477,7 @@ func (e *Estimator) theilSen(xs, ys []float64) Growth {
 	med := quantile(sl, 0.5)
 	g := Growth{Known: true, BytesPerSec: med, Low: quantile(sl, 0.25), High: quantile(sl, 0.75), Points: n}
 	// A slope within a KiB over the whole span is no slope: figures are
-	// stored to the KiB.
+	// stored to the KiB at best (below 2 MiB; above, to 1/4096).
 	flat := kib / math.Max(span, 1)
 	agree := 0
 	for _, s := range sl {

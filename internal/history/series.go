@@ -20,13 +20,13 @@ type Tier struct {
 // DefaultTiers keeps 5-minute points for 6 hours, for fast leaks and the
 // charts of explain; hourly points for 2 days, for the first days of a
 // slow leak; and 4-hour points for 14 days, for slow leaks that take weeks
-// to hurt: 204 buckets, 6.5 KiB per series once all are full (72 points
-// of 56 bytes, 48 + 84 compact ones of 20), so 1,000 cgroups take about
-// 6.4 MiB. Six hours at 5 minutes is 72 buckets, enough for an estimate
+// to hurt: 204 buckets, 4.7 KiB per series once all are full (72 fpoints
+// of 30 bytes, 48 + 84 compact ones of 20) and ~6 KiB with the rest of
+// the series (BenchmarkFortnight1000), so 1,000 cgroups take about 6 MiB. Six hours at 5 minutes is 72 buckets, enough for an estimate
 // of high quality; finer steps cost memory without making the 10%
 // forecast better (see TestForecastAccuracy), and a test that compresses
 // a leak into minutes picks finer tiers itself. The 14-day tier was
-// hourly once (336 buckets, 11.3 KiB a series) but the estimator merged
+// hourly once (336 buckets; 11.3 KiB a series with 56-byte points) but the estimator merged
 // it to about 5-hour points anyway (maxEstimatePoints); the 2-day tier
 // keeps the hourly buckets a young series' estimate needs (see longer).
 // Files saved with an hourly 14-day tier fill the 4-hour one on load
@@ -68,8 +68,8 @@ func checkTiers(tiers []Tier) error {
 // a KiB is far below any growth worth reporting.
 const kib = 1024
 
-// point is one closed bucket of the finest tier, and the form every tier's
-// buckets are read in. 56 bytes; n == 0 marks a gap (no sample).
+// point is the form every tier's buckets are read in (and a saved file's
+// finest tier is decoded to): 56 bytes; n == 0 marks a gap (no sample).
 type point struct {
 	mean, min [NumComponents]uint32 // KiB
 	peak      uint32                // largest Current, KiB
@@ -88,6 +88,40 @@ type cpoint struct {
 	meanCur, meanAnon f16
 	n                 uint16
 	known             uint8
+}
+
+// fpoint is one closed bucket of the finest tier as it is kept: all of a
+// point, each figure to 12 significant bits (f16). 30 bytes where a point
+// takes 56: the 72 of the default 6-hour tier are 2.1 KiB, not 3.9. A
+// 5-minute bucket of a 1 GiB cgroup is then known to 256 KiB, against the
+// 860 KiB a bucket the fastest case of TestForecastAccuracy grows by.
+type fpoint struct {
+	mean, min [NumComponents]f16
+	peak      f16
+	n         uint16
+	known     uint8
+}
+
+func finePoint(p *point) fpoint {
+	if p.n == 0 {
+		return fpoint{}
+	}
+	f := fpoint{n: p.n, known: p.known, peak: toF16(p.peak)}
+	for k := range NumComponents {
+		f.mean[k], f.min[k] = toF16(p.mean[k]), toF16(p.min[k])
+	}
+	return f
+}
+
+func (f *fpoint) expand() point {
+	if f.n == 0 {
+		return point{}
+	}
+	p := point{n: f.n, known: f.known, peak: f.peak.kib()}
+	for k := range NumComponents {
+		p.mean[k], p.min[k] = f.mean[k].kib(), f.min[k].kib()
+	}
+	return p
 }
 
 // compactPoint keeps of p what a cpoint holds.
@@ -207,7 +241,7 @@ func (a *acc) point() point {
 }
 
 // tier is a ring of closed buckets and the open one. The finest tier
-// keeps them as points, the others as cpoints (compact). Bucket k covers
+// keeps them as fpoints, the others as cpoints (compact). Bucket k covers
 // [k*step, (k+1)*step) in Unix seconds, so a bucket's time is implied by
 // its place in the ring and no timestamps are stored.
 //
@@ -222,7 +256,7 @@ type tier struct {
 	step     int64 // seconds
 	length   int   // buckets the ring holds at most
 	compact  bool  // storage is cpts, else pts
-	pts      []point
+	pts      []fpoint
 	cpts     []cpoint
 	newest   int   // index in pts of the newest closed bucket
 	count    int   // closed buckets held
@@ -309,7 +343,7 @@ func (t *tier) set(idx int, p *point) {
 	if t.compact {
 		t.cpts[idx] = compactPoint(p)
 	} else {
-		t.pts[idx] = *p
+		t.pts[idx] = finePoint(p)
 	}
 }
 
@@ -324,7 +358,7 @@ func (t *tier) grow(n int) {
 		}
 		t.cpts = cpts
 	} else {
-		pts := make([]point, n)
+		pts := make([]fpoint, n)
 		for i := range t.count {
 			pts[i] = t.pts[t.index(i)]
 		}
@@ -341,7 +375,7 @@ func (t *tier) load(pts []point) {
 		if t.compact {
 			t.cpts = make([]cpoint, len(pts))
 		} else {
-			t.pts = make([]point, len(pts))
+			t.pts = make([]fpoint, len(pts))
 		}
 		for i := range pts {
 			t.set(i, &pts[i])
@@ -352,7 +386,7 @@ func (t *tier) load(pts []point) {
 
 // adopt makes pts or cpts (oldest first, at most the tier's length, the
 // kind the tier keeps) its storage as they are, without room to spare.
-func (t *tier) adopt(pts []point, cpts []cpoint) {
+func (t *tier) adopt(pts []fpoint, cpts []cpoint) {
 	t.pts, t.cpts = nil, nil
 	n := len(pts)
 	if t.compact {
@@ -385,7 +419,7 @@ func (t *tier) at(i int) (point, int64) {
 	if t.compact {
 		return t.cpts[t.index(i)].expand(), slot
 	}
-	return t.pts[t.index(i)], slot
+	return t.pts[t.index(i)].expand(), slot
 }
 
 // Series is the history of one cgroup or the node. Not safe for concurrent
@@ -434,12 +468,12 @@ func (s *Series) Tiers() []Tier {
 // MemoryBytes is roughly the heap the series holds: the storage its tiers
 // have grown so far and the fixed part (the Series, its tiers and key),
 // for the daemon to sum over series for a metric. The allocator rounds
-// each block up to its size class, which adds 1-2% on a full default
+// each block up to its size class, which adds ~7% on a full default
 // series (BenchmarkFootprint measures both).
 func (s *Series) MemoryBytes() int {
 	n := int(unsafe.Sizeof(Series{})) + len(s.key) + len(s.tiers)*int(unsafe.Sizeof(tier{}))
 	for i := range s.tiers {
-		n += cap(s.tiers[i].pts)*int(unsafe.Sizeof(point{})) + cap(s.tiers[i].cpts)*int(unsafe.Sizeof(cpoint{}))
+		n += cap(s.tiers[i].pts)*int(unsafe.Sizeof(fpoint{})) + cap(s.tiers[i].cpts)*int(unsafe.Sizeof(cpoint{}))
 	}
 	return n
 }
@@ -467,9 +501,10 @@ type Point struct {
 	Samples int
 	// Open is set on the newest bucket, still filling.
 	Open bool
-	// Mean and Min of each component over the bucket, to the KiB.
-	// Tiers past the first keep only the minima and the means of Current
-	// and Anon, to 12 significant bits (1/4096): there the Mean of the
+	// Mean and Min of each component over the bucket, to the KiB below
+	// 2 MiB and to 12 significant bits (1/4096) above, in every tier
+	// (the open bucket to the KiB). Tiers past the first keep only the
+	// minima and the means of Current and Anon: there the Mean of the
 	// other components is their Min.
 	Mean, Min Values
 	// Peak is the largest Current in the bucket; in tiers past the first,

@@ -214,9 +214,9 @@ func TestRingsGrowLazily(t *testing.T) {
 		}
 	}
 	// An hour: 12 five-minute buckets and no closed hourly one yet, so
-	// the series holds a small fraction of the ~6.5 KiB of a full one.
+	// the series holds a small fraction of the ~6 KiB of a full one.
 	add(time.Hour)
-	pointSize, cpointSize := int(unsafe.Sizeof(point{})), int(unsafe.Sizeof(cpoint{}))
+	pointSize, cpointSize := int(unsafe.Sizeof(fpoint{})), int(unsafe.Sizeof(cpoint{}))
 	if c := room(&s.tiers[0]); c < s.tiers[0].count || c > s.tiers[0].count+minGrowPoints {
 		t.Errorf("after an hour the fine tier has room for %d buckets and holds %d", c, s.tiers[0].count)
 	}
@@ -313,7 +313,8 @@ func checkLazyRing(t *testing.T, length, forgetPct, midGapPct int) {
 		}
 		for j, w := range want {
 			p, slot := tr.at(j)
-			if slot != w.slot || uint64(p.mean[Current]) != w.kib {
+			// Every tier keeps its figures to 12 significant bits (f16).
+			if slot != w.slot || uint64(p.mean[Current]) != uint64(toF16(uint32(w.kib)).kib()) {
 				t.Fatalf("sample %d: bucket %d is slot %d with %d KiB, want slot %d with %d KiB", i, j, slot, p.mean[Current], w.slot, w.kib)
 			}
 		}

@@ -47,7 +47,7 @@ const DefaultHistoryDir = "/var/lib/memrelief/history"
 
 // defaultHistory keeps 5-minute points for 6 hours (fast leaks, the charts
 // of explain), hourly points for 2 days (a young slow leak) and 4-hour
-// points for 14 days (leaks that take weeks to hurt): at most ~6.5 KiB per
+// points for 14 days (leaks that take weeks to hurt): at most ~6 KiB per
 // series in memory (history.DefaultTiers says why these).
 func defaultHistory() History {
 	return History{
