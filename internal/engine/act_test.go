@@ -451,7 +451,7 @@ timeout = "2s"
 `
 	h := newHarness(t, stallPolicy, false)
 	// The watcher's goroutine is not started: the test plays the kernel.
-	h.eng.triggers = newTriggerWatcher(h.eng.wake)
+	h.eng.triggers = newTriggerWatcher(h.eng.wake, 1024)
 	h.tickAt(0)
 	h.tickAt(2)
 	if n := len(h.events(report.LevelChanged, "")); n != 0 {
@@ -499,7 +499,7 @@ func TestEngineRunDecidesOnTriggerEvents(t *testing.T) {
 		"[rule.psi_trigger]\nkind = \"some\"\nstall = \"150ms\"\nwindow = \"1s\"\n\n[[rule.level]]\nname = \"elevated\"\nenter.all = [\"psi_stall >= 1\"]\nexit.all = [\"psi_stall <= 0\"]\ndwell = \"0s\"", 1)
 	h := newHarness(t, policyText, true)
 	h.eng.cfg.Now = time.Now
-	h.eng.triggers = newTriggerWatcher(h.eng.wake) // armed by scan; the test plays the kernel
+	h.eng.triggers = newTriggerWatcher(h.eng.wake, 1024) // armed by scan; the test plays the kernel
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
 	go func() { done <- h.eng.Run(ctx, nil) }()

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -55,8 +56,10 @@ type Config struct {
 	// of WatchdogSec leaves two chances before systemd gives up. 0 pings on
 	// every tick. STATUS is sent when it changes.
 	WatchdogEvery time.Duration
-	// Triggers enables kernel PSI triggers (live hosts only).
-	Triggers bool
+	// Triggers enables kernel PSI triggers (live hosts only), at most
+	// MaxTriggers open at once (0: a quarter of RLIMIT_NOFILE).
+	Triggers    bool
+	MaxTriggers int
 	// SelfCgroup is memrelief's own cgroup, never acted on.
 	SelfCgroup string
 	// Now is the clock; time.Now when nil.
@@ -177,6 +180,10 @@ type Engine struct {
 	// byPressure finds the record (or the node) of a pressure file whose
 	// trigger fired; rebuilt at each scan.
 	byPressure map[string]*watched
+	// triggerGen is the generation of the watcher's refusals last looked
+	// at; triggersOver how many pressure files were then over its budget.
+	triggerGen   uint64
+	triggersOver int
 	// rejected is set while the last reload failed, so the status says the
 	// daemon runs on the previous policy.
 	rejected bool
@@ -298,7 +305,7 @@ func (e *Engine) Run(ctx context.Context, reload <-chan struct{}) error {
 		e.recover(ctx)
 	}
 	if e.cfg.Triggers {
-		e.triggers = newTriggerWatcher(e.wake)
+		e.triggers = newTriggerWatcher(e.wake, cmp.Or(e.cfg.MaxTriggers, triggerBudget()))
 		go e.triggers.run(ctx)
 	}
 	e.Tick(ctx)
@@ -410,12 +417,7 @@ func (e *Engine) Tick(ctx context.Context) {
 	e.updateTrends(now)
 	e.reconcile(now)
 	if e.triggers != nil {
-		for path, err := range e.triggers.Failed() {
-			if w := e.byPressure[path]; w != nil {
-				w.armed = false // psi_stall is unknown: its conditions never hold
-			}
-			e.once("trigger:"+path, fmt.Sprintf("no PSI trigger on %s, polling it every %s instead: %v", path, e.pol.Daemon.Interval, err))
-		}
+		e.refusedTriggers()
 	}
 	e.ping(now)
 }
@@ -926,7 +928,7 @@ func (e *Engine) startedEvent() report.Event {
 	case len(triggered) == 0:
 		caps = append(caps, "PSI polled every "+e.pol.Daemon.Interval.String()+" (no rule asks for triggers)")
 	case e.cfg.Triggers:
-		caps = append(caps, "PSI triggers for "+strings.Join(triggered, ", ")+" (where the kernel refuses one, that cgroup is polled every "+e.pol.Daemon.Interval.String()+" and a warning names it)")
+		caps = append(caps, "PSI triggers for "+strings.Join(triggered, ", ")+" (where the kernel refuses one, or "+strconv.Itoa(e.triggers.max)+" are open, that cgroup is polled every "+e.pol.Daemon.Interval.String()+" and a warning says so)")
 	default:
 		caps = append(caps, "PSI polled every "+e.pol.Daemon.Interval.String()+": kernel triggers are off for this run (not a live host)")
 	}

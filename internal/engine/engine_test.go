@@ -782,7 +782,7 @@ func TestEngineNotifiesOnChangeAndWatchdogEvery(t *testing.T) {
 // stall wakes the daemon at once, which reads it again.
 func TestEngineTriggerReplacesPressurePolling(t *testing.T) {
 	h := newHarness(t, string(configs.Default()), false)
-	h.eng.triggers = newTriggerWatcher(h.eng.wake) // not started: the test plays the kernel
+	h.eng.triggers = newTriggerWatcher(h.eng.wake, 1024) // not started: the test plays the kernel
 	setAvg10 := h.setPodPressure
 	avg10 := func() float64 { t.Helper(); return h.podStatus().PSISomeAvg10 }
 	h.quietPod()

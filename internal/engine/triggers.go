@@ -2,11 +2,17 @@ package engine
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"maps"
 	"sync"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/memrelief/memrelief/internal/policy"
 	"github.com/memrelief/memrelief/internal/psi"
+	"github.com/memrelief/memrelief/internal/report"
 )
 
 // triggerWatcher owns the kernel PSI triggers: it opens and closes them as
@@ -16,14 +22,42 @@ import (
 // fires, the set changes or ctx ends, and costs nothing in between.
 type triggerWatcher struct {
 	wake chan<- wakeup
+	// max is the descriptor budget of triggers (see triggerBudget); open
+	// opens one (psi.OpenTrigger; tests put a fake here).
+	max  int
+	open func(path string, spec policy.PSITrigger) (*psi.Trigger, error)
 
 	mu     sync.Mutex
 	want   map[string]policy.PSITrigger // guarded by mu: the set to have
 	failed map[string]error             // guarded by mu: paths that refused a trigger
-	poller *psi.Poller                  // guarded by mu: nil until run starts, and after
+	// over are the wanted paths left without a trigger because max are
+	// open (guarded by mu); they get one as others close.
+	over   map[string]bool
+	poller *psi.Poller // guarded by mu: nil until run starts, and after
 	// broken is why the watcher cannot wait at all (guarded by mu): every
 	// wanted trigger counts as refused, and its cgroup is polled.
 	broken error
+	// gen counts changes of want, failed, over and broken (guarded by mu),
+	// so the loop looks at refusals only when they changed.
+	gen uint64
+}
+
+// errTriggerBudget marks a pressure file left without a trigger because the
+// descriptor budget of triggers is spent.
+var errTriggerBudget = errors.New("the descriptor budget of PSI triggers is spent")
+
+// triggerBudget is how many triggers may be open: a quarter of the soft
+// RLIMIT_NOFILE (raised to the hard limit at start), as the Handles of the
+// cgroupfs.Reader take half, so whatever others make the daemon watch
+// leaves a quarter for history saves, sockets and D-Bus. Every watched pod
+// and service holds a trigger under the default policy: without a budget,
+// 10,000 cgroups under a limit of 20,000 took every descriptor.
+func triggerBudget() int {
+	var lim unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err != nil || lim.Cur/4 < 64 {
+		return 64
+	}
+	return int(min(lim.Cur/4, 1<<18))
 }
 
 // wakeup is one kernel trigger event: the pressure file, and when poll
@@ -33,8 +67,11 @@ type wakeup struct {
 	at   time.Time
 }
 
-func newTriggerWatcher(wake chan<- wakeup) *triggerWatcher {
-	return &triggerWatcher{wake: wake, failed: map[string]error{}}
+func newTriggerWatcher(wake chan<- wakeup, max int) *triggerWatcher {
+	return &triggerWatcher{wake: wake, max: max, failed: map[string]error{}, over: map[string]bool{},
+		open: func(path string, spec policy.PSITrigger) (*psi.Trigger, error) {
+			return psi.OpenTrigger(path, psi.Kind(spec.Kind), spec.Stall.Std(), spec.Window.Std())
+		}}
 }
 
 // set replaces the wanted set; the watcher catches up at once.
@@ -42,25 +79,35 @@ func (t *triggerWatcher) set(want map[string]policy.PSITrigger) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.want = want
+	t.gen++
 	if t.poller != nil {
 		t.poller.Wake()
 	}
 }
 
-// Failed returns paths whose trigger the kernel refused (they are polled).
-func (t *triggerWatcher) Failed() map[string]error {
+// Refused returns the wanted paths without a trigger, each with why (the
+// kernel's refusal, or errTriggerBudget), when they changed since
+// generation seen; ok is false when nothing changed. Their cgroups are
+// polled.
+func (t *triggerWatcher) Refused(seen uint64) (out map[string]error, gen uint64, ok bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	out := make(map[string]error, len(t.failed))
+	if t.gen == seen {
+		return nil, seen, false
+	}
+	out = make(map[string]error, len(t.failed)+len(t.over))
 	for k, v := range t.failed {
 		out[k] = v
+	}
+	for k := range t.over {
+		out[k] = errTriggerBudget
 	}
 	if t.broken != nil {
 		for k := range t.want {
 			out[k] = t.broken
 		}
 	}
-	return out
+	return out, t.gen, true
 }
 
 func (t *triggerWatcher) run(ctx context.Context) {
@@ -109,8 +156,8 @@ func (t *triggerWatcher) run(ctx context.Context) {
 	}
 }
 
-// sync opens the triggers wanted and not open, and closes those open and
-// no longer wanted.
+// sync opens the triggers wanted and not open, as far as the budget goes,
+// and closes those open and no longer wanted.
 func (t *triggerWatcher) sync(p *psi.Poller, open map[string]*psi.Trigger) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -125,13 +172,20 @@ func (t *triggerWatcher) sync(p *psi.Poller, open map[string]*psi.Trigger) {
 	for path := range t.failed {
 		if _, ok := want[path]; !ok {
 			delete(t.failed, path) // the cgroup left; so does its failure
+			t.gen++
 		}
 	}
+	prev := t.over
+	t.over = map[string]bool{}
 	for path, spec := range want {
 		if _, ok := open[path]; ok || t.failed[path] != nil {
 			continue
 		}
-		tr, err := psi.OpenTrigger(path, psi.Kind(spec.Kind), spec.Stall.Std(), spec.Window.Std())
+		if len(open) >= t.max {
+			t.over[path] = true
+			continue
+		}
+		tr, err := t.open(path, spec)
 		if err == nil {
 			if err = p.Add(tr); err != nil {
 				tr.Close()
@@ -139,9 +193,13 @@ func (t *triggerWatcher) sync(p *psi.Poller, open map[string]*psi.Trigger) {
 		}
 		if err != nil {
 			t.failed[path] = err
+			t.gen++
 			continue
 		}
 		open[path] = tr
+	}
+	if !maps.Equal(prev, t.over) {
+		t.gen++
 	}
 }
 
@@ -152,4 +210,42 @@ func (t *triggerWatcher) refuseAll(err error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.broken = err
+	t.gen++
+}
+
+// refusedTriggers disarms the records whose pressure file has no trigger,
+// so they are polled, when the watcher's refusals changed: a kernel
+// refusal is reported once per file, the budget being spent once for all
+// the files it leaves out (thousands of cgroups must not mean thousands of
+// warnings), and again when it no longer is.
+func (e *Engine) refusedTriggers() {
+	refused, gen, ok := e.triggers.Refused(e.triggerGen)
+	if !ok {
+		return
+	}
+	e.triggerGen = gen
+	over, first := 0, ""
+	for path, err := range refused {
+		if w := e.byPressure[path]; w != nil {
+			w.armed = false // psi_stall is unknown: its conditions never hold
+		}
+		if errors.Is(err, errTriggerBudget) {
+			over++
+			if first == "" || path < first {
+				first = path
+			}
+			continue
+		}
+		e.once("trigger:"+path, fmt.Sprintf("no PSI trigger on %s, polling it every %s instead: %v", path, e.pol.Daemon.Interval, err))
+	}
+	switch {
+	case over > 0 && e.triggersOver == 0:
+		msg := fmt.Sprintf("PSI triggers: the budget of %d open at once is spent; %d pressure files (%s first) are polled every %s instead",
+			e.triggers.max, over, first, e.pol.Daemon.Interval)
+		e.emit(report.Event{Kind: report.Problem, Priority: report.Warning, Message: msg, Fields: map[string]string{report.FieldError: msg}})
+	case over == 0 && e.triggersOver > 0:
+		e.emit(report.Event{Kind: report.Problem, Priority: report.Notice,
+			Message: fmt.Sprintf("PSI triggers: within the budget of %d again; every pressure file that wants one has one", e.triggers.max)})
+	}
+	e.triggersOver = over
 }

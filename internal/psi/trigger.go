@@ -67,6 +67,11 @@ func OpenTrigger(path string, kind Kind, stall, window time.Duration) (*Trigger,
 	return &Trigger{Path: path, fd: fd}, nil
 }
 
+// AdoptTrigger wraps fd, a descriptor already registered as a trigger on
+// path (or, in tests, any descriptor epoll accepts), as a Trigger: Close
+// closes it.
+func AdoptTrigger(path string, fd int) *Trigger { return &Trigger{Path: path, fd: fd} }
+
 // Close unregisters the trigger.
 func (t *Trigger) Close() error {
 	if t.fd < 0 {
