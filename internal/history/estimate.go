@@ -182,10 +182,17 @@ func longer(a, b Growth) bool {
 }
 
 // agrees reports whether slope lies within the spread of r's pairwise
-// slopes, widened by 10% of r's rate so rounding never makes two equal
-// trends disagree.
+// slopes, widened by 10% of r's rate and by what r's buckets can resolve,
+// so rounding never makes two equal trends disagree.
 func agrees(r Growth, slope float64) bool {
 	tol := 0.1*math.Abs(r.BytesPerSec) + 1e-9
+	// Buckets keep 12 significant bits, a step of up to 1/2048 of the
+	// figure: over r's window a floor may move by a step at either end
+	// unseen, so a slope smaller than that is within what r can resolve (a
+	// 3 GiB cgroup's 6 hours read a 2 MiB/day leak as flat).
+	if span := r.To.Sub(r.From).Seconds(); span > 0 {
+		tol += 2 * math.Max(kib, r.Level/2048) / span
+	}
 	return slope >= r.Low-tol && slope <= r.High+tol
 }
 

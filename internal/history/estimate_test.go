@@ -186,3 +186,32 @@ func TestYoungSeriesTakesItsTrendFromTheHourlyTier(t *testing.T) {
 		t.Errorf("anon after 36 hours: %+v, want %d MiB/day over 30 hours or more of hourly buckets", g, perDay/mib)
 	}
 }
+
+// A big cgroup leaking slowly: at 3 GiB a figure is kept to 1 MiB (12
+// significant bits), so over the 6 hours of the finest tier the floor of
+// a 2 MiB/day leak often moves by no rounding step and the recent trend
+// reads flat. That is the resolution of the recent window, not a change of
+// trend: it must not veto the 14-day growth, which would otherwise come
+// and go every few hours.
+func TestRoundingDoesNotVetoASlowLeakOfABigCgroup(t *testing.T) {
+	s := newTestSeries(t)
+	const perDay = 2 * mib
+	f := func(t float64) (float64, float64, float64, float64, float64) {
+		return 3*1024*mib + perDay*t/86400, 200 * mib, 10 * mib, 4 * mib, 2 * mib
+	}
+	var e Estimator
+	start := 14 * 24 * time.Hour
+	feed(t, s, f, 0, start, time.Minute, 16<<10, 1)
+	missed := 0
+	for h := time.Duration(0); h < 24*time.Hour; h += time.Hour {
+		feed(t, s, f, start+h, start+h+time.Hour, time.Minute, 16<<10, 2+uint64(h/time.Hour))
+		g := e.Estimate(s, s.Last()).C[Anon]
+		if g.Quality < QualityMedium || math.Abs(g.BytesPerSec*86400-perDay) > perDay/4 {
+			missed++
+			t.Logf("hour %d: anon %.2f MiB/day, quality %v, window %v", h/time.Hour, g.BytesPerSec*86400/mib, g.Quality, g.To.Sub(g.From))
+		}
+	}
+	if missed > 0 {
+		t.Errorf("the 2 MiB/day leak of a 3 GiB cgroup was missed in %d of 24 hourly estimates", missed)
+	}
+}
