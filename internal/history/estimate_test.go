@@ -215,3 +215,22 @@ func TestRoundingDoesNotVetoASlowLeakOfABigCgroup(t *testing.T) {
 		t.Errorf("the 2 MiB/day leak of a 3 GiB cgroup was missed in %d of 24 hourly estimates", missed)
 	}
 }
+
+// A leak fixed half a day ago: the 14-day tier still says it grows, the
+// recent 6 hours are flat at high quality, and they win. (The veto that
+// TestRoundingDoesNotVetoASlowLeakOfABigCgroup keeps from firing on
+// rounding must still fire on a real change.)
+func TestAFixedLeakStopsGrowing(t *testing.T) {
+	s := newTestSeries(t)
+	const perDay = 50 * mib
+	fixed := 10 * 86400.0
+	f := func(t float64) (float64, float64, float64, float64, float64) {
+		return 500*mib + perDay*min(t, fixed)/86400, 100 * mib, 10 * mib, 4 * mib, 2 * mib
+	}
+	feed(t, s, f, 0, 10*24*time.Hour+12*time.Hour, time.Minute, 64<<10, 1)
+	var e Estimator
+	g := e.Estimate(s, s.Last()).C[Anon]
+	if g.Growing(DefaultMinGrowth) || g.To.Sub(g.From) > 7*time.Hour {
+		t.Errorf("anon half a day after the leak was fixed: %.1f MiB/day over %v, want the flat recent 6 hours", g.BytesPerSec*86400/mib, g.To.Sub(g.From))
+	}
+}
