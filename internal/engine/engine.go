@@ -417,7 +417,7 @@ func (e *Engine) Tick(ctx context.Context) {
 	e.updateTrends(now)
 	e.reconcile(now)
 	if e.triggers != nil {
-		e.refusedTriggers()
+		e.refusedTriggers(now)
 	}
 	e.ping(now)
 }

@@ -113,7 +113,7 @@ func (e *Engine) scan(ctx context.Context, now time.Time) {
 		}
 	}
 	if e.triggers != nil {
-		e.triggers.set(e.triggerSpecs())
+		e.triggers.set(e.triggerSpecs(), nodePressure(e.cfg.Roots.Proc))
 	}
 }
 

@@ -27,9 +27,12 @@ type triggerWatcher struct {
 	max  int
 	open func(path string, spec policy.PSITrigger) (*psi.Trigger, error)
 
-	mu     sync.Mutex
-	want   map[string]policy.PSITrigger // guarded by mu: the set to have
-	failed map[string]error             // guarded by mu: paths that refused a trigger
+	mu   sync.Mutex
+	want map[string]policy.PSITrigger // guarded by mu: the set to have
+	// first is the path opened before any other (guarded by mu): the
+	// node's, so a spent budget never leaves the node polled.
+	first  string
+	failed map[string]error // guarded by mu: paths that refused a trigger
 	// over are the wanted paths left without a trigger because max are
 	// open (guarded by mu); they get one as others close.
 	over   map[string]bool
@@ -43,8 +46,12 @@ type triggerWatcher struct {
 }
 
 // errTriggerBudget marks a pressure file left without a trigger because the
-// descriptor budget of triggers is spent.
-var errTriggerBudget = errors.New("the descriptor budget of PSI triggers is spent")
+// descriptor budget of triggers is spent; errTriggersBroken one left without
+// because the watcher cannot wait on any trigger.
+var (
+	errTriggerBudget  = errors.New("the descriptor budget of PSI triggers is spent")
+	errTriggersBroken = errors.New("PSI triggers cannot be waited on")
+)
 
 // triggerBudget is how many triggers may be open: a quarter of the soft
 // RLIMIT_NOFILE (raised to the hard limit at start), as the Handles of the
@@ -74,11 +81,12 @@ func newTriggerWatcher(wake chan<- wakeup, max int) *triggerWatcher {
 		}}
 }
 
-// set replaces the wanted set; the watcher catches up at once.
-func (t *triggerWatcher) set(want map[string]policy.PSITrigger) {
+// set replaces the wanted set, of which first (if wanted) gets a trigger
+// before any other; the watcher catches up at once.
+func (t *triggerWatcher) set(want map[string]policy.PSITrigger, first string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.want = want
+	t.want, t.first = want, first
 	t.gen++
 	if t.poller != nil {
 		t.poller.Wake()
@@ -104,7 +112,7 @@ func (t *triggerWatcher) Refused(seen uint64) (out map[string]error, gen uint64,
 	}
 	if t.broken != nil {
 		for k := range t.want {
-			out[k] = t.broken
+			out[k] = fmt.Errorf("%w: %w", errTriggersBroken, t.broken)
 		}
 	}
 	return out, t.gen, true
@@ -177,13 +185,13 @@ func (t *triggerWatcher) sync(p *psi.Poller, open map[string]*psi.Trigger) {
 	}
 	prev := t.over
 	t.over = map[string]bool{}
-	for path, spec := range want {
+	try := func(path string, spec policy.PSITrigger) {
 		if _, ok := open[path]; ok || t.failed[path] != nil {
-			continue
+			return
 		}
 		if len(open) >= t.max {
 			t.over[path] = true
-			continue
+			return
 		}
 		tr, err := t.open(path, spec)
 		if err == nil {
@@ -194,9 +202,17 @@ func (t *triggerWatcher) sync(p *psi.Poller, open map[string]*psi.Trigger) {
 		if err != nil {
 			t.failed[path] = err
 			t.gen++
-			continue
+			return
 		}
 		open[path] = tr
+	}
+	if spec, ok := want[t.first]; ok {
+		try(t.first, spec)
+	}
+	for path, spec := range want {
+		if path != t.first {
+			try(path, spec)
+		}
 	}
 	if !maps.Equal(prev, t.over) {
 		t.gen++
@@ -213,21 +229,34 @@ func (t *triggerWatcher) refuseAll(err error) {
 	t.gen++
 }
 
-// refusedTriggers disarms the records whose pressure file has no trigger,
-// so they are polled, when the watcher's refusals changed: a kernel
-// refusal is reported once per file, the budget being spent once for all
-// the files it leaves out (thousands of cgroups must not mean thousands of
-// warnings), and again when it no longer is.
-func (e *Engine) refusedTriggers() {
+// refusedTriggers, when the watcher's refusals changed, disarms the records
+// whose pressure file has no trigger, so they are polled, and arms those
+// that got one since (a file over the budget gets a trigger when others
+// close, with no rescan to arm it). A kernel refusal is reported once per
+// file, the budget being spent once for all the files it leaves out
+// (thousands of cgroups must not mean thousands of warnings), and again
+// when it no longer is.
+func (e *Engine) refusedTriggers(now time.Time) {
 	refused, gen, ok := e.triggers.Refused(e.triggerGen)
 	if !ok {
 		return
 	}
 	e.triggerGen = gen
-	over, first := 0, ""
-	for path, err := range refused {
-		if w := e.byPressure[path]; w != nil {
+	for path, w := range e.byPressure {
+		switch _, no := refused[path]; {
+		case no:
 			w.armed = false // psi_stall is unknown: its conditions never hold
+		case !w.armed:
+			w.armed, w.armedAt = true, now
+		}
+	}
+	over, broken, first := 0, 0, ""
+	var brokenErr error
+	for path, err := range refused {
+		if errors.Is(err, errTriggersBroken) {
+			broken++
+			brokenErr = err
+			continue
 		}
 		if errors.Is(err, errTriggerBudget) {
 			over++
@@ -237,6 +266,12 @@ func (e *Engine) refusedTriggers() {
 			continue
 		}
 		e.once("trigger:"+path, fmt.Sprintf("no PSI trigger on %s, polling it every %s instead: %v", path, e.pol.Daemon.Interval, err))
+	}
+	if broken > 0 {
+		// Every file is polled; the budget is moot, and so is a notice
+		// that it is met.
+		e.once("triggers-broken", fmt.Sprintf("PSI triggers: %v; all %d pressure files are polled every %s instead", brokenErr, broken, e.pol.Daemon.Interval))
+		return
 	}
 	switch {
 	case over > 0 && e.triggersOver == 0:

@@ -34,7 +34,7 @@ func TestTriggerWatcherWakesOnSetAndStop(t *testing.T) {
 	time.Sleep(100 * time.Millisecond) // let it start waiting on nothing
 	missing := filepath.Join(t.TempDir(), "memory.pressure")
 	spec := policy.PSITrigger{Kind: "some", Stall: policy.Duration(100 * time.Millisecond), Window: policy.Duration(time.Second)}
-	w.set(map[string]policy.PSITrigger{missing: spec})
+	w.set(map[string]policy.PSITrigger{missing: spec}, "")
 	deadline := time.Now().Add(5 * time.Second)
 	for refused(w)[missing] == nil {
 		if time.Now().After(deadline) {
@@ -83,7 +83,7 @@ func TestTriggerWatcherKeepsToItsBudget(t *testing.T) {
 	for i := range 5 {
 		want[fmt.Sprintf("/cg%d/memory.pressure", i)] = spec
 	}
-	w.set(want)
+	w.set(want, "")
 	_, gen, _ := w.Refused(0) // what the loop sees before the watcher syncs
 	w.sync(p, open)
 	r, gen2, ok := w.Refused(gen)
@@ -109,7 +109,7 @@ func TestTriggerWatcherKeepsToItsBudget(t *testing.T) {
 			two[path] = spec
 		}
 	}
-	w.set(two)
+	w.set(two, "")
 	w.sync(p, open)
 	if r := refused(w); len(r) != 0 {
 		t.Errorf("refusals %v once the others closed, want none", r)
@@ -122,7 +122,8 @@ func TestTriggerWatcherKeepsToItsBudget(t *testing.T) {
 // Under the packaged default every pod holds a trigger: when the budget
 // leaves some pressure files without one, their cgroups are disarmed (so
 // polled, and psi_stall never holds for them), one warning says how many
-// and names the first, and a notice says when the budget is met again.
+// and names the first; when the budget frees, they are armed again and a
+// notice says so.
 func TestEngineReportsTheTriggerBudgetOnce(t *testing.T) {
 	h := newHarness(t, string(configs.Default()), false)
 	h.eng.triggers = newTriggerWatcher(h.eng.wake, 1024) // not started: the test plays the watcher
@@ -171,9 +172,74 @@ func TestEngineReportsTheTriggerBudgetOnce(t *testing.T) {
 	if n := problems("no PSI trigger on"); n != 0 {
 		t.Errorf("the budget reported per file (%d warnings)", n)
 	}
+	// Another trigger closed and this file got one, between rescans (the
+	// harness rescans every tick, which arms every wanted file anyway).
 	budget(false)
+	h.eng.refusedTriggers(h.now)
+	if !pod.armed {
+		t.Error("a pod whose file got a trigger when the budget freed is still disarmed")
+	}
 	h.tickAt(10)
 	if n := problems("within the budget of 1024 again"); n != 1 {
 		t.Errorf("%d notices of the budget met again, want 1", n)
+	}
+	// The watcher breaks while the budget is spent: one warning for all,
+	// none per file, and no notice that every file has a trigger.
+	budget(true)
+	h.tickAt(12)
+	w := h.eng.triggers
+	w.mu.Lock()
+	w.broken = errors.New("epoll_wait: bad file descriptor")
+	w.gen++
+	w.mu.Unlock()
+	h.tickAt(14)
+	if pod.armed {
+		t.Error("a pod is armed while the watcher cannot wait on any trigger")
+	}
+	if n := problems("PSI triggers: PSI triggers cannot be waited on: epoll_wait: bad file descriptor; all "); n != 1 {
+		t.Errorf("%d warnings of the broken watcher, want 1: %+v", n, h.events(report.Problem, ""))
+	}
+	if n := problems("within the budget of 1024 again"); n != 1 {
+		t.Errorf("%d notices of the budget met again, want still 1: the watcher broke, nothing has a trigger", n)
+	}
+	if n := problems("no PSI trigger on"); n != 0 {
+		t.Errorf("the broken watcher reported per file (%d warnings)", n)
+	}
+}
+
+// The node's pressure file gets its trigger before any cgroup's, so a
+// spent budget never leaves the node polled (the map of wanted files has
+// no order: without the rule it would win a budget of 2 among 6 files a
+// third of the time).
+func TestTriggerWatcherOpensTheNodeFirst(t *testing.T) {
+	spec := policy.PSITrigger{Kind: "some", Stall: policy.Duration(100 * time.Millisecond), Window: policy.Duration(time.Second)}
+	const node = "/proc/pressure/memory"
+	want := map[string]policy.PSITrigger{node: spec}
+	for i := range 5 {
+		want[fmt.Sprintf("/cg%d/memory.pressure", i)] = spec
+	}
+	for range 20 {
+		w := newTriggerWatcher(make(chan wakeup, 1), 2)
+		w.open = func(path string, _ policy.PSITrigger) (*psi.Trigger, error) {
+			fd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+			if err != nil {
+				return nil, err
+			}
+			return psi.AdoptTrigger(path, fd), nil
+		}
+		p, err := psi.NewPoller()
+		if err != nil {
+			t.Fatal(err)
+		}
+		open := map[string]*psi.Trigger{}
+		w.set(want, node)
+		w.sync(p, open)
+		for _, tr := range open {
+			tr.Close()
+		}
+		p.Close()
+		if open[node] == nil {
+			t.Fatalf("the node has no trigger; these have: %v", open)
+		}
 	}
 }
