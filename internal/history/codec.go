@@ -305,6 +305,17 @@ type decodedTier struct {
 	cpts []cpoint
 }
 
+// len is the number of closed buckets dt holds.
+func (dt *decodedTier) len() int { return len(dt.pts) + len(dt.cpts) }
+
+// at returns dt's i-th closed bucket from the oldest, as a point.
+func (dt *decodedTier) at(i int) point {
+	if dt.pts != nil {
+		return dt.pts[i].expand()
+	}
+	return dt.cpts[i].expand()
+}
+
 // decode parses a file form. It trusts nothing: every length is bounded
 // before it is used, and the checksum must match.
 func decode(b []byte) (decoded, error) {
@@ -430,21 +441,18 @@ func (t *tier) restore(dt *decodedTier) {
 	// there as buckets close. A file holding more than the tier keeps (its
 	// length was shortened, as 1h/14d became 1h/2d) is copied, so the
 	// decoded buckets the tier drops are not kept alive behind it.
-	n := len(dt.pts) + len(dt.cpts)
+	n := dt.len()
 	switch {
 	case t.compact && dt.pts == nil && n <= t.length:
 		t.adopt(nil, dt.cpts)
 	case !t.compact && dt.cpts == nil && n <= t.length:
 		t.adopt(dt.pts, nil)
 	default:
-		pts := make([]point, 0, n)
-		for i := range dt.pts {
-			pts = append(pts, dt.pts[i].expand())
+		pts := make([]point, 0, min(n, t.length))
+		for i := max(0, n-t.length); i < n; i++ {
+			pts = append(pts, dt.at(i))
 		}
-		for i := range dt.cpts {
-			pts = append(pts, dt.cpts[i].expand())
-		}
-		t.load(pts[max(0, n-t.length):])
+		t.load(pts)
 	}
 	t.lastSlot = dt.lastSlot
 	t.open = acc{}
@@ -474,16 +482,10 @@ func (t *tier) resample(dt *decodedTier) {
 		cur.merge(p)
 		curSlot = ts
 	}
-	n := len(dt.pts) + len(dt.cpts)
+	n := dt.len()
 	for i := range n {
-		slot := dt.lastSlot - int64(n-1-i)
-		var p point
-		if dt.pts != nil {
-			p = dt.pts[i].expand()
-		} else {
-			p = dt.cpts[i].expand()
-		}
-		fold(&p, slot)
+		p := dt.at(i)
+		fold(&p, dt.lastSlot-int64(n-1-i))
 	}
 	fold(&dt.open, dt.openSlot)
 	t.open, t.openSlot = cur, curSlot

@@ -135,12 +135,15 @@ func (e *Estimator) Estimate(s *Series, now time.Time) Estimate {
 		return out
 	}
 	var long, cand [NumComponents]Growth
-	var peakLong [NumComponents]float64
+	var peakLong float64 // the upper envelope of the tier long[Current] is from
 	for i := 1; i < len(s.tiers); i++ {
 		_, peak := e.tierEstimate(s, i, end, &cand)
 		for c := range NumComponents {
 			if longer(cand[c], long[c]) {
-				long[c], peakLong[c] = cand[c], peak
+				long[c] = cand[c]
+				if c == Current {
+					peakLong = peak
+				}
 			}
 		}
 	}
@@ -158,7 +161,7 @@ func (e *Estimator) Estimate(s *Series, now time.Time) Estimate {
 		}
 		out.C[c] = l
 		if c == Current {
-			out.Peak = peakLong[c]
+			out.Peak = peakLong
 		}
 	}
 	return out

@@ -22,15 +22,16 @@ type Tier struct {
 // slow leak; and 4-hour points for 14 days, for slow leaks that take weeks
 // to hurt: 204 buckets, 4.7 KiB per series once all are full (72 fpoints
 // of 30 bytes, 48 + 84 compact ones of 20) and ~6 KiB with the rest of
-// the series (BenchmarkFortnight1000), so 1,000 cgroups take about 6 MiB. Six hours at 5 minutes is 72 buckets, enough for an estimate
-// of high quality; finer steps cost memory without making the 10%
-// forecast better (see TestForecastAccuracy), and a test that compresses
-// a leak into minutes picks finer tiers itself. The 14-day tier was
-// hourly once (336 buckets; 11.3 KiB a series with 56-byte points) but the estimator merged
-// it to about 5-hour points anyway (maxEstimatePoints); the 2-day tier
-// keeps the hourly buckets a young series' estimate needs (see longer).
-// Files saved with an hourly 14-day tier fill the 4-hour one on load
-// (resample).
+// the series (BenchmarkFortnight1000), so 1,000 cgroups take about 6 MiB.
+// Six hours at 5 minutes is 72 buckets, enough for an estimate of high
+// quality; finer steps cost memory without making the 10% forecast better
+// (see TestForecastAccuracy), and a test that compresses a leak into
+// minutes picks finer tiers itself. The 14-day tier was hourly once (336
+// buckets; 11.3 KiB a series with 56-byte points) but the estimator
+// merged it to about 5-hour points anyway (maxEstimatePoints); the 2-day
+// tier keeps the hourly buckets a young series' estimate needs (see
+// longer). Files saved with an hourly 14-day tier fill the 4-hour one on
+// load (resample).
 func DefaultTiers() []Tier {
 	return []Tier{{Step: 5 * time.Minute, Len: 6 * 12}, {Step: time.Hour, Len: 2 * 24}, {Step: 4 * time.Hour, Len: 14 * 6}}
 }
@@ -78,11 +79,11 @@ type point struct {
 }
 
 // cpoint is one closed bucket of a tier past the first, which holds the
-// 2 and 14 days of the default tiers in 48 and 84 of them: only what the estimator
-// reads there (see Estimator.Estimate), the minimum of every component
-// (its floor, whose trend is the growth) and the mean of Current and Anon
-// (restart detection, and the upper envelope of Current), each to 12
-// significant bits (f16). 20 bytes where a point takes 56.
+// 2 and 14 days of the default tiers in 48 and 84 of them: only what the
+// estimator reads there (see Estimator.Estimate), the minimum of every
+// component (its floor, whose trend is the growth) and the mean of Current
+// and Anon (restart detection, and the upper envelope of Current), each to
+// 12 significant bits (f16). 20 bytes where a point takes 56.
 type cpoint struct {
 	min               [NumComponents]f16
 	meanCur, meanAnon f16
