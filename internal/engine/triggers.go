@@ -75,7 +75,7 @@ type wakeup struct {
 }
 
 func newTriggerWatcher(wake chan<- wakeup, max int) *triggerWatcher {
-	return &triggerWatcher{wake: wake, max: max, failed: map[string]error{}, over: map[string]bool{},
+	return &triggerWatcher{wake: wake, max: max, failed: map[string]error{},
 		open: func(path string, spec policy.PSITrigger) (*psi.Trigger, error) {
 			return psi.OpenTrigger(path, psi.Kind(spec.Kind), spec.Stall.Std(), spec.Window.Std())
 		}}
@@ -111,8 +111,9 @@ func (t *triggerWatcher) Refused(seen uint64) (out map[string]error, gen uint64,
 		out[k] = errTriggerBudget
 	}
 	if t.broken != nil {
+		broken := fmt.Errorf("%w: %w", errTriggersBroken, t.broken)
 		for k := range t.want {
-			out[k] = fmt.Errorf("%w: %w", errTriggersBroken, t.broken)
+			out[k] = broken
 		}
 	}
 	return out, t.gen, true
@@ -183,13 +184,18 @@ func (t *triggerWatcher) sync(p *psi.Poller, open map[string]*psi.Trigger) {
 			t.gen++
 		}
 	}
+	// A fresh set each sync (allocated only when a file is over), so it
+	// can be compared with the last one.
 	prev := t.over
-	t.over = map[string]bool{}
+	t.over = nil
 	try := func(path string, spec policy.PSITrigger) {
 		if _, ok := open[path]; ok || t.failed[path] != nil {
 			return
 		}
 		if len(open) >= t.max {
+			if t.over == nil {
+				t.over = map[string]bool{}
+			}
 			t.over[path] = true
 			return
 		}

@@ -139,9 +139,9 @@ func TestEngineReportsTheTriggerBudgetOnce(t *testing.T) {
 	budget := func(over bool) {
 		w := h.eng.triggers
 		w.mu.Lock()
-		clear(w.over)
+		w.over = nil
 		if over {
-			w.over[path] = true
+			w.over = map[string]bool{path: true}
 		}
 		w.gen++
 		w.mu.Unlock()
