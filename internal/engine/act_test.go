@@ -605,6 +605,50 @@ func TestEveryActionTypeHasAKind(t *testing.T) {
 	}
 }
 
+// A start with more pods than daemon.max_cgroups still watches the host's
+// services: kubepods.slice/ sorts before system.slice/ and a walk lists it
+// first, so the limit must be filled shallowest first.
+func TestEngineWatchesServicesBeforePodsPastTheLimit(t *testing.T) {
+	pol := strings.Replace(testPolicy, "[daemon]\n", "[daemon]\nmax_cgroups = 3\n", 1) + `
+[[rule]]
+name = "services"
+paths = ["system.slice/*"]
+
+[[rule.level]]
+name = "elevated"
+enter.all = ["slab_reclaimable >= 64M"]
+exit.any = ["slab_reclaimable < 32M"]
+
+[[rule.level.action]]
+type = "event"
+`
+	h := newHarness(t, pol, true)
+	parent := filepath.Join(h.roots.Cgroup, "kubepods.slice/kubepods-burstable.slice")
+	for i := range 5 {
+		dir := filepath.Join(parent, fmt.Sprintf("kubepods-burstable-pod%04d.slice", i))
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range []string{"memory.current", "memory.stat", "memory.max", "memory.high"} {
+			if data, err := os.ReadFile(filepath.Join(h.roots.Cgroup, podSlice, f)); err == nil {
+				os.WriteFile(filepath.Join(dir, f), data, 0o644)
+			}
+		}
+	}
+	h.tickAt(0)
+	const svc = "system.slice/e2e-runner.service"
+	if h.eng.watched[svc] == nil {
+		var got []string
+		for cg := range h.eng.watched {
+			got = append(got, cg)
+		}
+		t.Fatalf("%s not watched past max_cgroups = 3; watched %q", svc, got)
+	}
+	if n := len(h.eng.watched); n != 3 {
+		t.Fatalf("%d cgroups watched with max_cgroups = 3", n)
+	}
+}
+
 // Cgroups past daemon.max_cgroups are left out and named; the ones watched
 // keep their place, and the daemon says when the limit no longer bites.
 func TestEngineBoundsWatchedCgroups(t *testing.T) {

@@ -53,6 +53,9 @@ func (e *Engine) scan(ctx context.Context, now time.Time) {
 			e.drop(w, "cgroup removed")
 		}
 	}
+	if len(all) > e.pol.Daemon.MaxCgroups {
+		shallowFirst(all)
+	}
 	var leftOut []string
 	e.usedOverrides = map[string]bool{}
 	// Owners stay known while their cgroups do; a unit that appeared may
@@ -115,6 +118,17 @@ func (e *Engine) scan(ctx context.Context, now time.Time) {
 	if e.triggers != nil {
 		e.triggers.set(e.triggerSpecs(), nodePressure(e.cfg.Roots.Proc))
 	}
+}
+
+// shallowFirst orders a walk's cgroups by depth, keeping the walk's order
+// within one: when daemon.max_cgroups cannot hold every cgroup a rule
+// matches, the new ones taken first are the host's slices and services
+// (depth 1 and 2), not the pods that sort before system.slice and outnumber
+// it (kubepods/ and kubepods.slice/, depth 3). A start with more pods than
+// the limit would otherwise leave every system service unwatched.
+func shallowFirst(all []string) {
+	depth := func(cg string) int { return strings.Count(cg, "/") }
+	slices.SortStableFunc(all, func(a, b string) int { return depth(a) - depth(b) })
 }
 
 // reportLeftOut says when cgroups a rule matches are not watched because
