@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -238,10 +239,12 @@ func (t *triggerWatcher) refuseAll(err error) {
 // refusedTriggers, when the watcher's refusals changed, disarms the records
 // whose pressure file has no trigger, so they are polled, and arms those
 // that got one since (a file over the budget gets a trigger when others
-// close, with no rescan to arm it). A kernel refusal is reported once per
-// file, the budget being spent once for all the files it leaves out
-// (thousands of cgroups must not mean thousands of warnings), and again
-// when it no longer is.
+// close, with no rescan to arm it). Kernel refusals are reported once per
+// reason (the errno: a kernel that refuses every trigger refuses them all
+// alike), with how many files it refused then and the first; the budget
+// once for all the files it leaves out, and again when it no longer is.
+// Thousands of cgroups must not mean thousands of warnings, nor a
+// remembered key per cgroup that ever came and went.
 func (e *Engine) refusedTriggers(now time.Time) {
 	refused, gen, ok := e.triggers.Refused(e.triggerGen)
 	if !ok {
@@ -258,6 +261,12 @@ func (e *Engine) refusedTriggers(now time.Time) {
 	}
 	over, broken, first := 0, 0, ""
 	var brokenErr error
+	type refusal struct {
+		n     int
+		first string
+		err   error
+	}
+	var byKernel map[string]*refusal
 	for path, err := range refused {
 		if errors.Is(err, errTriggersBroken) {
 			broken++
@@ -271,7 +280,24 @@ func (e *Engine) refusedTriggers(now time.Time) {
 			}
 			continue
 		}
-		e.once("trigger:"+path, fmt.Sprintf("no PSI trigger on %s, polling it every %s instead: %v", path, e.pol.Daemon.Interval, err))
+		why := refusalReason(err)
+		if byKernel == nil {
+			byKernel = map[string]*refusal{}
+		}
+		r := byKernel[why]
+		if r == nil {
+			r = &refusal{}
+			byKernel[why] = r
+		}
+		r.n++
+		if r.first == "" || path < r.first {
+			r.first, r.err = path, err
+		}
+	}
+	for _, why := range slices.Sorted(maps.Keys(byKernel)) {
+		r := byKernel[why]
+		e.once("trigger-refused:"+why, fmt.Sprintf("the kernel refused PSI triggers on %d pressure files (%s first: %v); they are polled every %s instead",
+			r.n, r.first, r.err, e.pol.Daemon.Interval))
 	}
 	if broken > 0 {
 		// Every file is polled; the budget is moot, and so is a notice
@@ -289,4 +315,14 @@ func (e *Engine) refusedTriggers(now time.Time) {
 			Message: fmt.Sprintf("PSI triggers: within the budget of %d again; every pressure file that wants one has one", e.triggers.max)})
 	}
 	e.triggersOver = over
+}
+
+// refusalReason is what a kernel refusal is reported under: its errno,
+// else the whole error.
+func refusalReason(err error) string {
+	var errno unix.Errno
+	if errors.As(err, &errno) {
+		return errno.Error()
+	}
+	return err.Error()
 }

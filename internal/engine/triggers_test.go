@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -240,6 +241,75 @@ func TestTriggerWatcherOpensTheNodeFirst(t *testing.T) {
 		p.Close()
 		if open[node] == nil {
 			t.Fatalf("the node has no trigger; these have: %v", open)
+		}
+	}
+}
+
+// A kernel that refuses every trigger (before 6.4 without
+// CAP_SYS_RESOURCE, or without PSI for cgroups) refuses them all alike: one
+// warning per reason, with the count and the first file, and nothing
+// remembered per file, however many cgroups come and go.
+func TestEngineSummarisesKernelRefusals(t *testing.T) {
+	h := newHarness(t, string(configs.Default()), false)
+	h.eng.triggers = newTriggerWatcher(h.eng.wake, 1024) // not started: the test plays the watcher
+	h.tickAt(0)
+	w := h.eng.triggers
+	refuse := func(errno unix.Errno, paths ...string) {
+		w.mu.Lock()
+		for _, p := range paths {
+			w.failed[p] = fmt.Errorf("register PSI trigger %q on %s: %w", "some 100000 1000000", p, errno)
+		}
+		w.gen++
+		w.mu.Unlock()
+	}
+	w.mu.Lock()
+	var wanted []string
+	for p := range w.want {
+		wanted = append(wanted, p)
+	}
+	w.mu.Unlock()
+	if len(wanted) < 3 {
+		t.Fatalf("the default policy wants %d triggers on the fixture, want at least 3", len(wanted))
+	}
+	slices.Sort(wanted)
+	warnings := func(sub string) []string {
+		var out []string
+		for _, ev := range h.events(report.Problem, "") {
+			if strings.Contains(ev.Message, sub) {
+				out = append(out, ev.Message)
+			}
+		}
+		return out
+	}
+	refuse(unix.EINVAL, wanted[1:]...)
+	h.tickAt(2)
+	got := warnings("the kernel refused PSI triggers")
+	want := fmt.Sprintf("the kernel refused PSI triggers on %d pressure files (%s first: ", len(wanted)-1, wanted[1])
+	if len(got) != 1 || !strings.HasPrefix(got[0], want) || !strings.Contains(got[0], "invalid argument") {
+		t.Fatalf("kernel refusals reported as %q, want one beginning %q", got, want)
+	}
+	for cg, rec := range h.eng.watched {
+		if p, _ := h.eng.rd.PressurePath(cg); slices.Contains(wanted[1:], p) && rec.armed {
+			t.Errorf("%s is armed though the kernel refused its trigger", cg)
+		}
+	}
+	// The same reason on another file: nothing new. Another reason: one more.
+	refuse(unix.EINVAL, wanted[0])
+	h.tickAt(4)
+	if got := warnings("the kernel refused PSI triggers"); len(got) != 1 {
+		t.Fatalf("a second file refused alike gave another warning: %q", got)
+	}
+	w.mu.Lock()
+	delete(w.failed, wanted[0])
+	w.mu.Unlock()
+	refuse(unix.EPERM, wanted[0])
+	h.tickAt(6)
+	if got := warnings("the kernel refused PSI triggers"); len(got) != 2 || !strings.Contains(got[1], "operation not permitted") {
+		t.Fatalf("a refusal for another reason: %q", got)
+	}
+	for key := range h.eng.reported {
+		if strings.HasPrefix(key, "trigger") && !strings.HasPrefix(key, "trigger-refused:") {
+			t.Errorf("a refusal remembered as %q", key)
 		}
 	}
 }
