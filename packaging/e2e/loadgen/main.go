@@ -11,6 +11,7 @@
 //	loadgen leak      [-size S] [-every D] [-max MB]      a slow steady leak: touch S more anonymous memory every D
 //	loadgen psi-probe -file F [-trigger T] [-timeout D]   arm a PSI trigger and report what poll saw
 //	loadgen scrape    -file SOCKET                        GET /metrics over a Unix socket, the page to stdout
+//	loadgen conns     -file SOCKET -count N [-timeout D]  open N idle connections to a Unix socket; after D, say how many the server closed
 //
 // Common flags: -duration bounds the work (0: until -count is reached or a
 // signal arrives), -hold keeps the process alive after the work so its
@@ -60,7 +61,7 @@ type options struct {
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: loadgen dentries|files|logagent|anon|leak|psi-probe|scrape [flags]")
+		fmt.Fprintln(os.Stderr, "usage: loadgen dentries|files|logagent|anon|leak|psi-probe|scrape|conns [flags]")
 		os.Exit(2)
 	}
 	mode := os.Args[1]
@@ -77,9 +78,9 @@ func main() {
 	fset.IntVar(&o.maxMB, "max", 256, "anon, leak: MB to allocate in total")
 	fset.StringVar(&o.size, "size", "3M", "leak: bytes to add each step (suffix K, M or G: binary units)")
 	fset.DurationVar(&o.every, "every", 5*time.Second, "leak: time between steps")
-	fset.StringVar(&o.file, "file", "", "psi-probe: pressure file to arm; scrape: the metrics socket")
+	fset.StringVar(&o.file, "file", "", "psi-probe: pressure file to arm; scrape, conns: the metrics socket")
 	fset.StringVar(&o.trigger, "trigger", "some 150000 1000000", "psi-probe: trigger text (stall µs, window µs)")
-	fset.DurationVar(&o.timeout, "timeout", 10*time.Second, "psi-probe: how long to poll")
+	fset.DurationVar(&o.timeout, "timeout", 10*time.Second, "psi-probe: how long to poll; conns: how long the server has to close connections")
 	fset.BoolVar(&o.keepFiles, "keep", true, "files: leave created files in place")
 	_ = fset.Parse(os.Args[2:])
 
@@ -147,6 +148,14 @@ func run(ctx context.Context, mode string, o options) error {
 		defer func() { _ = len(keep) }()
 	case "psi-probe":
 		err = psiProbe(o)
+	case "conns":
+		var open []net.Conn
+		open, err = idleConns(workCtx, o.file, o.count, o.timeout, os.Stdout)
+		defer func() {
+			for _, c := range open {
+				c.Close()
+			}
+		}()
 	default:
 		return fmt.Errorf("unknown mode %q", mode)
 	}
@@ -528,4 +537,47 @@ func scrape(ctx context.Context, sock string, out io.Writer) error {
 	}
 	_, err = io.Copy(out, io.LimitReader(resp.Body, maxPage))
 	return err
+}
+
+// idleConns opens n connections to the Unix socket sock that send nothing,
+// as idle keep-alive scrapers or a local user holding sockets would, then
+// gives the server wait to close what it will not keep and prints
+// dialed=, refused= (dials that failed), closed= (closed by the server)
+// and open=. It returns the connections still open, for -hold to keep.
+func idleConns(ctx context.Context, sock string, n int, wait time.Duration, out io.Writer) ([]net.Conn, error) {
+	var d net.Dialer
+	var conns []net.Conn
+	refused := 0
+	for range n {
+		c, err := d.DialContext(ctx, "unix", sock)
+		if ctx.Err() != nil {
+			break
+		}
+		if err != nil {
+			refused++
+			continue
+		}
+		conns = append(conns, c)
+	}
+	select {
+	case <-ctx.Done():
+	case <-time.After(wait):
+	}
+	// A short read deadline tells a closed connection (EOF at once) from
+	// an open one (the deadline passes): the server sends nothing unasked.
+	var open []net.Conn
+	closed := 0
+	buf := make([]byte, 1)
+	for _, c := range conns {
+		c.SetReadDeadline(time.Now().Add(time.Millisecond))
+		if _, err := c.Read(buf); errors.Is(err, os.ErrDeadlineExceeded) {
+			c.SetReadDeadline(time.Time{})
+			open = append(open, c)
+			continue
+		}
+		closed++
+		c.Close()
+	}
+	fmt.Fprintf(out, "dialed=%d refused=%d closed=%d open=%d\n", len(conns)+refused, refused, closed, len(open))
+	return open, nil
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -135,5 +136,54 @@ func TestScrapeReadsThePageOverAUnixSocket(t *testing.T) {
 	}
 	if err := scrape(context.Background(), filepath.Join(t.TempDir(), "none.sock"), &out); err == nil {
 		t.Error("scrape of a missing socket did not fail")
+	}
+}
+
+// TestIdleConnsCountsWhatTheServerClosed: a server that keeps the first
+// three connections and closes the rest is seen as such.
+func TestIdleConnsCountsWhatTheServerClosed(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "m.sock")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var mu sync.Mutex
+	var kept []net.Conn
+	defer func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range kept {
+			c.Close()
+		}
+	}()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			if len(kept) < 3 {
+				kept = append(kept, c)
+			} else {
+				c.Close()
+			}
+			mu.Unlock()
+		}
+	}()
+	var out bytes.Buffer
+	open, err := idleConns(context.Background(), sock, 10, time.Second, &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range open {
+		c.Close()
+	}
+	if got := out.String(); got != "dialed=10 refused=0 closed=7 open=3\n" {
+		t.Errorf("got %q", got)
+	}
+	if len(open) != 3 {
+		t.Errorf("%d connections returned open, want 3", len(open))
 	}
 }
