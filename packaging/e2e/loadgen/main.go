@@ -11,7 +11,7 @@
 //	loadgen leak      [-size S] [-every D] [-max MB]      a slow steady leak: touch S more anonymous memory every D
 //	loadgen psi-probe -file F [-trigger T] [-timeout D]   arm a PSI trigger and report what poll saw
 //	loadgen scrape    -file SOCKET                        GET /metrics over a Unix socket, the page to stdout
-//	loadgen conns     -file SOCKET -count N [-timeout D]  open N idle connections to a Unix socket; after D, say how many the server closed
+//	loadgen conns     -file SOCKET -count N [-timeout D]  N keep-alive connections, one GET each, then idle; after D, say how many the server closed
 //
 // Common flags: -duration bounds the work (0: until -count is reached or a
 // signal arrives), -hold keeps the process alive after the work so its
@@ -539,11 +539,12 @@ func scrape(ctx context.Context, sock string, out io.Writer) error {
 	return err
 }
 
-// idleConns opens n connections to the Unix socket sock that send nothing,
-// as idle keep-alive scrapers or a local user holding sockets would, then
-// gives the server wait to close what it will not keep and prints
-// dialed=, refused= (dials that failed), closed= (closed by the server)
-// and open=. It returns the connections still open, for -hold to keep.
+// idleConns opens n connections to the Unix socket sock, each as an idle
+// keep-alive scraper: one GET of / and then nothing. After wait (the
+// server's time to answer, and to close what it will not keep) it prints
+// dialed=, refused= (dials that failed), closed= (closed by the server, at
+// once or later) and open=, and returns the connections still open for
+// -hold to keep.
 func idleConns(ctx context.Context, sock string, n int, wait time.Duration, out io.Writer) ([]net.Conn, error) {
 	var d net.Dialer
 	var conns []net.Conn
@@ -557,20 +558,27 @@ func idleConns(ctx context.Context, sock string, n int, wait time.Duration, out 
 			refused++
 			continue
 		}
+		// A connection closed at accept may refuse the request; the
+		// read below finds it closed either way.
+		io.WriteString(c, "GET / HTTP/1.1\r\nHost: memrelief\r\n\r\n")
 		conns = append(conns, c)
 	}
 	select {
 	case <-ctx.Done():
 	case <-time.After(wait):
 	}
-	// A short read deadline tells a closed connection (EOF at once) from
-	// an open one (the deadline passes): the server sends nothing unasked.
+	// The answer, if any, is read and dropped; then the deadline passing
+	// means open, anything else (EOF, a reset) closed.
 	var open []net.Conn
 	closed := 0
-	buf := make([]byte, 1)
+	buf := make([]byte, 4096)
 	for _, c := range conns {
-		c.SetReadDeadline(time.Now().Add(time.Millisecond))
-		if _, err := c.Read(buf); errors.Is(err, os.ErrDeadlineExceeded) {
+		c.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+		var err error
+		for err == nil {
+			_, err = c.Read(buf)
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
 			c.SetReadDeadline(time.Time{})
 			open = append(open, c)
 			continue

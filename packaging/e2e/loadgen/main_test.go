@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -139,8 +141,8 @@ func TestScrapeReadsThePageOverAUnixSocket(t *testing.T) {
 	}
 }
 
-// TestIdleConnsCountsWhatTheServerClosed: a server that keeps the first
-// three connections and closes the rest is seen as such.
+// TestIdleConnsCountsWhatTheServerClosed: a server that answers and keeps
+// the first three connections and closes the rest is seen as such.
 func TestIdleConnsCountsWhatTheServerClosed(t *testing.T) {
 	sock := filepath.Join(t.TempDir(), "m.sock")
 	ln, err := net.Listen("unix", sock)
@@ -166,6 +168,12 @@ func TestIdleConnsCountsWhatTheServerClosed(t *testing.T) {
 			mu.Lock()
 			if len(kept) < 3 {
 				kept = append(kept, c)
+				go func() {
+					// The request, answered; the connection kept open.
+					if _, err := http.ReadRequest(bufio.NewReader(c)); err == nil {
+						io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+					}
+				}()
 			} else {
 				c.Close()
 			}
