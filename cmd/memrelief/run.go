@@ -68,6 +68,7 @@ func runFlags(fs *flagSet) *runOptions {
 func runRun(ctx context.Context, c *cli, args []string) int {
 	thpErr := disableHugePages()
 	tuneGC(os.Getenv)
+	tuneProcs(os.Getenv)
 	fs := newFlagSet("run", "memrelief run [--policy FILE] [--dry-run] [--no-history] [--log auto|journal|stderr] [--log-level LEVEL] [--metrics-listen ADDR [--metrics-web-config FILE]] [--metrics-textfile DIR] [--policy-poll D]")
 	o := runFlags(fs)
 	h := hostFlags(fs)
