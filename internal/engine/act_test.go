@@ -605,6 +605,25 @@ func TestEveryActionTypeHasAKind(t *testing.T) {
 	}
 }
 
+// addPodSlices makes n more burstable pod slices, copies of the fixture's
+// pod, and returns their parent directory.
+func (h *harness) addPodSlices(n int) string {
+	h.t.Helper()
+	parent := filepath.Join(h.roots.Cgroup, "kubepods.slice/kubepods-burstable.slice")
+	for i := range n {
+		dir := filepath.Join(parent, fmt.Sprintf("kubepods-burstable-pod%04d.slice", i))
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			h.t.Fatal(err)
+		}
+		for _, f := range []string{"memory.current", "memory.stat", "memory.max", "memory.high"} {
+			if data, err := os.ReadFile(filepath.Join(h.roots.Cgroup, podSlice, f)); err == nil {
+				os.WriteFile(filepath.Join(dir, f), data, 0o644)
+			}
+		}
+	}
+	return parent
+}
+
 // A start with more pods than daemon.max_cgroups still watches the host's
 // services: kubepods.slice/ sorts before system.slice/ and a walk lists it
 // first, so the limit must be filled shallowest first.
@@ -623,18 +642,7 @@ exit.any = ["slab_reclaimable < 32M"]
 type = "event"
 `
 	h := newHarness(t, pol, true)
-	parent := filepath.Join(h.roots.Cgroup, "kubepods.slice/kubepods-burstable.slice")
-	for i := range 5 {
-		dir := filepath.Join(parent, fmt.Sprintf("kubepods-burstable-pod%04d.slice", i))
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		for _, f := range []string{"memory.current", "memory.stat", "memory.max", "memory.high"} {
-			if data, err := os.ReadFile(filepath.Join(h.roots.Cgroup, podSlice, f)); err == nil {
-				os.WriteFile(filepath.Join(dir, f), data, 0o644)
-			}
-		}
-	}
+	h.addPodSlices(5)
 	h.tickAt(0)
 	const svc = "system.slice/e2e-runner.service"
 	if h.eng.watched[svc] == nil {
@@ -653,18 +661,7 @@ type = "event"
 // keep their place, and the daemon says when the limit no longer bites.
 func TestEngineBoundsWatchedCgroups(t *testing.T) {
 	h := newHarness(t, strings.Replace(testPolicy, "[daemon]\n", "[daemon]\nmax_cgroups = 3\n", 1), true)
-	parent := filepath.Join(h.roots.Cgroup, "kubepods.slice/kubepods-burstable.slice")
-	for i := range 5 {
-		dir := filepath.Join(parent, fmt.Sprintf("kubepods-burstable-pod%04d.slice", i))
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		for _, f := range []string{"memory.current", "memory.stat", "memory.max", "memory.high"} {
-			if data, err := os.ReadFile(filepath.Join(h.roots.Cgroup, podSlice, f)); err == nil {
-				os.WriteFile(filepath.Join(dir, f), data, 0o644)
-			}
-		}
-	}
+	parent := h.addPodSlices(5)
 	h.tickAt(0)
 	if n := len(h.eng.watched); n != 3 {
 		t.Fatalf("%d cgroups watched with max_cgroups = 3", n)
