@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -608,27 +609,34 @@ func TestEveryActionTypeHasAKind(t *testing.T) {
 // addPodSlices makes n more burstable pod slices, copies of the fixture's
 // pod, and returns their parent directory.
 func (h *harness) addPodSlices(n int) string {
-	h.t.Helper()
-	parent := filepath.Join(h.roots.Cgroup, "kubepods.slice/kubepods-burstable.slice")
 	for i := range n {
-		dir := filepath.Join(parent, fmt.Sprintf("kubepods-burstable-pod%04d.slice", i))
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			h.t.Fatal(err)
-		}
-		for _, f := range []string{"memory.current", "memory.stat", "memory.max", "memory.high"} {
-			if data, err := os.ReadFile(filepath.Join(h.roots.Cgroup, podSlice, f)); err == nil {
-				os.WriteFile(filepath.Join(dir, f), data, 0o644)
-			}
+		h.addPodCopy(fmt.Sprintf("kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod%04d.slice", i))
+	}
+	return filepath.Join(h.roots.Cgroup, "kubepods.slice/kubepods-burstable.slice")
+}
+
+// addPodCopy makes cgroup cg with the memory files of the fixture's pod.
+func (h *harness) addPodCopy(cg string) {
+	h.t.Helper()
+	dir := filepath.Join(h.roots.Cgroup, cg)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		h.t.Fatal(err)
+	}
+	for _, f := range []string{"memory.current", "memory.stat", "memory.max", "memory.high"} {
+		if data, err := os.ReadFile(filepath.Join(h.roots.Cgroup, podSlice, f)); err == nil {
+			os.WriteFile(filepath.Join(dir, f), data, 0o644)
 		}
 	}
-	return parent
 }
 
 // A start with more pods than daemon.max_cgroups still watches the host's
 // services: kubepods.slice/ sorts before system.slice/ and a walk lists it
-// first, so the limit must be filled shallowest first.
+// first, and guaranteed pods (kubepods.slice/kubepods-pod*.slice) are as
+// shallow as services, so the host's own cgroups must come before
+// Kubernetes' tree, then shallower pods before deeper.
 func TestEngineWatchesServicesBeforePodsPastTheLimit(t *testing.T) {
-	pol := strings.Replace(testPolicy, "[daemon]\n", "[daemon]\nmax_cgroups = 3\n", 1) + `
+	pol := strings.Replace(testPolicy, "[daemon]\n", "[daemon]\nmax_cgroups = 3\n", 1)
+	pol = strings.Replace(pol, `units = ["kubepods-burstable-pod*.slice"]`, `units = ["kubepods-burstable-pod*.slice", "kubepods-pod*.slice"]`, 1) + `
 [[rule]]
 name = "services"
 paths = ["system.slice/*"]
@@ -643,17 +651,21 @@ type = "event"
 `
 	h := newHarness(t, pol, true)
 	h.addPodSlices(5)
-	h.tickAt(0)
-	const svc = "system.slice/e2e-runner.service"
-	if h.eng.watched[svc] == nil {
-		var got []string
-		for cg := range h.eng.watched {
-			got = append(got, cg)
-		}
-		t.Fatalf("%s not watched past max_cgroups = 3; watched %q", svc, got)
+	var guaranteed []string
+	for i := range 3 {
+		cg := fmt.Sprintf("kubepods.slice/kubepods-pod%04d.slice", i)
+		h.addPodCopy(cg)
+		guaranteed = append(guaranteed, cg)
 	}
-	if n := len(h.eng.watched); n != 3 {
-		t.Fatalf("%d cgroups watched with max_cgroups = 3", n)
+	h.tickAt(0)
+	var got []string
+	for cg := range h.eng.watched {
+		got = append(got, cg)
+	}
+	slices.Sort(got)
+	want := []string{guaranteed[0], guaranteed[1], "system.slice/e2e-runner.service"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("watched %q past max_cgroups = 3, want %q (the service, then the shallowest pods)", got, want)
 	}
 }
 

@@ -53,15 +53,22 @@ func (e *Engine) scan(ctx context.Context, now time.Time) {
 			e.drop(w, "cgroup removed")
 		}
 	}
-	if len(all) > e.pol.Daemon.MaxCgroups {
-		shallowFirst(all)
-	}
-	var leftOut []string
 	e.usedOverrides = map[string]bool{}
 	// Owners stay known while their cgroups do; a unit that appeared may
 	// own a path systemd disowned before.
 	e.owners.Retain(func(p string) bool { return present[p] }, !e.unitsChanged)
 	e.unitsChanged = false
+	keep := func(w *watched) {
+		w.seen = e.scanGen
+		w.psi = w.rule.HasPSI()
+		if w.tr == nil {
+			w.tr = e.newTrend("/" + w.cg)
+		}
+	}
+	// New cgroups wait until the walk is done: watched ones keep their
+	// place, and what room daemon.max_cgroups leaves goes to the new ones
+	// in admitRank's order.
+	var fresh []candidate
 	for _, cg := range all {
 		if cg == e.cfg.SelfCgroup {
 			continue
@@ -72,12 +79,10 @@ func (e *Engine) scan(ctx context.Context, now time.Time) {
 		switch {
 		case rule == nil && w != nil:
 			e.drop(w, "no rule matches it any more")
+			w = nil
 		case rule == nil:
-		case w == nil && len(e.watched) >= e.pol.Daemon.MaxCgroups:
-			// Watched cgroups keep their place; the new one waits.
-			leftOut = append(leftOut, cg)
 		case w == nil:
-			w = e.newWatched(cg, own, rule)
+			fresh = append(fresh, candidate{cg: cg, own: own, rule: rule})
 		case w.rule.Name != rule.Name:
 			e.drop(w, "rule changed to "+rule.Name)
 			w = e.newWatched(cg, own, rule)
@@ -89,13 +94,20 @@ func (e *Engine) scan(ctx context.Context, now time.Time) {
 				w.pod = e.podName(cg)
 			}
 		}
-		if w != nil && rule != nil {
-			w.seen = e.scanGen
-			w.psi = w.rule.HasPSI()
-			if w.tr == nil {
-				w.tr = e.newTrend("/" + cg)
-			}
+		if w != nil {
+			keep(w)
 		}
+	}
+	var leftOut []string
+	if room := max(e.pol.Daemon.MaxCgroups-len(e.watched), 0); len(fresh) > room {
+		slices.SortStableFunc(fresh, func(a, b candidate) int { return admitRank(a.cg) - admitRank(b.cg) })
+		for _, c := range fresh[room:] {
+			leftOut = append(leftOut, c.cg)
+		}
+		fresh = fresh[:room]
+	}
+	for _, c := range fresh {
+		keep(e.newWatched(c.cg, c.own, c.rule))
 	}
 	for _, w := range e.watched {
 		if w.seen != e.scanGen {
@@ -120,15 +132,25 @@ func (e *Engine) scan(ctx context.Context, now time.Time) {
 	}
 }
 
-// shallowFirst orders a walk's cgroups by depth, keeping the walk's order
-// within one: when daemon.max_cgroups cannot hold every cgroup a rule
-// matches, the new ones taken first are the host's slices and services
-// (depth 1 and 2), not the pods that sort before system.slice and outnumber
-// it (kubepods/ and kubepods.slice/, depth 3). A start with more pods than
-// the limit would otherwise leave every system service unwatched.
-func shallowFirst(all []string) {
-	depth := func(cg string) int { return strings.Count(cg, "/") }
-	slices.SortStableFunc(all, func(a, b string) int { return depth(a) - depth(b) })
+// candidate is a cgroup a rule matches and nothing watches yet.
+type candidate struct {
+	cg   string
+	own  systemd.Ownership
+	rule *policy.Rule
+}
+
+// admitRank orders new cgroups for the places daemon.max_cgroups leaves:
+// the host's own (slices, services, machines) before Kubernetes' tree,
+// and shallower before deeper within each. Pods outnumber services and
+// their tree sorts before system.slice/, so in walk order a start with
+// more pods than the limit (guaranteed pods are as shallow as services)
+// would leave every system service unwatched.
+func admitRank(cg string) int {
+	r := strings.Count(cg, "/")
+	if top, _, _ := strings.Cut(cg, "/"); strings.HasPrefix(top, "kubepods") {
+		r += 1 << 16
+	}
+	return r
 }
 
 // reportLeftOut says when cgroups a rule matches are not watched because
