@@ -737,9 +737,6 @@ func (e *Engine) drop(w *watched, why string) {
 	}
 	e.dropMembers(w)
 	delete(e.reported, "history-load:/"+w.cg)
-	if p, err := e.rd.PressurePath(w.cg); err == nil {
-		delete(e.reported, "trigger:"+p)
-	}
 	delete(e.watched, w.cg)
 	e.sorted = nil
 }

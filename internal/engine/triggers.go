@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"maps"
 	"slices"
 	"sync"
@@ -264,7 +265,6 @@ func (e *Engine) refusedTriggers(now time.Time) {
 	type refusal struct {
 		n     int
 		first string
-		err   error
 	}
 	var byKernel map[string]*refusal
 	for path, err := range refused {
@@ -280,6 +280,9 @@ func (e *Engine) refusedTriggers(now time.Time) {
 			}
 			continue
 		}
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, unix.ENODEV) {
+			continue // the cgroup went between the walk and the trigger: the next rescan drops it
+		}
 		why := refusalReason(err)
 		if byKernel == nil {
 			byKernel = map[string]*refusal{}
@@ -291,13 +294,13 @@ func (e *Engine) refusedTriggers(now time.Time) {
 		}
 		r.n++
 		if r.first == "" || path < r.first {
-			r.first, r.err = path, err
+			r.first = path
 		}
 	}
 	for _, why := range slices.Sorted(maps.Keys(byKernel)) {
 		r := byKernel[why]
-		e.once("trigger-refused:"+why, fmt.Sprintf("the kernel refused PSI triggers on %d pressure files (%s first: %v); they are polled every %s instead",
-			r.n, r.first, r.err, e.pol.Daemon.Interval))
+		e.once("trigger-refused:"+why, fmt.Sprintf("the kernel refused PSI triggers on %d pressure files (%s first): %s; they are polled every %s instead",
+			r.n, r.first, why, e.pol.Daemon.Interval))
 	}
 	if broken > 0 {
 		// Every file is polled; the budget is moot, and so is a notice

@@ -284,7 +284,7 @@ func TestEngineSummarisesKernelRefusals(t *testing.T) {
 	refuse(unix.EINVAL, wanted[1:]...)
 	h.tickAt(2)
 	got := warnings("the kernel refused PSI triggers")
-	want := fmt.Sprintf("the kernel refused PSI triggers on %d pressure files (%s first: ", len(wanted)-1, wanted[1])
+	want := fmt.Sprintf("the kernel refused PSI triggers on %d pressure files (%s first): invalid argument;", len(wanted)-1, wanted[1])
 	if len(got) != 1 || !strings.HasPrefix(got[0], want) || !strings.Contains(got[0], "invalid argument") {
 		t.Fatalf("kernel refusals reported as %q, want one beginning %q", got, want)
 	}
@@ -306,6 +306,12 @@ func TestEngineSummarisesKernelRefusals(t *testing.T) {
 	h.tickAt(6)
 	if got := warnings("the kernel refused PSI triggers"); len(got) != 2 || !strings.Contains(got[1], "operation not permitted") {
 		t.Fatalf("a refusal for another reason: %q", got)
+	}
+	// A cgroup that went between the walk and its trigger is no refusal.
+	refuse(unix.ENOENT, "/gone/memory.pressure")
+	h.tickAt(8)
+	if got := warnings("the kernel refused PSI triggers"); len(got) != 2 {
+		t.Fatalf("a vanished cgroup reported as refused: %q", got)
 	}
 	for key := range h.eng.reported {
 		if strings.HasPrefix(key, "trigger") && !strings.HasPrefix(key, "trigger-refused:") {
