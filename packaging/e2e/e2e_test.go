@@ -21,9 +21,10 @@ import (
 )
 
 // bootOverheadSec covers kernel boot, systemd start-up, the runner's install
-// step and poweroff under TCG (about 20 s seen, 59 s from the start of QEMU
-// to poweroff with one short scenario; three times that for a loaded CI
-// host).
+// step and poweroff under TCG: about 20 s to the runner's start, 41 s from
+// QEMU's start to poweroff around one scenario of 18 s. A slower boot on a
+// loaded host also has the scenarios' own slack (each timeout 1.3 to 2.5
+// times its run) before a mode's deadline.
 const bootOverheadSec = 60
 
 // TestE2E boots the guest once per mode and reports each scenario as a
