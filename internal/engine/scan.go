@@ -82,7 +82,7 @@ func (e *Engine) scan(ctx context.Context, now time.Time) {
 			w = nil
 		case rule == nil:
 		case w == nil:
-			fresh = append(fresh, candidate{cg: cg, own: own, rule: rule})
+			fresh = append(fresh, candidate{cg: cg, own: own, rule: rule, rank: admitRank(cg)})
 		case w.rule.Name != rule.Name:
 			e.drop(w, "rule changed to "+rule.Name)
 			w = e.newWatched(cg, own, rule)
@@ -100,7 +100,7 @@ func (e *Engine) scan(ctx context.Context, now time.Time) {
 	}
 	var leftOut []string
 	if room := max(e.pol.Daemon.MaxCgroups-len(e.watched), 0); len(fresh) > room {
-		slices.SortStableFunc(fresh, func(a, b candidate) int { return admitRank(a.cg) - admitRank(b.cg) })
+		slices.SortStableFunc(fresh, func(a, b candidate) int { return a.rank - b.rank })
 		for _, c := range fresh[room:] {
 			leftOut = append(leftOut, c.cg)
 		}
@@ -137,6 +137,7 @@ type candidate struct {
 	cg   string
 	own  systemd.Ownership
 	rule *policy.Rule
+	rank int // admitRank(cg)
 }
 
 // admitRank orders new cgroups for the places daemon.max_cgroups leaves:
