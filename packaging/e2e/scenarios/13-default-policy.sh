@@ -38,11 +38,6 @@ cleanup() {
 	if [ -f /run/e2e/policy.s13.saved ]; then cp /run/e2e/policy.s13.saved $P; else rm -f $P; fi
 }
 trap cleanup EXIT
-# The package's own file, as an operator who changed nothing has it.
-default_policy() {
-	cp "$SHARE/stage/etc/memrelief/policy.toml" $P
-	cmp -s $P "$SHARE/stage/etc/memrelief/policy.toml" || fail "could not install the packaged default policy"
-}
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
 # a) the storm.

@@ -44,8 +44,7 @@ cleanup() {
 CONNS=
 trap cleanup EXIT
 
-cp "$SHARE/stage/etc/memrelief/policy.toml" $P
-cmp -s $P "$SHARE/stage/etc/memrelief/policy.toml" || fail "could not install the packaged default policy"
+default_policy
 mkdir -p "$(dirname $DROP)"
 cat >$DROP <<EOF
 [Service]

@@ -48,6 +48,13 @@ start_memrelief() {
 		systemd-run --quiet --unit=memrelief.service -p MemoryAccounting=yes /usr/bin/memrelief run "$@"
 	fi
 }
+# default_policy installs the package's own policy file, as an operator who
+# changed nothing has it, and checks it byte for byte.
+default_policy() {
+	mkdir -p /etc/memrelief
+	cp "$SHARE/stage/etc/memrelief/policy.toml" /etc/memrelief/policy.toml
+	cmp -s /etc/memrelief/policy.toml "$SHARE/stage/etc/memrelief/policy.toml" || fail "could not install the packaged default policy"
+}
 stop_memrelief() { systemctl stop memrelief.service 2>/dev/null; systemctl reset-failed memrelief.service 2>/dev/null; true; }
 
 # slab_of CGROUPDIR prints slab_reclaimable in bytes (v2).
