@@ -123,6 +123,8 @@ func runRun(ctx context.Context, c *cli, args []string) int {
 	cfg := engine.Config{
 		Roots: roots, Layout: layout, Policy: pol, LoadPolicy: pl.load, DryRun: o.dryRun, Observer: observer, Sink: d.sinks,
 		DropIns: &dropin.Finder{Roots: roots}, Triggers: h.live(), SelfCgroup: selfCgroup(roots, layout),
+		// inotify works on a fixture tree as on cgroupfs.
+		WatchTree: true,
 	}
 	if h.live() {
 		defer wireSystemd(ctx, h, &cfg, sink)()

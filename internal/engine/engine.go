@@ -26,6 +26,7 @@ import (
 	"github.com/memrelief/memrelief/internal/report"
 	"github.com/memrelief/memrelief/internal/state"
 	"github.com/memrelief/memrelief/internal/systemd"
+	"github.com/memrelief/memrelief/internal/treewatch"
 )
 
 // Config wires an Engine to its host.
@@ -68,13 +69,33 @@ type Config struct {
 	// depth 4 under the systemd driver).
 	MaxDepth int
 	// RescanEvery is how often the tree is walked for new and removed
-	// cgroups.
+	// cgroups, and limits read again.
 	RescanEvery time.Duration
 	// Rescan, when a unit appears or goes (systemd's UnitNew/UnitRemoved),
 	// makes the next tick walk the tree instead of waiting for RescanEvery.
-	// Cgroups no unit owns (cgroupfs-driver pods) still wait for it.
 	Rescan <-chan struct{}
+	// WatchTree has inotify say when a directory the walk lists gains or
+	// loses a subdirectory, whoever made it (systemd, a runtime, the
+	// kubelet's cgroupfs driver): the tree is then walked when it changed,
+	// at most every minRescanGap, and every WatchedRescanEvery in case,
+	// instead of every RescanEvery. Above MaxTreeWatches directories (0:
+	// defaultTreeWatches) it is walked every RescanEvery again.
+	WatchTree          bool
+	MaxTreeWatches     int
+	WatchedRescanEvery time.Duration
 }
+
+const (
+	// defaultTreeWatches is room for a node's 250 pods with their
+	// containers and QoS slices several times over; each watch is a little
+	// kernel memory charged to memrelief and one of root's
+	// fs.inotify.max_user_watches.
+	defaultTreeWatches = 4096
+	// minRescanGap bounds the walks that changes in the tree ask for: a
+	// user making and removing cgroups in a loop gets one walk every two
+	// seconds, what the default interval ticks at anyway.
+	minRescanGap = 2 * time.Second
+)
 
 // watched is everything the engine keeps about one cgroup: dropping the
 // cgroup is deleting its record, and nothing else needs clearing.
@@ -164,6 +185,11 @@ type Engine struct {
 	// unitsChanged is set when systemd said a unit appeared or went since
 	// the last scan.
 	unitsChanged bool
+	// tree, when Config.WatchTree, says when the walked directories change;
+	// treeWatched is whether it watches every one of them (so the periodic
+	// walk can wait), treeDirty whether one changed since the last walk.
+	tree                   *treewatch.Watcher
+	treeWatched, treeDirty bool
 	// status is the last STATUS sent to systemd, pinged when the last
 	// watchdog ping was.
 	status string
@@ -220,6 +246,13 @@ func New(cfg Config) *Engine {
 		// A pod created between rescans grows unwatched until the next one;
 		// walking even thousands of directories costs milliseconds.
 		cfg.RescanEvery = 10 * time.Second
+	}
+	if cfg.WatchedRescanEvery == 0 {
+		// Only what inotify cannot see: events lost in between.
+		cfg.WatchedRescanEvery = time.Minute
+	}
+	if cfg.MaxTreeWatches == 0 {
+		cfg.MaxTreeWatches = defaultTreeWatches
 	}
 	e := &Engine{cfg: cfg, pol: cfg.Policy, watched: map[string]*watched{}, overrides: map[string]dropinResult{}, reported: map[string]bool{}, wake: make(chan wakeup, 64), queries: make(chan chan Snapshot), calls: make(chan func())}
 	e.rd = cgroupfs.NewReader(cfg.Layout)
@@ -308,6 +341,7 @@ func (e *Engine) Run(ctx context.Context, reload <-chan struct{}) error {
 		e.triggers = newTriggerWatcher(e.wake, cmp.Or(e.cfg.MaxTriggers, triggerBudget()))
 		go e.triggers.run(ctx)
 	}
+	treeChanged := e.watchForChanges()
 	e.Tick(ctx)
 	e.emit(e.startedEvent())
 	e.ready()
@@ -333,6 +367,8 @@ func (e *Engine) Run(ctx context.Context, reload <-chan struct{}) error {
 		case <-e.cfg.Rescan:
 			e.lastScan = time.Time{}
 			e.unitsChanged = true
+		case <-treeChanged:
+			e.treeDirty = true
 		case <-reload:
 			e.notify("RELOADING=1")
 			e.Reload(ctx)
@@ -345,6 +381,21 @@ func (e *Engine) Run(ctx context.Context, reload <-chan struct{}) error {
 	}
 }
 
+// watchForChanges starts the tree watcher when Config.WatchTree asks for
+// it, and returns what receives when the tree changed: nil (never) without.
+func (e *Engine) watchForChanges() <-chan struct{} {
+	if !e.cfg.WatchTree {
+		return nil
+	}
+	t, err := treewatch.New(e.cfg.MaxTreeWatches)
+	if err != nil {
+		e.once("treewatch", fmt.Sprintf("new cgroups are found by walking the tree every %v: %v", e.cfg.RescanEvery, err))
+		return nil
+	}
+	e.tree = t
+	return t.C()
+}
+
 // Close releases the descriptors the engine holds and waits (a few
 // seconds at most) for the history writes it queued; Run does it on exit.
 func (e *Engine) Close() {
@@ -354,6 +405,10 @@ func (e *Engine) Close() {
 		e.once("history-save-stop", fmt.Sprintf("history not all saved on stop: %v", err))
 	}
 	e.nodePSI.Close() // opened again on the next read
+	if e.tree != nil {
+		e.tree.Close()
+		e.tree, e.treeWatched = nil, false
+	}
 	for _, w := range e.watched {
 		if w.h != nil {
 			w.h.Close()
@@ -388,7 +443,7 @@ func (e *Engine) Tick(ctx context.Context) {
 	start := time.Now()
 	defer func() { e.lastTick = time.Since(start) }()
 	now := e.cfg.Now()
-	if e.scanGen == 0 || e.lastScan.IsZero() || now.Sub(e.lastScan) >= e.cfg.RescanEvery {
+	if e.scanDue(now) {
 		e.scan(ctx, now)
 	}
 	e.sampleNode(now)
@@ -928,6 +983,12 @@ func (e *Engine) startedEvent() report.Event {
 		caps = append(caps, "PSI triggers for "+strings.Join(triggered, ", ")+" (where the kernel refuses one, or "+strconv.Itoa(e.triggers.max)+" are open, that cgroup is polled every "+e.pol.Daemon.Interval.String()+" and a warning says so)")
 	default:
 		caps = append(caps, "PSI polled every "+e.pol.Daemon.Interval.String()+": kernel triggers are off for this run (not a live host)")
+	}
+	switch {
+	case e.treeWatched:
+		caps = append(caps, fmt.Sprintf("new cgroups found as they appear (inotify on %d directories; the tree is also walked every %v)", e.tree.Len(), e.cfg.WatchedRescanEvery))
+	default:
+		caps = append(caps, fmt.Sprintf("new cgroups found by walking the tree every %v", e.cfg.RescanEvery))
 	}
 	if e.cfg.Units == nil {
 		caps = append(caps, "no systemd unit API: unit_property unavailable")

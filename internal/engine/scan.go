@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -21,7 +22,7 @@ import (
 // that no rule matches any more. Vanished cgroups are normal.
 func (e *Engine) scan(ctx context.Context, now time.Time) {
 	e.scanGen++
-	e.lastScan = now
+	e.lastScan, e.treeDirty = now, false
 	if ix, err := kube.LoadIndex(e.cfg.Roots); err == nil {
 		e.pods = ix
 	} else {
@@ -42,6 +43,7 @@ func (e *Engine) scan(ctx context.Context, now time.Time) {
 		return
 	}
 	e.walked = len(all)
+	e.watchTree(all)
 	// Cgroups that are gone make room before new ones are counted against
 	// daemon.max_cgroups.
 	present := make(map[string]bool, len(all))
@@ -129,6 +131,60 @@ func (e *Engine) scan(ctx context.Context, now time.Time) {
 	}
 	if e.triggers != nil {
 		e.triggers.set(e.triggerSpecs(), nodePressure(e.cfg.Roots.Proc))
+	}
+}
+
+// scanDue is whether this tick walks the tree: at the first, when systemd
+// or the tree itself said it changed, and on a period, long when inotify
+// watches the whole tree and RescanEvery otherwise.
+func (e *Engine) scanDue(now time.Time) bool {
+	if e.scanGen == 0 || e.lastScan.IsZero() {
+		return true
+	}
+	since := now.Sub(e.lastScan)
+	switch {
+	case e.treeDirty:
+		return since >= minRescanGap
+	case e.treeWatched:
+		return since >= e.cfg.WatchedRescanEvery
+	default:
+		return since >= e.cfg.RescanEvery
+	}
+}
+
+// watchTree has the tree watcher watch the directories where the next
+// walk could find something new: the root, each cgroup the walk listed
+// above MaxDepth, and the kubelet's pod log directory (pod names).
+func (e *Engine) watchTree(all []string) {
+	if e.tree == nil {
+		return
+	}
+	base := e.cfg.Layout.MemoryDir
+	dirs := make([]string, 0, len(all)+2)
+	dirs = append(dirs, base)
+	if e.cfg.Roots.Log != "" {
+		dirs = append(dirs, filepath.Join(e.cfg.Roots.Log, "pods"))
+	}
+	for _, cg := range all {
+		if strings.Count(cg, "/")+1 >= e.cfg.MaxDepth {
+			continue
+		}
+		if d, err := cgroupfs.Dir(base, cg); err == nil {
+			dirs = append(dirs, d)
+		}
+	}
+	complete, added, err := e.tree.Set(dirs)
+	e.treeWatched = complete
+	if added > 0 {
+		// Read before they were watched: what came into them between the
+		// two is found by walking once more.
+		e.treeDirty = true
+	}
+	switch {
+	case err != nil:
+		e.once("treewatch-set", fmt.Sprintf("cgroups may come and go unseen until the next walk (%v); the tree is walked every %v", err, e.cfg.RescanEvery))
+	case !complete:
+		e.once("treewatch-full", fmt.Sprintf("the cgroup tree has more than the %d directories memrelief watches for new cgroups (inotify); it is walked every %v instead", e.cfg.MaxTreeWatches, e.cfg.RescanEvery))
 	}
 }
 

@@ -8,11 +8,12 @@
 need_detect
 need_run
 POD=$CG/kubepods/burstable/pod3003-0000-4000-8000-000000003003
+POD2=$CG/kubepods/burstable/pod3003-0000-4000-8000-000000003004
 cleanup() {
 	[ -n "${lpid:-}" ] && kill -9 "$lpid" 2>/dev/null
 	sleep 1
 	stop_memrelief
-	rmdir "$POD" "$CG/kubepods/burstable" "$CG/kubepods" 2>/dev/null
+	rmdir "$POD2" "$POD" "$CG/kubepods/burstable" "$CG/kubepods" 2>/dev/null
 	true
 }
 trap cleanup EXIT
@@ -42,4 +43,27 @@ case " $acts " in *unit-property* | *unit_property*) fail "a unit property actio
 [ "$drop_ins_after" -eq "$drop_ins_before" ] || fail "runtime drop-ins appeared under /run/systemd/system.control"
 [ -e "$POD" ] || fail "memrelief removed $POD"
 [ "$peak" -le "$SLAB_BOUND" ] || fail "slab of the cgroupfs pod not bounded: peak $(mb "$peak") MB, policy threshold $(mb "$SLAB_THRESHOLD") MB (bound $(mb "$SLAB_BOUND") MB)"
-pass "cgroupfs pod remediated with: $acts; peak $(mb "$peak") MB"
+
+# A pod made while memrelief runs, which no systemd signal announces: the
+# tree watcher (inotify on the cgroup directories) finds it at the next
+# tick, where the walk the daemon makes in case comes once a minute.
+journal_since "$since" | jq -r '.MESSAGE | strings' | grep -q "new cgroups found as they appear (inotify on" ||
+	fail "the start message does not say the tree is watched: $(journal_since "$since" | jq -r '.MESSAGE | strings' | grep -m1 'memrelief started')"
+n0=$(watching)
+t0=$(date +%s%N)
+mkdir "$POD2" || fail "mkdir $POD2"
+found=""
+i=0
+while [ "$i" -lt 300 ]; do
+	n=$(watching)
+	if [ "${n:-0}" -gt "${n0:-0}" ]; then
+		found=$((($(date +%s%N) - t0) / 1000000))
+		break
+	fi
+	sleep 0.1
+	i=$((i + 1))
+done
+[ -n "$found" ] || fail "a cgroupfs pod made while running is not watched after 30 s (watching ${n0:-?} before)"
+figure new_pod_found_ms "$found"
+[ "$found" -le 6000 ] || fail "a cgroupfs pod made while running was watched after $found ms: not through inotify (the walk in case is every minute)"
+pass "cgroupfs pod remediated with: $acts; peak $(mb "$peak") MB; a new pod watched after $found ms"

@@ -92,7 +92,6 @@ event() {
 	return 1
 }
 count_events() { journal_since "$SINCE" | jq -r '.MESSAGE | strings' | grep -cF -- "$1"; }
-watching() { systemctl show -P StatusText memrelief.service | sed -n 's/^watching \([0-9]*\) cgroups.*/\1/p'; }
 scrape() { loadgen scrape -file $SOCK >/run/e2e/s18-page 2>/run/e2e/s18-scrape.err; }
 
 stop_memrelief
