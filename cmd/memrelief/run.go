@@ -316,7 +316,7 @@ func wireSystemd(ctx context.Context, h *host, cfg *engine.Config, sink report.S
 		closers = append(closers, closeWatch)
 		cfg.Rescan = rescan
 	} else {
-		warn("no systemd unit signals, new units are found by the periodic rescan: " + err.Error())
+		warn("no systemd unit signals, new units are found by the tree watcher or the periodic walk: " + err.Error())
 	}
 	return done
 }

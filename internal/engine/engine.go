@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -68,18 +69,20 @@ type Config struct {
 	// MaxDepth bounds discovery below the root (containers of pods sit at
 	// depth 4 under the systemd driver).
 	MaxDepth int
-	// RescanEvery is how often the tree is walked for new and removed
-	// cgroups, and limits read again.
+	// RescanEvery is how often limits are read again, and the tree walked
+	// for new and removed cgroups when no tree watcher sees them come.
 	RescanEvery time.Duration
 	// Rescan, when a unit appears or goes (systemd's UnitNew/UnitRemoved),
-	// makes the next tick walk the tree instead of waiting for RescanEvery.
+	// makes the next tick walk the tree instead of waiting for the period.
+	// Cgroups no unit owns (cgroupfs-driver pods) come without it.
 	Rescan <-chan struct{}
 	// WatchTree has inotify say when a directory the walk lists gains or
 	// loses a subdirectory, whoever made it (systemd, a runtime, the
 	// kubelet's cgroupfs driver): the tree is then walked when it changed,
 	// at most every minRescanGap, and every WatchedRescanEvery in case,
 	// instead of every RescanEvery. Above MaxTreeWatches directories (0:
-	// defaultTreeWatches) it is walked every RescanEvery again.
+	// defaultTreeWatches; less where fs.inotify.max_user_watches is small)
+	// it is walked every RescanEvery again.
 	WatchTree          bool
 	MaxTreeWatches     int
 	WatchedRescanEvery time.Duration
@@ -387,13 +390,29 @@ func (e *Engine) watchForChanges() <-chan struct{} {
 	if !e.cfg.WatchTree {
 		return nil
 	}
-	t, err := treewatch.New(e.cfg.MaxTreeWatches)
+	t, err := treewatch.New(treeWatches(e.cfg.Roots.Proc, e.cfg.MaxTreeWatches))
 	if err != nil {
 		e.once("treewatch", fmt.Sprintf("new cgroups are found by walking the tree every %v: %v", e.cfg.RescanEvery, err))
 		return nil
 	}
 	e.tree = t
 	return t.C()
+}
+
+// treeWatches is how many inotify watches the tree watcher may hold:
+// bound, or an eighth of fs.inotify.max_user_watches when that is less. The limit
+// is shared by every daemon running as root (the kubelet, log agents, the
+// runtime), and kernels before 5.11 default it to 8192.
+func treeWatches(proc string, bound int) int {
+	data, err := os.ReadFile(filepath.Join(proc, "sys/fs/inotify/max_user_watches"))
+	if err != nil {
+		return bound
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(string(data)))
+	if err != nil || n <= 0 {
+		return bound
+	}
+	return min(bound, max(n/8, 1))
 }
 
 // Close releases the descriptors the engine holds and waits (a few

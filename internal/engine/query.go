@@ -26,7 +26,7 @@ type CgroupStatus struct {
 
 	CurrentBytes uint64 `json:"current_bytes"`
 	// HighBytes and MaxBytes are memory.high and memory.max (v1: the
-	// limit); 0 when not set. Limits are read at each rescan.
+	// limit); 0 when not set. Limits are read every RescanEvery.
 	HighBytes            uint64 `json:"memory_high_bytes,omitempty"`
 	MaxBytes             uint64 `json:"memory_max_bytes,omitempty"`
 	SlabReclaimableBytes uint64 `json:"slab_reclaimable_bytes"`

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -40,10 +41,10 @@ func (e *Engine) scan(ctx context.Context, now time.Time) {
 	all, err := e.rd.Walk("", e.cfg.MaxDepth)
 	if err != nil && !errors.Is(err, cgroupfs.ErrGone) {
 		e.once("walk", fmt.Sprintf("list cgroups: %v", err))
+		e.treeWatched = false // walked again in RescanEvery, not a minute
 		return
 	}
 	e.walked = len(all)
-	e.watchTree(all)
 	// Cgroups that are gone make room before new ones are counted against
 	// daemon.max_cgroups.
 	present := make(map[string]bool, len(all))
@@ -71,12 +72,16 @@ func (e *Engine) scan(ctx context.Context, now time.Time) {
 	// place, and what room daemon.max_cgroups leaves goes to the new ones
 	// in admitRank's order.
 	var fresh []candidate
+	var dirs []string // for the tree watcher
 	for _, cg := range all {
 		if cg == e.cfg.SelfCgroup {
 			continue
 		}
 		w := e.watched[cg]
 		own := e.ownership(ctx, cg, w)
+		if e.tree != nil && e.watchesBelow(ctx, cg, own) {
+			dirs = append(dirs, cg)
+		}
 		rule := e.ruleFor(ctx, cg, own)
 		switch {
 		case rule == nil && w != nil:
@@ -100,6 +105,7 @@ func (e *Engine) scan(ctx context.Context, now time.Time) {
 			keep(w)
 		}
 	}
+	e.watchTree(dirs)
 	var leftOut []string
 	if room := max(e.pol.Daemon.MaxCgroups-len(e.watched), 0); len(fresh) > room {
 		slices.SortStableFunc(fresh, func(a, b candidate) int { return a.rank - b.rank })
@@ -152,23 +158,36 @@ func (e *Engine) scanDue(now time.Time) bool {
 	}
 }
 
+// watchesBelow is whether a new cgroup below cg is worth a walk at once:
+// not past MaxDepth, where the walk does not look, and not in a delegated
+// subtree (a user's, a Delegate=yes unit's), whose owner can make and
+// remove cgroups at will; those are found by the walk once a minute.
+func (e *Engine) watchesBelow(ctx context.Context, cg string, own systemd.Ownership) bool {
+	if strings.Count(cg, "/")+1 >= e.cfg.MaxDepth || own.DelegatedBy != "" {
+		return false
+	}
+	return own.Unit == "" || !e.owners.Delegates(ctx, own.Unit, cg)
+}
+
 // watchTree has the tree watcher watch the directories where the next
-// walk could find something new: the root, each cgroup the walk listed
-// above MaxDepth, and the kubelet's pod log directory (pod names).
-func (e *Engine) watchTree(all []string) {
+// walk could find something new that matters: the root, the cgroups
+// watchesBelow allows, and the kubelet's pod log directory (pod names), or
+// the directory it will be made in.
+func (e *Engine) watchTree(cgs []string) {
 	if e.tree == nil {
 		return
 	}
 	base := e.cfg.Layout.MemoryDir
-	dirs := make([]string, 0, len(all)+2)
+	dirs := make([]string, 0, len(cgs)+2)
 	dirs = append(dirs, base)
 	if e.cfg.Roots.Log != "" {
-		dirs = append(dirs, filepath.Join(e.cfg.Roots.Log, "pods"))
-	}
-	for _, cg := range all {
-		if strings.Count(cg, "/")+1 >= e.cfg.MaxDepth {
-			continue
+		pods := filepath.Join(e.cfg.Roots.Log, "pods")
+		if _, err := os.Stat(pods); err != nil {
+			pods = e.cfg.Roots.Log
 		}
+		dirs = append(dirs, pods)
+	}
+	for _, cg := range cgs {
 		if d, err := cgroupfs.Dir(base, cg); err == nil {
 			dirs = append(dirs, d)
 		}
@@ -184,7 +203,7 @@ func (e *Engine) watchTree(all []string) {
 	case err != nil:
 		e.once("treewatch-set", fmt.Sprintf("cgroups may come and go unseen until the next walk (%v); the tree is walked every %v", err, e.cfg.RescanEvery))
 	case !complete:
-		e.once("treewatch-full", fmt.Sprintf("the cgroup tree has more than the %d directories memrelief watches for new cgroups (inotify); it is walked every %v instead", e.cfg.MaxTreeWatches, e.cfg.RescanEvery))
+		e.once("treewatch-full", fmt.Sprintf("the cgroup tree has more than the %d directories memrelief watches for new cgroups (inotify); it is walked every %v instead", e.tree.Max(), e.cfg.RescanEvery))
 	}
 }
 

@@ -1,11 +1,15 @@
 package engine
 
 import (
+	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/memrelief/memrelief/internal/report"
+	"github.com/memrelief/memrelief/internal/treewatch"
 )
 
 // watchingTree gives h's engine its tree watcher, as Run does.
@@ -19,7 +23,7 @@ func watchingTree(t *testing.T, h *harness) <-chan struct{} {
 	return changed
 }
 
-// changedAt waits for the watcher's signal and passes it on as Run does.
+// treeChanged waits for the watcher's signal and passes it on as Run does.
 func (h *harness) treeChanged(changed <-chan struct{}) {
 	h.t.Helper()
 	select {
@@ -102,5 +106,77 @@ func TestEngineWalksOnAPeriodPastTheWatchBound(t *testing.T) {
 	}
 	if len(said) != 1 || !strings.Contains(said[0], "than the 3 directories") || !strings.Contains(said[0], "every 10s") {
 		t.Fatalf("warnings of the bound: %q; want one naming the 3 and the 10s walks", said)
+	}
+}
+
+// Run passes the watcher's signal on: with both periodic walks an hour
+// away, a pod made with mkdir is watched at the tick after.
+func TestEngineRunWalksWhenTheTreeChanges(t *testing.T) {
+	probe, err := treewatch.New(1)
+	if err != nil {
+		t.Skipf("no inotify here: %v", err)
+	}
+	probe.Close()
+	h := newHarness(t, testPolicy, true)
+	h.eng.cfg.WatchTree = true
+	h.eng.cfg.RescanEvery, h.eng.cfg.WatchedRescanEvery = time.Hour, time.Hour
+	// Real time: the walk a change asks for waits minRescanGap.
+	h.eng.cfg.Now = time.Now
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- h.eng.Run(ctx, nil) }()
+	defer func() { cancel(); <-done }()
+	query := func() Snapshot {
+		qctx, qcancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer qcancel()
+		s, err := h.eng.Query(qctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	if n := len(query().Cgroups); n != 1 {
+		t.Fatalf("watching %d cgroups, want 1", n)
+	}
+	// Past the second tick (2 s), which walks once more for the
+	// directories read before their watches: what finds the pod below is
+	// the watcher's signal alone.
+	time.Sleep(3 * time.Second)
+	h.addPodCopy("kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod9999.slice")
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if len(query().Cgroups) == 2 {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatal("a pod made with mkdir was not watched within 10 s; the periodic walks are an hour away")
+}
+
+// A delegated subtree's owner makes and removes cgroups at will: none of
+// its directories is watched (nor the delegating unit's own), so a loop of
+// mkdir and rmdir there asks for no walk.
+func TestEngineDoesNotWatchDelegatedSubtrees(t *testing.T) {
+	h := newHarness(t, testPolicy, true)
+	changed := watchingTree(t, h)
+	h.tickAt(0)
+	h.tickAt(2)
+	before := h.eng.tree.Len()
+	user := filepath.Join(h.roots.Cgroup, "user.slice/user-1000.slice")
+	if err := os.MkdirAll(filepath.Join(user, "user@1000.service/app.slice/x.service"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	h.treeChanged(changed) // user-1000.slice is systemd's, and watched
+	h.tickAt(4)
+	if got := h.eng.tree.Len(); got != before+1 {
+		t.Fatalf("watching %d directories after a user's subtree came, want %d (user-1000.slice alone)", got, before+1)
+	}
+	if err := os.Mkdir(filepath.Join(user, "user@1000.service/app.slice/y.service"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-changed:
+		t.Fatal("a cgroup made in a delegated subtree signalled a change")
+	case <-time.After(100 * time.Millisecond):
 	}
 }

@@ -85,7 +85,7 @@ func (o *Owners) Of(ctx context.Context, cg string) Ownership {
 	for i, c := range parts {
 		parent := prefix
 		prefix = strings.TrimPrefix(prefix+"/"+c, "/")
-		if last != "" && o.delegates(ctx, last, parent) {
+		if last != "" && o.Delegates(ctx, last, parent) {
 			own.DelegatedBy = last
 			return own
 		}
@@ -104,9 +104,9 @@ func (o *Owners) Of(ctx context.Context, cg string) Ownership {
 	return own
 }
 
-// delegates reports whether unit, whose cgroup is dir, hands its subtree to
-// someone else.
-func (o *Owners) delegates(_ context.Context, unit, dir string) bool {
+// Delegates reports whether unit, whose cgroup is dir, hands its subtree
+// to someone else.
+func (o *Owners) Delegates(_ context.Context, unit, dir string) bool {
 	if strings.HasPrefix(unit, "user@") && strings.HasSuffix(unit, ".service") {
 		return true
 	}

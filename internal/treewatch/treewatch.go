@@ -29,11 +29,13 @@ type Watcher struct {
 	max int
 	c   chan struct{}
 
-	// mu guards the two maps, which Set changes and the reading goroutine
-	// trims when the kernel drops a watch (its directory went).
+	// mu guards the maps and err, which Set changes and the reading
+	// goroutine trims when the kernel drops a watch (its directory went)
+	// or its queue overflowed.
 	mu    sync.Mutex
 	wds   map[string]int
 	paths map[int]string
+	err   error // why reading stopped before Close: nothing is seen since
 	done  chan struct{}
 }
 
@@ -60,12 +62,16 @@ func (w *Watcher) C() <-chan struct{} { return w.c }
 // Set makes dirs the set of watched directories: it watches those not
 // watched yet and stops watching the rest. complete is false when not
 // every directory could be watched (the bound, the kernel's limit, or an
-// error other than the directory having gone), so changes may go unseen;
+// error other than the directory having gone, or reading events failed:
+// err says why), so changes may go unseen;
 // added counts the directories watched anew, which were read before their
 // watch existed: a change in them since is seen only by walking again.
 func (w *Watcher) Set(dirs []string) (complete bool, added int, err error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if w.err != nil {
+		return false, 0, w.err
+	}
 	want := make(map[string]bool, len(dirs))
 	for _, d := range dirs {
 		want[d] = true
@@ -90,9 +96,10 @@ func (w *Watcher) Set(dirs []string) (complete bool, added int, err error) {
 		wd, aerr := unix.InotifyAddWatch(w.fd(), d, mask)
 		switch {
 		case aerr == nil:
-			if old, ok := w.paths[wd]; ok {
-				// The same directory under a second name: keep one.
-				delete(w.wds, old)
+			if _, ok := w.paths[wd]; ok {
+				// The same directory under a second name (a bind mount) is
+				// watched once, under the first.
+				continue
 			}
 			w.wds[d], w.paths[wd] = wd, d
 			added++
@@ -109,6 +116,9 @@ func (w *Watcher) Set(dirs []string) (complete bool, added int, err error) {
 	}
 	return complete, added, err
 }
+
+// Max is the bound New was given.
+func (w *Watcher) Max() int { return w.max }
 
 // Len is how many directories are watched.
 func (w *Watcher) Len() int {
@@ -144,7 +154,13 @@ func (w *Watcher) read() {
 	for {
 		n, err := w.f.Read(buf)
 		if err != nil {
-			return // closed
+			if !errors.Is(err, os.ErrClosed) {
+				w.mu.Lock()
+				w.err = fmt.Errorf("read inotify events: %w", err)
+				w.mu.Unlock()
+				w.signal()
+			}
+			return
 		}
 		if w.changed(buf[:n]) {
 			w.signal()
@@ -167,6 +183,14 @@ func (w *Watcher) changed(b []byte) bool {
 		b = b[size:]
 		switch {
 		case ev.Mask&unix.IN_Q_OVERFLOW != 0:
+			// Events were lost, IN_IGNORED among them maybe: a watch the
+			// maps hold may be gone. Dropping them all makes the next Set
+			// watch every directory anew.
+			for wd := range w.paths {
+				_, _ = unix.InotifyRmWatch(w.ifd, uint32(wd))
+			}
+			clear(w.wds)
+			clear(w.paths)
 			changed = true
 		case ev.Mask&unix.IN_IGNORED != 0:
 			// The directory went (or was unmounted). A watch Set removed is

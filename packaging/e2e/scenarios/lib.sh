@@ -87,10 +87,10 @@ peak_while() {
 	echo "$_peak"
 }
 
-# journal_since EPOCH prints memrelief's journal entries since EPOCH (date +%s) as
-# JSON lines.
 # watching: how many cgroups the daemon watches, from its sd_notify status.
 watching() { systemctl show -P StatusText memrelief.service | sed -n 's/^watching \([0-9]*\) cgroups.*/\1/p'; }
+# journal_since EPOCH prints memrelief's journal entries since EPOCH (date +%s) as
+# JSON lines.
 journal_since() { journalctl -u memrelief.service --since "@$1" -o json --no-pager -q 2>/dev/null; }
 
 mb() { echo $(($1 / 1048576)); }
