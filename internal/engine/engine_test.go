@@ -444,20 +444,8 @@ func TestEngineRescanOnUnitSignal(t *testing.T) {
 	rescan := make(chan struct{}, 1)
 	h.eng.cfg.Rescan = rescan
 	h.eng.cfg.RescanEvery = time.Hour
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- h.eng.Run(ctx, nil) }()
-	defer func() { cancel(); <-done }() // Run's shutdown finishes before the harness cleans up
-	query := func() Snapshot {
-		qctx, qcancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer qcancel()
-		s, err := h.eng.Query(qctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	}
-	if n := len(query().Cgroups); n != 1 {
+	defer h.run()()
+	if n := len(h.query().Cgroups); n != 1 {
 		t.Fatalf("watching %d cgroups, want 1", n)
 	}
 	// A new pod slice appears and systemd says so.
@@ -472,14 +460,41 @@ func TestEngineRescanOnUnitSignal(t *testing.T) {
 	rescan <- struct{}{}
 	// The loop's next tick (2 s interval) walks the tree though the
 	// periodic rescan is an hour away.
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		if len(query().Cgroups) == 2 {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
+	if !h.watchingWithin(2, 10*time.Second) {
+		t.Fatal("the new pod was not picked up after the rescan signal")
 	}
-	t.Fatal("the new pod was not picked up after the rescan signal")
+}
+
+// run runs the engine's loop until the function it returns is called,
+// which waits for Run's shutdown to finish before the harness cleans up.
+func (h *harness) run() func() {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- h.eng.Run(ctx, nil) }()
+	return func() { cancel(); <-done }
+}
+
+// query asks the running loop for its snapshot.
+func (h *harness) query() Snapshot {
+	h.t.Helper()
+	qctx, qcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer qcancel()
+	s, err := h.eng.Query(qctx)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return s
+}
+
+// watchingWithin reports whether the running loop watches n cgroups
+// within d.
+func (h *harness) watchingWithin(n int, d time.Duration) bool {
+	for deadline := time.Now().Add(d); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if len(h.query().Cgroups) == n {
+			return true
+		}
+	}
+	return false
 }
 
 func TestEngineRemembersRecentEvents(t *testing.T) {

@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -122,20 +121,8 @@ func TestEngineRunWalksWhenTheTreeChanges(t *testing.T) {
 	h.eng.cfg.RescanEvery, h.eng.cfg.WatchedRescanEvery = time.Hour, time.Hour
 	// Real time: the walk a change asks for waits minRescanGap.
 	h.eng.cfg.Now = time.Now
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- h.eng.Run(ctx, nil) }()
-	defer func() { cancel(); <-done }()
-	query := func() Snapshot {
-		qctx, qcancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer qcancel()
-		s, err := h.eng.Query(qctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	}
-	if n := len(query().Cgroups); n != 1 {
+	defer h.run()()
+	if n := len(h.query().Cgroups); n != 1 {
 		t.Fatalf("watching %d cgroups, want 1", n)
 	}
 	// Past the second tick (2 s), which walks once more for the
@@ -143,14 +130,9 @@ func TestEngineRunWalksWhenTheTreeChanges(t *testing.T) {
 	// the watcher's signal alone.
 	time.Sleep(3 * time.Second)
 	h.addPodCopy("kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod9999.slice")
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		if len(query().Cgroups) == 2 {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
+	if !h.watchingWithin(2, 10*time.Second) {
+		t.Fatal("a pod made with mkdir was not watched within 10 s; the periodic walks are an hour away")
 	}
-	t.Fatal("a pod made with mkdir was not watched within 10 s; the periodic walks are an hour away")
 }
 
 // A delegated subtree's owner makes and removes cgroups at will: none of
