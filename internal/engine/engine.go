@@ -94,10 +94,11 @@ const (
 	// kernel memory charged to memrelief and one of root's
 	// fs.inotify.max_user_watches.
 	defaultTreeWatches = 4096
-	// minRescanGap bounds the walks that changes in the tree ask for: a
-	// user making and removing cgroups in a loop gets one walk every two
-	// seconds, what the default interval ticks at anyway.
-	minRescanGap = 2 * time.Second
+	// minRescanGap bounds the walks that changes in the tree ask for: at
+	// most one a tick at the default interval (2 s), less than the tick
+	// itself so that a tick a little late does not put the walk off to
+	// the next one.
+	minRescanGap = 1500 * time.Millisecond
 )
 
 // watched is everything the engine keeps about one cgroup: dropping the

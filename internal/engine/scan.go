@@ -16,6 +16,7 @@ import (
 	"github.com/memrelief/memrelief/internal/policy"
 	"github.com/memrelief/memrelief/internal/report"
 	"github.com/memrelief/memrelief/internal/systemd"
+	"github.com/memrelief/memrelief/internal/treewatch"
 )
 
 // scan walks the memory hierarchy, starts watching cgroups a rule now
@@ -193,6 +194,12 @@ func (e *Engine) watchTree(cgs []string) {
 		}
 	}
 	complete, added, err := e.tree.Set(dirs)
+	if errors.Is(err, treewatch.ErrStopped) {
+		e.once("treewatch-stopped", fmt.Sprintf("new cgroups are found by walking the tree every %v: %v", e.cfg.RescanEvery, err))
+		e.tree.Close()
+		e.tree, e.treeWatched = nil, false
+		return
+	}
 	e.treeWatched = complete
 	if added > 0 {
 		// Read before they were watched: what came into them between the

@@ -6,9 +6,11 @@
 package treewatch
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sync"
 	"unsafe"
 
@@ -18,6 +20,10 @@ import (
 // What a watched directory reports: its subdirectories coming and going
 // (mkdir, rmdir, rename), and its own removal.
 const mask = unix.IN_CREATE | unix.IN_DELETE | unix.IN_MOVED_FROM | unix.IN_MOVED_TO | unix.IN_ONLYDIR | unix.IN_EXCL_UNLINK
+
+// ErrStopped is what Set returns once reading events failed: the watcher
+// sees nothing any more, and the caller should close it.
+var ErrStopped = errors.New("the tree watcher stopped")
 
 // Watcher holds an inotify watch on each directory of the set it was last
 // given, up to a bound, and sends on C when one of them changed.
@@ -76,13 +82,11 @@ func (w *Watcher) Set(dirs []string) (complete bool, added int, err error) {
 	for _, d := range dirs {
 		want[d] = true
 	}
-	for p, wd := range w.wds {
+	for p := range w.wds {
 		if !want[p] {
 			// Forgotten before the kernel's IN_IGNORED comes back, so that
 			// event is not taken for a change.
-			delete(w.wds, p)
-			delete(w.paths, wd)
-			_, _ = unix.InotifyRmWatch(w.fd(), uint32(wd))
+			w.forget(p)
 		}
 	}
 	complete = true
@@ -93,7 +97,7 @@ func (w *Watcher) Set(dirs []string) (complete bool, added int, err error) {
 		if len(w.wds) >= w.max {
 			return false, added, nil
 		}
-		wd, aerr := unix.InotifyAddWatch(w.fd(), d, mask)
+		wd, aerr := unix.InotifyAddWatch(w.ifd, d, mask)
 		switch {
 		case aerr == nil:
 			if _, ok := w.paths[wd]; ok {
@@ -135,8 +139,6 @@ func (w *Watcher) Close() error {
 	return err
 }
 
-func (w *Watcher) fd() int { return w.ifd }
-
 func (w *Watcher) signal() {
 	select {
 	case w.c <- struct{}{}:
@@ -156,7 +158,7 @@ func (w *Watcher) read() {
 		if err != nil {
 			if !errors.Is(err, os.ErrClosed) {
 				w.mu.Lock()
-				w.err = fmt.Errorf("read inotify events: %w", err)
+				w.err = fmt.Errorf("%w: read inotify events: %w", ErrStopped, err)
 				w.mu.Unlock()
 				w.signal()
 			}
@@ -166,6 +168,17 @@ func (w *Watcher) read() {
 			w.signal()
 		}
 	}
+}
+
+// forget stops watching path, if it is watched; w.mu is held.
+func (w *Watcher) forget(path string) {
+	wd, ok := w.wds[path]
+	if !ok {
+		return
+	}
+	delete(w.wds, path)
+	delete(w.paths, wd)
+	_, _ = unix.InotifyRmWatch(w.ifd, uint32(wd))
 }
 
 // changed reports whether the events in b say the tree changed, and
@@ -180,6 +193,7 @@ func (w *Watcher) changed(b []byte) bool {
 		if size > len(b) {
 			break
 		}
+		name := string(bytes.TrimRight(b[unix.SizeofInotifyEvent:size], "\x00"))
 		b = b[size:]
 		switch {
 		case ev.Mask&unix.IN_Q_OVERFLOW != 0:
@@ -193,8 +207,8 @@ func (w *Watcher) changed(b []byte) bool {
 			clear(w.paths)
 			changed = true
 		case ev.Mask&unix.IN_IGNORED != 0:
-			// The directory went (or was unmounted). A watch Set removed is
-			// no longer in paths, and says nothing.
+			// The directory went (or was unmounted). A watch Set removed,
+			// or forget did, is no longer in paths, and says nothing.
 			if p, ok := w.paths[int(ev.Wd)]; ok {
 				delete(w.paths, int(ev.Wd))
 				if w.wds[p] == int(ev.Wd) {
@@ -205,8 +219,17 @@ func (w *Watcher) changed(b []byte) bool {
 		case ev.Mask&unix.IN_ISDIR != 0:
 			// Files come and go in a cgroup's directory only on ordinary
 			// file systems (fixture trees); kernfs makes them without events.
-			if _, ok := w.paths[int(ev.Wd)]; ok {
-				changed = true
+			parent, ok := w.paths[int(ev.Wd)]
+			if !ok {
+				continue
+			}
+			changed = true
+			if ev.Mask&(unix.IN_DELETE|unix.IN_MOVED_FROM) != 0 && name != "" {
+				// A cgroup's directory gone from its parent: on kernfs its
+				// own IN_IGNORED need not follow (the watch holds the inode),
+				// and a directory made again under that name must be
+				// watched anew.
+				w.forget(filepath.Join(parent, name))
 			}
 		}
 	}

@@ -231,3 +231,28 @@ func TestTheBoundLeavesTheSetIncomplete(t *testing.T) {
 		t.Fatalf("Set with a vanished directory = %v, %v; want complete", complete, err)
 	}
 }
+
+// On kernfs a removed cgroup's watch holds its inode, and its IN_IGNORED
+// need not come: the parent's IN_DELETE is what forgets it, so a
+// directory made again under the name is watched anew. (On the temporary
+// directories here IN_IGNORED comes too, so the event is made by hand.)
+func TestTheParentsDeleteForgetsTheChild(t *testing.T) {
+	root := t.TempDir()
+	pod := filepath.Join(root, "pod1")
+	mkdirs(t, pod)
+	w := newWatcher(t, 10)
+	w.Set([]string{root, pod})
+	ev := make([]byte, unix.SizeofInotifyEvent+16)
+	e := (*unix.InotifyEvent)(unsafe.Pointer(&ev[0]))
+	e.Wd, e.Mask, e.Len = int32(w.wds[root]), unix.IN_DELETE|unix.IN_ISDIR, 16
+	copy(ev[unix.SizeofInotifyEvent:], "pod1")
+	if !w.changed(ev) {
+		t.Fatal("a directory deleted from a watched one is no change")
+	}
+	if _, ok := w.wds[pod]; ok || w.Len() != 1 {
+		t.Fatalf("the deleted directory is still watched (%d watches)", w.Len())
+	}
+	if _, added, _ := w.Set([]string{root, pod}); added != 1 {
+		t.Fatalf("the directory under the same name again: added %d, want 1", added)
+	}
+}
