@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
@@ -259,6 +260,45 @@ func TestKnobGraduatedValuesAndStrictest(t *testing.T) {
 	s.set(500)
 	if m := k.Set(ctx, s.knob, Want{Target: 200, Raise: true}, false); m.Result != MoveNone || s.value() != 500 {
 		t.Fatalf("lowered an administrator's vfs_cache_pressure: %+v", m)
+	}
+}
+
+// Two properties of one unit, restored in the other order than they were
+// set: the drop-in directory systemd made for the first goes with the last
+// drop-in, and an administrator's drop-in keeps it.
+func TestKnobDropInDirectoryGoesWithTheLastProperty(t *testing.T) {
+	const mib = 1 << 20
+	ctx := context.Background()
+	for _, admin := range []bool{false, true} {
+		w := unitWorld(t, "")
+		high := w.knob.(UnitKnob)
+		low := high
+		low.Name = "MemoryLow"
+		high.Units.(*fakeUnits).props["app.service/MemoryLow"] = 0 // systemd's default: no protection
+		dir := filepath.Join(high.Run, "systemd", "system.control", "app.service.d")
+		if admin {
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, "90-admin.conf"), []byte("[Service]\nCPUWeight=50\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		k := &Knobs{Records: state.Store{Dir: t.TempDir()}}
+		k.Set(ctx, high, Want{Target: 900 * mib}, false)
+		k.Set(ctx, low, Want{Target: 64 * mib, Raise: true}, false)
+		for _, knob := range []Knob{high, low} {
+			if m := k.Restore(ctx, knob); m.Result != MoveRestored {
+				t.Fatalf("restore %s: %+v", knob.Spec().Name, m)
+			}
+		}
+		entries, err := os.ReadDir(dir)
+		switch {
+		case admin && (err != nil || len(entries) != 1 || entries[0].Name() != "90-admin.conf"):
+			t.Fatalf("with an administrator's drop-in: %v, %v; want it alone", entries, err)
+		case !admin && !errors.Is(err, fs.ErrNotExist):
+			t.Fatalf("drop-in directory left after both restores: %v, %v", entries, err)
+		}
 	}
 }
 

@@ -116,10 +116,7 @@ func (u UnitKnob) SaveSide(ctx context.Context) (*Side, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Side{Path: path}
-	if _, err := os.Stat(filepath.Dir(s.Path)); err == nil {
-		s.DirExisted = true
-	}
+	s := &Side{Path: path, DirExisted: dirOfItsOwn(filepath.Dir(path))}
 	data, err := os.ReadFile(s.Path)
 	switch {
 	case err == nil:
@@ -162,6 +159,30 @@ func (u UnitKnob) RestoreSide(_ context.Context, s *Side) error {
 		_ = os.Remove(filepath.Dir(s.Path))
 	}
 	return nil
+}
+
+// dirOfItsOwn is whether a unit's runtime drop-in directory is there for
+// more than runtime properties: it holds another kind of file, or nothing.
+// One made by systemd for the properties memrelief set is not: with
+// MemoryHigh and MemoryLow set one after the other, the second saw the
+// directory the first made, and when their restores ran in the other
+// order neither removed it. So every restore tries, and the directory goes
+// with the last property drop-in, whoever made the others (an
+// administrator's set-property --runtime keeps it, being still there).
+func dirOfItsOwn(dir string) bool {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return !errors.Is(err, fs.ErrNotExist)
+	}
+	if len(entries) == 0 {
+		return true
+	}
+	for _, e := range entries {
+		if !e.Type().IsRegular() || !strings.HasPrefix(e.Name(), "50-") || !strings.HasSuffix(e.Name(), ".conf") {
+			return true
+		}
+	}
+	return false
 }
 
 var _ Knob = UnitKnob{}
