@@ -28,7 +28,7 @@ func (h *harness) treeChanged(changed <-chan struct{}) {
 	select {
 	case <-changed:
 		h.eng.treeDirty = true
-	case <-time.After(time.Second):
+	case <-time.After(5 * time.Second):
 		h.t.Fatal("the tree watcher said nothing of a new cgroup")
 	}
 }

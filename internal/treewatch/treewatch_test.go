@@ -33,13 +33,13 @@ func mkdirs(t *testing.T, dirs ...string) {
 	}
 }
 
-// signalled waits for a signal; events come within microseconds, and a
-// second is far beyond any scheduling delay.
+// signalled waits for a signal; events come within microseconds, and five
+// seconds is room for a loaded machine running tests under -race.
 func signalled(w *Watcher) bool {
 	select {
 	case <-w.C():
 		return true
-	case <-time.After(time.Second):
+	case <-time.After(5 * time.Second):
 		return false
 	}
 }
