@@ -393,11 +393,23 @@ func (e *Engine) watchForChanges() <-chan struct{} {
 	}
 	t, err := treewatch.New(treeWatches(e.cfg.Roots.Proc, e.cfg.MaxTreeWatches))
 	if err != nil {
-		e.once("treewatch", fmt.Sprintf("new cgroups are found by walking the tree every %v: %v", e.cfg.RescanEvery, err))
+		e.dropTreeWatch(err)
 		return nil
 	}
 	e.tree = t
 	return t.C()
+}
+
+// dropTreeWatch closes the tree watcher, if any, so the tree is walked
+// every RescanEvery; why, when not nil, is said once.
+func (e *Engine) dropTreeWatch(why error) {
+	if why != nil {
+		e.once("treewatch", fmt.Sprintf("new cgroups are found by walking the tree every %v: %v", e.cfg.RescanEvery, why))
+	}
+	if e.tree != nil {
+		e.tree.Close()
+	}
+	e.tree, e.treeWatched = nil, false
 }
 
 // treeWatches is how many inotify watches the tree watcher may hold:
@@ -425,10 +437,7 @@ func (e *Engine) Close() {
 		e.once("history-save-stop", fmt.Sprintf("history not all saved on stop: %v", err))
 	}
 	e.nodePSI.Close() // opened again on the next read
-	if e.tree != nil {
-		e.tree.Close()
-		e.tree, e.treeWatched = nil, false
-	}
+	e.dropTreeWatch(nil)
 	for _, w := range e.watched {
 		if w.h != nil {
 			w.h.Close()

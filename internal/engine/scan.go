@@ -195,9 +195,7 @@ func (e *Engine) watchTree(cgs []string) {
 	}
 	complete, added, err := e.tree.Set(dirs)
 	if errors.Is(err, treewatch.ErrStopped) {
-		e.once("treewatch-stopped", fmt.Sprintf("new cgroups are found by walking the tree every %v: %v", e.cfg.RescanEvery, err))
-		e.tree.Close()
-		e.tree, e.treeWatched = nil, false
+		e.dropTreeWatch(err)
 		return
 	}
 	e.treeWatched = complete
