@@ -678,12 +678,7 @@ func TestEngineBoundsWatchedCgroups(t *testing.T) {
 	if n := len(h.eng.watched); n != 3 {
 		t.Fatalf("%d cgroups watched with max_cgroups = 3", n)
 	}
-	var said []string
-	for _, ev := range h.events(report.Problem, "") {
-		if strings.Contains(ev.Message, "max_cgroups") {
-			said = append(said, ev.Message)
-		}
-	}
+	said := h.warnings("max_cgroups")
 	if len(said) != 1 || !strings.Contains(said[0], "3 more") || !strings.Contains(said[0], "kubepods-burstable-pod") {
 		t.Fatalf("left-out report: %q", said)
 	}
@@ -693,12 +688,7 @@ func TestEngineBoundsWatchedCgroups(t *testing.T) {
 	}
 	h.tickAt(22)
 	h.tickAt(33)
-	said = nil
-	for _, ev := range h.events(report.Problem, "") {
-		if strings.Contains(ev.Message, "max_cgroups") {
-			said = append(said, ev.Message)
-		}
-	}
+	said = h.warnings("max_cgroups")
 	if len(said) != 2 || !strings.Contains(said[1], "watched again") {
 		t.Fatalf("after the churn: %q", said)
 	}

@@ -123,6 +123,17 @@ func (h *harness) events(kind report.Kind, action string) []report.Event {
 	return out
 }
 
+// warnings are the messages of the problem events holding sub.
+func (h *harness) warnings(sub string) []string {
+	var out []string
+	for _, ev := range h.events(report.Problem, "") {
+		if strings.Contains(ev.Message, sub) {
+			out = append(out, ev.Message)
+		}
+	}
+	return out
+}
+
 func (h *harness) vfs() string {
 	data, err := os.ReadFile(filepath.Join(h.roots.Proc, "sys/vm/vfs_cache_pressure"))
 	if err != nil {

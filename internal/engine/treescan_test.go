@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/memrelief/memrelief/internal/report"
 	"github.com/memrelief/memrelief/internal/treewatch"
 )
 
@@ -97,12 +96,7 @@ func TestEngineWalksOnAPeriodPastTheWatchBound(t *testing.T) {
 	if msg := h.eng.startedEvent().Message; !strings.Contains(msg, "new cgroups found by walking the tree every 10s") {
 		t.Errorf("the start event does not say the tree is walked every 10s: %s", msg)
 	}
-	var said []string
-	for _, ev := range h.events(report.Problem, "") {
-		if strings.Contains(ev.Message, "directories memrelief watches for new cgroups") {
-			said = append(said, ev.Message)
-		}
-	}
+	said := h.warnings("directories memrelief watches for new cgroups")
 	if len(said) != 1 || !strings.Contains(said[0], "than the 3 directories") || !strings.Contains(said[0], "every 10s") {
 		t.Fatalf("warnings of the bound: %q; want one naming the 3 and the 10s walks", said)
 	}

@@ -147,15 +147,7 @@ func TestEngineReportsTheTriggerBudgetOnce(t *testing.T) {
 		w.gen++
 		w.mu.Unlock()
 	}
-	problems := func(sub string) int {
-		n := 0
-		for _, ev := range h.events(report.Problem, "") {
-			if strings.Contains(ev.Message, sub) {
-				n++
-			}
-		}
-		return n
-	}
+	problems := func(sub string) int { return len(h.warnings(sub)) }
 	budget(true)
 	h.tickAt(2)
 	h.tickAt(4)
@@ -272,18 +264,9 @@ func TestEngineSummarisesKernelRefusals(t *testing.T) {
 		t.Fatalf("the default policy wants %d triggers on the fixture, want at least 3", len(wanted))
 	}
 	slices.Sort(wanted)
-	warnings := func(sub string) []string {
-		var out []string
-		for _, ev := range h.events(report.Problem, "") {
-			if strings.Contains(ev.Message, sub) {
-				out = append(out, ev.Message)
-			}
-		}
-		return out
-	}
 	refuse(unix.EINVAL, wanted[1:]...)
 	h.tickAt(2)
-	got := warnings("the kernel refused PSI triggers")
+	got := h.warnings("the kernel refused PSI triggers")
 	want := fmt.Sprintf("the kernel refused PSI triggers on %d pressure files (%s first): invalid argument;", len(wanted)-1, wanted[1])
 	if len(got) != 1 || !strings.HasPrefix(got[0], want) || !strings.Contains(got[0], "invalid argument") {
 		t.Fatalf("kernel refusals reported as %q, want one beginning %q", got, want)
@@ -296,7 +279,7 @@ func TestEngineSummarisesKernelRefusals(t *testing.T) {
 	// The same reason on another file: nothing new. Another reason: one more.
 	refuse(unix.EINVAL, wanted[0])
 	h.tickAt(4)
-	if got := warnings("the kernel refused PSI triggers"); len(got) != 1 {
+	if got := h.warnings("the kernel refused PSI triggers"); len(got) != 1 {
 		t.Fatalf("a second file refused alike gave another warning: %q", got)
 	}
 	w.mu.Lock()
@@ -304,13 +287,13 @@ func TestEngineSummarisesKernelRefusals(t *testing.T) {
 	w.mu.Unlock()
 	refuse(unix.EPERM, wanted[0])
 	h.tickAt(6)
-	if got := warnings("the kernel refused PSI triggers"); len(got) != 2 || !strings.Contains(got[1], "operation not permitted") {
+	if got := h.warnings("the kernel refused PSI triggers"); len(got) != 2 || !strings.Contains(got[1], "operation not permitted") {
 		t.Fatalf("a refusal for another reason: %q", got)
 	}
 	// A cgroup that went between the walk and its trigger is no refusal.
 	refuse(unix.ENOENT, "/gone/memory.pressure")
 	h.tickAt(8)
-	if got := warnings("the kernel refused PSI triggers"); len(got) != 2 {
+	if got := h.warnings("the kernel refused PSI triggers"); len(got) != 2 {
 		t.Fatalf("a vanished cgroup reported as refused: %q", got)
 	}
 	for key := range h.eng.reported {
