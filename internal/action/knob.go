@@ -319,9 +319,13 @@ func (k *Knobs) write(ctx context.Context, knob Knob, in *intent, v uint64, m Mo
 	if err != nil {
 		after = v
 	}
-	next.Set, next.Pending = after, nil
+	// A published intent is never changed in place: Managed reads it
+	// under the lock only, from the loop, while this runs on a worker.
+	done := next
+	done.Set, done.Pending = after, nil
+	k.put(id, &done)
 	m.Result, m.To = MoveDone, after
-	if err := k.Records.Save(recordName(in.Knob), &next); err != nil {
+	if err := k.Records.Save(recordName(in.Knob), &done); err != nil {
 		// The record on disk still says Pending = v: recovery copes.
 		m.Warn = fmt.Errorf("confirm %s: %w", id, err)
 	}

@@ -263,6 +263,44 @@ func TestKnobGraduatedValuesAndStrictest(t *testing.T) {
 	}
 }
 
+// The engine moves a knob on a worker while its loop reads what is managed
+// for the status line: reads and moves must not race (they did: write
+// confirmed an intent it had already published).
+func TestKnobsReadWhileAKnobMoves(t *testing.T) {
+	if !raceDetector {
+		t.Skip("needs the race detector to fail: run with go test -race (make test does)")
+	}
+	ctx := context.Background()
+	w := sysctlWorld(t)
+	k := &Knobs{Records: state.Store{Dir: t.TempDir()}}
+	id := w.knob.Spec().ID()
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			for _, got := range k.IDs() {
+				if got != id {
+					t.Errorf("managed %q, want only %q", got, id)
+				}
+			}
+			k.Managed(id)
+		}
+	}()
+	for range 50 {
+		life(ctx, k, w.knob, []Want{{Target: 150, Raise: true}, {Target: 200, Raise: true}})
+	}
+	close(stop)
+	<-done
+	if _, _, ok := k.Managed(id); ok || w.value() != 100 {
+		t.Fatalf("after the last restore: managed %v, value %d", ok, w.value())
+	}
+}
+
 // Two properties of one unit, restored in the other order than they were
 // set: the drop-in directory systemd made for the first goes with the last
 // drop-in, and an administrator's drop-in keeps it.
