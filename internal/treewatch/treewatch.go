@@ -54,9 +54,14 @@ func New(max int) (*Watcher, error) {
 	if err != nil {
 		return nil, fmt.Errorf("inotify_init1: %w", err)
 	}
-	w := &Watcher{f: os.NewFile(uintptr(fd), "inotify"), ifd: fd, max: max, c: make(chan struct{}, 1), wds: map[string]int{}, paths: map[int]string{}, done: make(chan struct{})}
+	return start(os.NewFile(uintptr(fd), "inotify"), fd, max), nil
+}
+
+// start reads events from f (with descriptor fd) until it is closed.
+func start(f *os.File, fd, max int) *Watcher {
+	w := &Watcher{f: f, ifd: fd, max: max, c: make(chan struct{}, 1), wds: map[string]int{}, paths: map[int]string{}, done: make(chan struct{})}
 	go w.read()
-	return w, nil
+	return w
 }
 
 // C receives when a watched directory gained or lost a subdirectory, when

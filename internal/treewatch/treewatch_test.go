@@ -1,6 +1,7 @@
 package treewatch
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -254,5 +255,28 @@ func TestTheParentsDeleteForgetsTheChild(t *testing.T) {
 	}
 	if _, added, _ := w.Set([]string{root, pod}); added != 1 {
 		t.Fatalf("the directory under the same name again: added %d, want 1", added)
+	}
+}
+
+// A watcher whose reads fail sees nothing any more: it signals once, so
+// its user looks, and Set says it stopped. (A pipe stands in for the
+// inotify descriptor: no fixture can make the kernel's reads fail.)
+func TestAFailedReadStopsTheWatcher(t *testing.T) {
+	r, wr, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := start(r, -1, 10) // no watch is added: Set is given none before the failure
+
+	t.Cleanup(func() { w.Close() })
+	if _, _, err := w.Set(nil); err != nil {
+		t.Fatalf("Set before any read failed: %v", err)
+	}
+	wr.Close() // the next read gets EOF
+	if !signalled(w) {
+		t.Fatal("no signal after reading failed")
+	}
+	if complete, _, err := w.Set([]string{t.TempDir()}); !errors.Is(err, ErrStopped) || complete {
+		t.Fatalf("Set after reading failed: complete %v, error %v; want ErrStopped", complete, err)
 	}
 }
