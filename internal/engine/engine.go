@@ -192,7 +192,7 @@ type Engine struct {
 	// tree, when Config.WatchTree, says when the walked directories change;
 	// treeWatched is whether it watches every one of them (so the periodic
 	// walk can wait), treeDirty whether one changed since the last walk.
-	tree                   *treewatch.Watcher
+	tree                   treeWatcher
 	treeWatched, treeDirty bool
 	// status is the last STATUS sent to systemd, pinged when the last
 	// watchdog ping was.
@@ -398,6 +398,15 @@ func (e *Engine) watchForChanges() <-chan struct{} {
 	}
 	e.tree = t
 	return t.C()
+}
+
+// treeWatcher is what the engine uses of a treewatch.Watcher, so a test
+// can give it one whose reads failed.
+type treeWatcher interface {
+	Set(dirs []string) (complete bool, added int, err error)
+	Len() int
+	Max() int
+	Close() error
 }
 
 // dropTreeWatch closes the tree watcher, if any, so the tree is walked

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -99,6 +100,94 @@ func TestEngineWalksOnAPeriodPastTheWatchBound(t *testing.T) {
 	said := h.warnings("directories memrelief watches for new cgroups")
 	if len(said) != 1 || !strings.Contains(said[0], "than the 3 directories") || !strings.Contains(said[0], "every 10s") {
 		t.Fatalf("warnings of the bound: %q; want one naming the 3 and the 10s walks", said)
+	}
+}
+
+// A walk that fails leaves the set of watches as it was, which may miss
+// what the walk would have found: the next walk is RescanEvery away, not
+// WatchedRescanEvery.
+func TestEngineWalksSoonAfterAFailedWalk(t *testing.T) {
+	h := newHarness(t, testPolicy, true)
+	watchingTree(t, h)
+	h.tickAt(0)
+	h.tickAt(2)
+	if !h.eng.treeWatched {
+		t.Fatal("the fixture tree is not all watched")
+	}
+	// The root cannot be listed: a file stands where its directory was
+	// (the open cgroup files keep reading through the moved directory).
+	root := h.roots.Cgroup
+	if err := os.Rename(root, root+".away"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(root, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h.eng.treeDirty = true // as Run does on the watcher's signal
+	h.tickAt(4)
+	if said := h.warnings("list cgroups"); len(said) != 1 {
+		t.Fatalf("warnings of the failed walk: %q; want one", said)
+	}
+	if err := os.Remove(root); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(root+".away", root); err != nil {
+		t.Fatal(err)
+	}
+	pod := "kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod9999.slice"
+	h.addPodCopy(pod)
+	h.tickAt(4 + 9)
+	if h.eng.watched[pod] != nil {
+		t.Fatal("walked before RescanEvery with nothing said to have changed")
+	}
+	h.tickAt(4 + 10)
+	if h.eng.watched[pod] == nil {
+		t.Fatalf("a pod made after a failed walk is not watched RescanEvery (%v) later", h.eng.cfg.RescanEvery)
+	}
+	if !h.eng.treeWatched {
+		t.Fatal("the tree does not count as watched again after a walk that worked")
+	}
+}
+
+// stoppingWatcher is a tree watcher whose reads fail once err is set.
+type stoppingWatcher struct {
+	err    error
+	closed bool
+}
+
+func (s *stoppingWatcher) Set([]string) (bool, int, error) { return s.err == nil, 0, s.err }
+func (s *stoppingWatcher) Len() int                        { return 1 }
+func (s *stoppingWatcher) Max() int                        { return 10 }
+func (s *stoppingWatcher) Close() error                    { s.closed = true; return nil }
+
+// A watcher whose reads failed sees nothing: the engine says so once,
+// closes it and walks the tree every RescanEvery, as without one.
+func TestEngineWalksOnAPeriodWhenTheWatcherStops(t *testing.T) {
+	h := newHarness(t, testPolicy, true)
+	w := &stoppingWatcher{}
+	h.eng.tree = w
+	h.tickAt(0)
+	if !h.eng.treeWatched {
+		t.Fatal("the tree does not count as watched")
+	}
+	w.err = fmt.Errorf("%w: read inotify events: input/output error", treewatch.ErrStopped)
+	h.eng.treeDirty = true // the watcher signals when its reads fail
+	h.tickAt(2)
+	if !w.closed || h.eng.tree != nil {
+		t.Fatalf("the stopped watcher is kept (closed %v)", w.closed)
+	}
+	said := h.warnings("new cgroups are found by walking the tree every 10s")
+	if len(said) != 1 || !strings.Contains(said[0], "input/output error") {
+		t.Fatalf("warnings of the stopped watcher: %q; want one saying why", said)
+	}
+	if msg := h.eng.startedEvent().Message; !strings.Contains(msg, "new cgroups found by walking the tree every 10s") {
+		t.Errorf("the start event does not say the tree is walked every 10s: %s", msg)
+	}
+	pod := "kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod9999.slice"
+	h.addPodCopy(pod)
+	h.tickAt(2 + 10)
+	if h.eng.watched[pod] == nil {
+		t.Fatalf("a new pod is not watched RescanEvery (%v) after the watcher stopped", h.eng.cfg.RescanEvery)
 	}
 }
 
