@@ -77,6 +77,13 @@ func (s *SystemdUnits) Unit(ctx context.Context, unit string) (systemd.UnitState
 		return st, nil
 	}
 	st.ControlGroup, _ = p.Value.Value().(string)
+	// Only services and scopes can delegate (systemd refuses it for the
+	// other types): one round trip less for every slice.
+	if typ == "Service" || typ == "Scope" {
+		if p, err := s.Conn.GetUnitTypePropertyContext(ctx, unit, typ, "Delegate"); err == nil {
+			st.Delegate, _ = p.Value.Value().(bool)
+		}
+	}
 	return st, nil
 }
 

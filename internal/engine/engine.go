@@ -272,7 +272,7 @@ func New(cfg Config) *Engine {
 	if cfg.Units != nil {
 		lookup = cfg.Units
 	}
-	e.owners = &systemd.Owners{Cgroup: cfg.Roots.Cgroup, Lookup: lookup}
+	e.owners = &systemd.Owners{Marked: delegateMarks(cfg.Layout), Lookup: lookup}
 	e.hist = newHistories(cfg.Policy.History, cfg.Roots.Lib)
 	e.needs = nodeNeedsOf(cfg.Policy)
 	e.nodePSI = psi.NewFile(nodePressure(cfg.Roots.Proc))
@@ -398,6 +398,21 @@ func (e *Engine) watchForChanges() <-chan struct{} {
 	}
 	e.tree = t
 	return t.C()
+}
+
+// delegateMarks are the hierarchies where systemd marks the cgroups it
+// delegates (trusted.delegate, user.delegate): its own, which is the
+// cgroup2 tree on unified hosts and name=systemd elsewhere. The memory
+// hierarchy of hybrid and legacy hosts carries no mark.
+func delegateMarks(l cgroupfs.Layout) []string {
+	if l.Mode == cgroupfs.Unified {
+		return []string{l.Root}
+	}
+	marks := []string{filepath.Join(l.Root, "systemd")}
+	if l.UnifiedDir != "" {
+		marks = append(marks, l.UnifiedDir)
+	}
+	return marks
 }
 
 // treeWatcher is what the engine uses of a treewatch.Watcher, so a test

@@ -852,3 +852,20 @@ func TestEngineTriggerReplacesPressurePolling(t *testing.T) {
 		t.Fatalf("the tick after a stall: avg10 %v, want the 25 on disk", got)
 	}
 }
+
+// systemd marks delegated cgroups in its own hierarchy: on hybrid and
+// legacy hosts that is not the memory controller's, where the engine reads.
+func TestDelegateMarksAreSystemdsHierarchy(t *testing.T) {
+	for _, tt := range []struct {
+		l    cgroupfs.Layout
+		want string
+	}{
+		{cgroupfs.Layout{Mode: cgroupfs.Unified, Root: "/sys/fs/cgroup", MemoryDir: "/sys/fs/cgroup", UnifiedDir: "/sys/fs/cgroup"}, "/sys/fs/cgroup"},
+		{cgroupfs.Layout{Mode: cgroupfs.Hybrid, Root: "/sys/fs/cgroup", MemoryDir: "/sys/fs/cgroup/memory", UnifiedDir: "/sys/fs/cgroup/unified"}, "/sys/fs/cgroup/systemd /sys/fs/cgroup/unified"},
+		{cgroupfs.Layout{Mode: cgroupfs.Legacy, Root: "/sys/fs/cgroup", MemoryDir: "/sys/fs/cgroup/memory"}, "/sys/fs/cgroup/systemd"},
+	} {
+		if got := strings.Join(delegateMarks(tt.l), " "); got != tt.want {
+			t.Errorf("%v: marks read on %q, want %q", tt.l.Mode, got, tt.want)
+		}
+	}
+}

@@ -21,6 +21,9 @@ type UnitState struct {
 	// scopes) get their runtime drop-ins under /run/systemd/transient, not
 	// /run/systemd/system.control (seen on systemd 252).
 	Transient bool
+	// Delegate is the unit's Delegate= (services and scopes): its
+	// processes make and remove cgroups below its own at will.
+	Delegate bool
 }
 
 // UnitLookup asks systemd about a unit; action.SystemdUnits is the real one.
@@ -48,17 +51,26 @@ type Ownership struct {
 // is trusted for a path component only when systemd confirms that the unit
 // of that name has exactly that cgroup (its ControlGroup property); without
 // systemd on D-Bus, only when no ancestor is known to delegate: a
-// user@.service, or a cgroup systemd marked with the trusted.delegate or
-// user.delegate extended attribute.
+// user@.service, a unit whose Delegate property systemd reports true, or a
+// cgroup systemd marked with the trusted.delegate or user.delegate extended
+// attribute.
 type Owners struct {
-	// Cgroup is the root of the cgroup tree (for the delegate attributes).
-	Cgroup string
+	// Marked are the hierarchies where systemd marks a delegated cgroup
+	// with the attributes: the cgroup2 tree, or on hybrid and legacy hosts
+	// the name=systemd one (and the cgroup2 one, where mounted).
+	Marked []string
 	// Lookup is nil without systemd on D-Bus.
 	Lookup UnitLookup
 	// Xattr reads an extended attribute; nil means the real getxattr(2).
 	Xattr func(path, name string) bool
 
-	cache map[string]bool // prefix path -> systemd owns it as its name says
+	cache map[string]verdict // by prefix path
+}
+
+// verdict is what systemd said of a prefix path.
+type verdict struct {
+	owns      bool // the unit of the path's last name has exactly this cgroup
+	delegates bool // and its Delegate= is on
 }
 
 // Retain keeps the answers for the paths present still holds, and forgets
@@ -69,8 +81,8 @@ type Owners struct {
 // trips. With negatives false, every "not systemd's" answer is forgotten
 // too: a unit that has just appeared may own a path it did not before.
 func (o *Owners) Retain(present func(prefix string) bool, negatives bool) {
-	for p, ok := range o.cache {
-		if !present(p) || (!ok && !negatives) {
+	for p, v := range o.cache {
+		if !present(p) || (!v.owns && !negatives) {
 			delete(o.cache, p)
 		}
 	}
@@ -105,17 +117,28 @@ func (o *Owners) Of(ctx context.Context, cg string) Ownership {
 }
 
 // Delegates reports whether unit, whose cgroup is dir, hands its subtree
-// to someone else.
-func (o *Owners) Delegates(_ context.Context, unit, dir string) bool {
+// to someone else. systemd's answer over D-Bus comes first: the attributes
+// alone miss a Delegate=yes unit where memrelief cannot read trusted.*
+// (without CAP_SYS_ADMIN, as the packaged unit runs) and systemd sets no
+// user.delegate (before v251).
+func (o *Owners) Delegates(ctx context.Context, unit, dir string) bool {
 	if strings.HasPrefix(unit, "user@") && strings.HasSuffix(unit, ".service") {
 		return true
 	}
-	path := filepath.Join(o.Cgroup, dir)
+	if o.Lookup != nil && o.owns(ctx, unit, dir) && o.cache[dir].delegates {
+		return true
+	}
 	xattr := o.Xattr
 	if xattr == nil {
 		xattr = hasXattr
 	}
-	return xattr(path, "trusted.delegate") || xattr(path, "user.delegate")
+	for _, root := range o.Marked {
+		path := filepath.Join(root, dir)
+		if xattr(path, "trusted.delegate") || xattr(path, "user.delegate") {
+			return true
+		}
+	}
+	return false
 }
 
 // owns reports whether systemd's unit of that name has exactly the cgroup
@@ -125,7 +148,7 @@ func (o *Owners) owns(ctx context.Context, unit, prefix string) bool {
 		return true
 	}
 	if v, ok := o.cache[prefix]; ok {
-		return v
+		return v.owns
 	}
 	st, err := o.Lookup.Unit(ctx, unit)
 	ok := err == nil && st.ControlGroup == "/"+prefix
@@ -133,9 +156,9 @@ func (o *Owners) owns(ctx context.Context, unit, prefix string) bool {
 		return false // not cached: ask again next time
 	}
 	if o.cache == nil {
-		o.cache = map[string]bool{}
+		o.cache = map[string]verdict{}
 	}
-	o.cache[prefix] = ok
+	o.cache[prefix] = verdict{owns: ok, delegates: ok && st.Delegate}
 	return ok
 }
 

@@ -62,7 +62,7 @@ func TestOwners(t *testing.T) {
 		{"system.slice/broken.service", true, "", "", "system.slice"},
 	} {
 		t.Run(fmt.Sprintf("%s bus=%v", tt.cg, tt.bus), func(t *testing.T) {
-			o := &Owners{Cgroup: "/sys/fs/cgroup", Xattr: xattr}
+			o := &Owners{Marked: []string{"/sys/fs/cgroup"}, Xattr: xattr}
 			if tt.bus {
 				o.Lookup = sys
 			}
@@ -71,6 +71,49 @@ func TestOwners(t *testing.T) {
 				t.Fatalf("Of(%s) = %+v, want unit %q delegated by %q, drop-ins of %q", tt.cg, got, tt.unit, tt.by, tt.dropInsFor)
 			}
 		})
+	}
+}
+
+// delegating is systemd with some units' Delegate= on.
+type delegating struct {
+	units
+	yes map[string]bool
+}
+
+func (d delegating) Unit(ctx context.Context, unit string) (UnitState, error) {
+	st, err := d.units.Unit(ctx, unit)
+	st.Delegate = d.yes[unit]
+	return st, err
+}
+
+// A Delegate=yes unit is known by what systemd says of it, where no
+// attribute can be read (the packaged unit cannot read trusted.*, and
+// systemd before v251 sets no user.delegate); without systemd on the bus
+// the attributes are all there is, read on the hierarchy systemd marks.
+func TestOwnersKnowWhoDelegates(t *testing.T) {
+	sys := delegating{
+		units: units{"system.slice": "/system.slice", "containerd.service": "/system.slice/containerd.service",
+			"kubepods.slice": "/kubepods.slice"},
+		yes: map[string]bool{"containerd.service": true},
+	}
+	none := func(string, string) bool { return false }
+	ctx := context.Background()
+	cg := "system.slice/containerd.service/postgresql.service"
+	o := &Owners{Marked: []string{"/sys/fs/cgroup"}, Lookup: sys, Xattr: none}
+	if own := o.Of(ctx, cg); own.DelegatedBy != "containerd.service" || own.Unit != "" {
+		t.Fatalf("Of(%s) = %+v; want it delegated by containerd.service, as systemd says", cg, own)
+	}
+	if !o.Delegates(ctx, "containerd.service", "system.slice/containerd.service") || o.Delegates(ctx, "kubepods.slice", "kubepods.slice") {
+		t.Fatal("Delegates does not follow systemd's Delegate=")
+	}
+	// Hybrid: systemd marks its name=systemd hierarchy (and the cgroup2
+	// one), not the memory controller's.
+	marked := func(path, name string) bool {
+		return name == "user.delegate" && path == "/sys/fs/cgroup/unified/system.slice/containerd.service"
+	}
+	o = &Owners{Marked: []string{"/sys/fs/cgroup/systemd", "/sys/fs/cgroup/unified"}, Xattr: marked}
+	if own := o.Of(ctx, cg); own.DelegatedBy != "containerd.service" {
+		t.Fatalf("Of(%s) without the bus = %+v; want the attribute on the second hierarchy found", cg, own)
 	}
 }
 
