@@ -12,6 +12,7 @@
 //	loadgen psi-probe -file F [-trigger T] [-timeout D]   arm a PSI trigger and report what poll saw
 //	loadgen scrape    -file SOCKET                        GET /metrics over a Unix socket, the page to stdout
 //	loadgen conns     -file SOCKET -count N [-timeout D]  N keep-alive connections, one GET each, then idle; after D, say how many the server closed
+//	loadgen unmark    -file CGROUPDIR                     remove systemd's delegation marks (user.delegate, trusted.delegate), say which were there
 //
 // Common flags: -duration bounds the work (0: until -count is reached or a
 // signal arrives), -hold keeps the process alive after the work so its
@@ -61,7 +62,7 @@ type options struct {
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: loadgen dentries|files|logagent|anon|leak|psi-probe|scrape|conns [flags]")
+		fmt.Fprintln(os.Stderr, "usage: loadgen dentries|files|logagent|anon|leak|psi-probe|scrape|conns|unmark [flags]")
 		os.Exit(2)
 	}
 	mode := os.Args[1]
@@ -78,7 +79,7 @@ func main() {
 	fset.IntVar(&o.maxMB, "max", 256, "anon, leak: MB to allocate in total")
 	fset.StringVar(&o.size, "size", "3M", "leak: bytes to add each step (suffix K, M or G: binary units)")
 	fset.DurationVar(&o.every, "every", 5*time.Second, "leak: time between steps")
-	fset.StringVar(&o.file, "file", "", "psi-probe: pressure file to arm; scrape, conns: the metrics socket")
+	fset.StringVar(&o.file, "file", "", "psi-probe: pressure file to arm; scrape, conns: the metrics socket; unmark: the cgroup directory")
 	fset.StringVar(&o.trigger, "trigger", "some 150000 1000000", "psi-probe: trigger text (stall µs, window µs)")
 	fset.DurationVar(&o.timeout, "timeout", 10*time.Second, "psi-probe: how long to poll; conns: how long the server has to close connections")
 	fset.BoolVar(&o.keepFiles, "keep", true, "files: leave created files in place")
@@ -156,6 +157,8 @@ func run(ctx context.Context, mode string, o options) error {
 				c.Close()
 			}
 		}()
+	case "unmark":
+		err = unmark(o.file, os.Stdout)
 	default:
 		return fmt.Errorf("unknown mode %q", mode)
 	}
@@ -394,6 +397,25 @@ func parseSize(s string) (int64, error) {
 
 // psiProbe arms a trigger the way memrelief does and says what happened, so a
 // scenario can tell "triggers unusable here" from "no pressure".
+// unmark removes the attributes systemd marks a delegated cgroup with, so a
+// scenario can see what memrelief learns of a Delegate=yes unit from
+// systemd alone; it says which of them systemd had set.
+func unmark(dir string, out io.Writer) error {
+	if dir == "" {
+		return errors.New("unmark needs -file")
+	}
+	for _, name := range []string{"user.delegate", "trusted.delegate"} {
+		state := "removed"
+		if err := unix.Removexattr(dir, name); errors.Is(err, unix.ENODATA) {
+			state = "absent"
+		} else if err != nil {
+			return fmt.Errorf("remove %s of %s: %w", name, dir, err)
+		}
+		fmt.Fprintf(out, "%s=%s\n", name, state)
+	}
+	return nil
+}
+
 func psiProbe(o options) error {
 	if o.file == "" {
 		return errors.New("psi-probe needs -file")

@@ -195,3 +195,24 @@ func TestIdleConnsCountsWhatTheServerClosed(t *testing.T) {
 		t.Errorf("%d connections returned open, want 3", len(open))
 	}
 }
+
+func TestUnmarkRemovesTheDelegationMarks(t *testing.T) {
+	dir := t.TempDir()
+	if err := unix.Setxattr(dir, "user.delegate", []byte("1"), 0); err != nil {
+		t.Skipf("no user.* attributes on %s (tmpfs before Linux 6.6 has none): %v", dir, err)
+	}
+	var out bytes.Buffer
+	if err := unmark(dir, &out); err != nil {
+		t.Fatal(err)
+	}
+	if got := out.String(); got != "user.delegate=removed\ntrusted.delegate=absent\n" {
+		t.Fatalf("unmark said %q", got)
+	}
+	if _, err := unix.Getxattr(dir, "user.delegate", make([]byte, 8)); err == nil {
+		t.Fatal("user.delegate is still there")
+	}
+	out.Reset()
+	if err := unmark(dir, &out); err != nil || out.String() != "user.delegate=absent\ntrusted.delegate=absent\n" {
+		t.Fatalf("unmark again: %q, %v", out.String(), err)
+	}
+}

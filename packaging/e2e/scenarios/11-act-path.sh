@@ -144,6 +144,11 @@ systemd-run --quiet --unit=$U -p MemoryAccounting=yes /bin/sleep 300
 systemd-run --quiet --unit=e2e-deleg.service -p Delegate=yes -p MemoryAccounting=yes /bin/sleep 600
 sub="$CG/system.slice/e2e-deleg.service"
 for _ in $(seq 1 20); do [ -d "$sub" ] && break; sleep 0.5; done
+# Without systemd's marks on the cgroup (which the packaged unit may not be
+# able to read), memrelief must learn of the delegation from systemd's
+# Delegate property: removed before anything below the unit exists.
+marks=$(/usr/local/bin/loadgen unmark -file "$sub" | grep delegate= | tr '\n' ' ') || fail "could not remove the delegation marks"
+figure delegate_marks_systemd_set "$marks"
 mkdir -p "$sub/payload"
 echo "$(systemctl show -P MainPID e2e-deleg.service)" >"$sub/payload/cgroup.procs" || fail "could not move the delegate's process into a leaf"
 echo +memory >"$sub/cgroup.subtree_control" || fail "could not enable memory in the delegated subtree"
@@ -167,6 +172,12 @@ sleep 6
 [ -z "$(dropins)" ] || fail "drop-ins on the system's $U: $(dropins)"
 acts=$(journal_since "$since" | jq -r 'select(.ACTION == "unit_property") | .MESSAGE' | head -n 3)
 [ -z "$acts" ] || fail "unit_property acted: $acts"
+why=$(journal_since "$since" | jq -r 'select(.MESSAGE | contains("not possible")) | .MESSAGE' | grep "app.slice/$U" | head -n 1)
+figure delegated_refusal "$why"
+case "$why" in
+*"subtree e2e-deleg.service delegates"*) ;;
+*) fail "the refusal does not name the Delegate=yes unit (its marks removed, systemd's Delegate property is what tells): $why" ;;
+esac
 kill $lp 2>/dev/null
 wait $lp 2>/dev/null
 systemctl stop e2e-deleg.service
