@@ -301,7 +301,10 @@ func wireSystemd(ctx context.Context, h *host, cfg *engine.Config, sink report.S
 	warn := func(msg string) {
 		sink.Emit(report.Event{Time: time.Now(), Kind: report.Problem, Priority: report.Warning, Message: msg})
 	}
-	conn, err := sddbus.NewSystemConnectionContext(ctx)
+	// The connection outlives the signal that stops Run: godbus closes a
+	// connection when its context ends, and the stop's restores of unit
+	// properties (Engine.shutdown) still need it. The closers end it.
+	conn, err := sddbus.NewSystemConnectionContext(context.WithoutCancel(ctx))
 	if err != nil {
 		warn("systemd's D-Bus API unreachable, unit properties unavailable: " + err.Error())
 		return done

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -34,7 +35,11 @@ type fakeSystemd struct {
 	// transient units' drop-ins go under run/systemd/transient, as systemd
 	// puts them; slices the kubelet makes are transient.
 	transient map[string]bool
+	// gone makes every call fail, as a closed D-Bus connection does.
+	gone bool
 }
+
+var errBusClosed = errors.New("read unix @->/run/dbus/system_bus_socket: use of closed network connection")
 
 func newFakeSystemd(run string, units ...string) *fakeSystemd {
 	f := &fakeSystemd{run: run, cgroups: map[string]string{}, props: map[string]uint64{}, transient: map[string]bool{}}
@@ -47,6 +52,9 @@ func newFakeSystemd(run string, units ...string) *fakeSystemd {
 func (f *fakeSystemd) Unit(_ context.Context, unit string) (systemd.UnitState, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.gone {
+		return systemd.UnitState{}, errBusClosed
+	}
 	cg, ok := f.cgroups[unit]
 	if !ok {
 		return systemd.UnitState{LoadState: "not-found"}, nil
@@ -57,6 +65,9 @@ func (f *fakeSystemd) Unit(_ context.Context, unit string) (systemd.UnitState, e
 func (f *fakeSystemd) Property(_ context.Context, unit, name string) (uint64, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.gone {
+		return 0, errBusClosed
+	}
 	if v, ok := f.props[unit+"/"+name]; ok {
 		return v, nil
 	}
@@ -69,6 +80,9 @@ func (f *fakeSystemd) Property(_ context.Context, unit, name string) (uint64, er
 func (f *fakeSystemd) SetProperty(_ context.Context, unit, name string, v uint64) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.gone {
+		return errBusClosed
+	}
 	if _, ok := f.cgroups[unit]; !ok {
 		return fmt.Errorf("unit %s not loaded", unit)
 	}
@@ -213,6 +227,33 @@ func TestEngineUnitPropertiesUndoneAtShutdown(t *testing.T) {
 	h.eng.shutdown()
 	if sd.get(podUnit, "MemoryHigh") != "infinity" || sd.get(podUnit, "MemoryLow") != "0" || len(sd.dropIns()) != 0 {
 		t.Fatalf("after shutdown: MemoryHigh %s, MemoryLow %s, drop-ins %v", sd.get(podUnit, "MemoryHigh"), sd.get(podUnit, "MemoryLow"), sd.dropIns())
+	}
+}
+
+// A stop that cannot put a property back (systemd unreachable) must not say
+// its changes are undone: it says which are left, and the record of each
+// stays for the next start.
+func TestEngineShutdownSaysWhatItCouldNotUndo(t *testing.T) {
+	h := newHarness(t, graduatedPolicy, false)
+	sd := withSystemd(h)
+	h.setSlab("125829120")
+	h.tickAt(0)
+	h.tickAt(2)
+	if sd.get(podUnit, "MemoryHigh") != "500M" {
+		t.Fatalf("not set: %v", sd.log())
+	}
+	sd.mu.Lock()
+	sd.gone = true
+	sd.mu.Unlock()
+	h.eng.shutdown()
+	stopped := h.events(report.Stopped, "")
+	if len(stopped) != 1 || stopped[0].Priority != report.Warning ||
+		!strings.Contains(stopped[0].Message, "2 of its changes could not be undone") || !strings.Contains(stopped[0].Message, "MemoryHigh") {
+		t.Fatalf("stop events: %+v; want a warning naming the two properties left", stopped)
+	}
+	records, _ := filepath.Glob(filepath.Join(h.roots.Run, "memrelief", "knob-unit*"))
+	if len(records) != 2 {
+		t.Fatalf("intent records after the failed restores: %v; want both kept", records)
 	}
 }
 

@@ -487,7 +487,16 @@ func (e *Engine) shutdown() {
 	e.pool = newPool()
 	e.undoAll("memrelief is stopping")
 	e.saveAll(5 * time.Second)
-	e.emit(report.Event{Kind: report.Stopped, Priority: report.Notice, Message: "memrelief stopped; its changes are undone"})
+	ev := report.Event{Kind: report.Stopped, Priority: report.Notice, Message: "memrelief stopped; its changes are undone"}
+	if left := e.knobs.IDs(); len(left) > 0 && e.cfg.Observer == "" {
+		// Their intent records stay, and recovery at the next start puts
+		// them back: not the same as undone, and an operator stopping
+		// memrelief for good needs to know.
+		ev.Priority = report.Warning
+		ev.Message = fmt.Sprintf("memrelief stopped; %d of its changes could not be undone (%s): their records are kept in %s, and the next start puts them back",
+			len(left), strings.Join(left, ", "), stateDir(e.cfg.Roots, e.pol.Daemon.StateDir))
+	}
+	e.emit(ev)
 }
 
 // Tick samples and decides once, and starts the actions decided; it never

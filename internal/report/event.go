@@ -18,7 +18,7 @@ type Kind string
 // Event kinds.
 const (
 	Started        Kind = "started"         // the daemon runs: what it watches and what this host allows
-	Stopped        Kind = "stopped"         // the daemon stopped and undid its changes
+	Stopped        Kind = "stopped"         // the daemon stopped, its changes undone or those left named
 	LevelChanged   Kind = "level_changed"   // a cgroup (or the node) entered or left a level
 	ActionTaken    Kind = "action"          // an action ran, with its measured outcome
 	ActionUndone   Kind = "action_undone"   // a change was reverted

@@ -2,7 +2,8 @@
 # a) graduated unit properties: MemoryHigh 900M at elevated, 500M plus
 #    MemoryLow at high, back to 900M without MemoryLow, then the originals
 #    and no runtime drop-in left (levels moved by reloading thresholds
-#    around a held slab figure, so each step is deterministic);
+#    around a held slab figure, so each step is deterministic); a clean
+#    stop of memrelief at elevated puts MemoryHigh back before it exits;
 # b) reload flips dry run both ways: dry_run = true puts MemoryHigh back and
 #    sets nothing, false sets it again;
 # c) a cgroup named like the system unit, created in the subtree a
@@ -90,7 +91,7 @@ expect() {
 # systemd puts a transient unit's runtime drop-ins under /run/systemd/transient.
 dropins() { ls -A /run/systemd/system.control/$U.d /run/systemd/transient/$U.d 2>/dev/null | grep '^50-Memory' | tr '\n' ' '; }
 
-# a) graduated values.
+# a) graduated values, and put back by a clean stop.
 policy false 16M 8M 100G 50G
 systemd-run --quiet --unit=$U -p MemoryAccounting=yes \
 	/usr/local/bin/loadgen dentries -dir /var/tmp/neg-s11 -rate 20000 -count 300000 -hold
@@ -103,6 +104,13 @@ figure slab_held_bytes "$(slab_of "$CG/system.slice/$U")"
 [ "$(slab_of "$CG/system.slice/$U")" -ge $((24 * 1048576)) ] || fail "the generator made only $(slab_of "$CG/system.slice/$U") bytes of slab in 120 s"
 systemctl restart memrelief.service
 expect 20 943718400 0 "elevated"
+# A clean stop puts the property back itself, over D-Bus, before it exits:
+# not left for the next start's recovery.
+systemctl stop memrelief.service
+[ "$(show MemoryHigh)" = infinity ] || fail "MemoryHigh=$(show MemoryHigh) after memrelief stopped: its stop did not restore it ($(journalctl -u memrelief -n 3 --no-pager -o cat | tr '\n' ' '))"
+[ -z "$(dropins)" ] || fail "drop-ins left after memrelief stopped: $(dropins)"
+systemctl start memrelief.service
+expect 20 943718400 0 "elevated after the restart"
 policy false 16M 8M 20M 12M
 reload
 expect 20 524288000 8388608 "high"
