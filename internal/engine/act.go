@@ -409,7 +409,7 @@ func (e *Engine) dispatch(w *watched, d Decision, acts []*policy.Action, now tim
 			w.rate.reclaiming = true
 		}
 	}
-	j := &job{w: w, cg: w.cg, reclaim: &w.reclaim, hook: e.levelEvent(w, d),
+	j := &job{w: w, cg: w.cg, reclaim: w.reclaim, hook: e.levelEvent(w, d),
 		level: w.st.Level, entered: w.st.EnteredAt, woke: w.wokeAt, now: now}
 	e.pool.run(func(ctx context.Context) func() {
 		var results []func()

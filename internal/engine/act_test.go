@@ -734,3 +734,50 @@ func TestEngineBoundsWatchedCgroups(t *testing.T) {
 		t.Fatalf("after the churn: %q", said)
 	}
 }
+
+// A reload that gives a cgroup another rule makes its record anew; the
+// reclaim budget and the in-flight write are the cgroup's, and stay: the
+// new record does not begin the minute's budget again.
+func TestEngineRuleChangeKeepsTheCgroupsReclaimBudget(t *testing.T) {
+	spend := strings.Replace(testPolicy, `dwell = "10s"`, `dwell = "0s"`, 1)
+	spend = strings.Replace(spend, `budget_per_minute = "256M"`, `budget_per_minute = "16M"`, 1)
+	h := newHarness(t, spend, false)
+	h.tickAt(0)
+	rc := h.events(report.ActionTaken, "reclaim")
+	if len(rc) != 1 || rc[0].Fields[report.FieldResult] == report.ResultSkipped {
+		t.Fatalf("first reclaim: %+v", rc)
+	}
+	pfile := filepath.Join(h.roots.Etc, "memrelief", "policy.toml")
+	if err := os.MkdirAll(filepath.Dir(pfile), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	renamed := strings.Replace(spend, `name = "pods"`, `name = "pods-renamed"`, 1)
+	if err := os.WriteFile(pfile, []byte(renamed), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h.eng.Reload(context.Background())
+	h.tickAt(2)
+	if w := h.eng.watched[podSlice]; w == nil || w.rule.Name != "pods-renamed" {
+		t.Fatal("the pod slice is not watched under the renamed rule")
+	}
+	rc = h.events(report.ActionTaken, "reclaim")
+	if len(rc) != 2 || rc[1].Fields[report.FieldResult] != report.ResultSkipped || !strings.Contains(rc[1].Message, "budget spent") {
+		t.Fatalf("reclaims after the rule was renamed: %+v; want the second skipped, the minute's 16M spent", rc)
+	}
+	// A rule put first now matches the cgroup, the old one staying: the
+	// walk makes the record anew.
+	rules := strings.Index(renamed, "[[rule]]")
+	first := renamed[:rules] + strings.Replace(renamed[rules:], `name = "pods-renamed"`, `name = "first"`, 1) + "\n" + renamed[rules:]
+	if err := os.WriteFile(pfile, []byte(first), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h.eng.Reload(context.Background())
+	h.tickAt(4)
+	if w := h.eng.watched[podSlice]; w == nil || w.rule.Name != "first" {
+		t.Fatal("the pod slice is not watched under the rule put first")
+	}
+	rc = h.events(report.ActionTaken, "reclaim")
+	if len(rc) != 3 || rc[2].Fields[report.FieldResult] != report.ResultSkipped {
+		t.Fatalf("reclaims after another rule took the cgroup: %+v; want the third skipped", rc)
+	}
+}

@@ -123,9 +123,12 @@ type watched struct {
 	limitsAt time.Time
 	// rate is the growth of the cgroup's slab, memrelief's reclaims left out.
 	rate slabRate
-	// reclaim is the cgroup's reclaim budget and in-flight write; busy is
-	// true while a job of its actions runs.
-	reclaim action.CgroupReclaim
+	// reclaim is the cgroup's reclaim budget and in-flight write, the
+	// directory's whatever rule watches it: a record made anew for a rule
+	// change takes it over (reclaimFor), so a write still running for the
+	// old one is not joined by a second, nor the budget begun again. busy
+	// is true while a job of this record's actions runs.
+	reclaim *action.CgroupReclaim
 	busy    bool
 	// skipped is set once a decision found the cgroup busy, so that is
 	// said once per job, not every cooldown.
@@ -194,6 +197,10 @@ type Engine struct {
 	// walk can wait), treeDirty whether one changed since the last walk.
 	tree                   treeWatcher
 	treeWatched, treeDirty bool
+	// handover holds, during a reload's scan, the reclaim state of the
+	// records the reload dropped with their rule: a rule renamed or
+	// replaced must not begin a cgroup's budget again (reclaimFor).
+	handover map[string]*action.CgroupReclaim
 	// status is the last STATUS sent to systemd, pinged when the last
 	// watchdog ping was.
 	status string
@@ -856,6 +863,19 @@ func (e *Engine) drop(w *watched, why string) {
 	delete(e.reported, "history-load:/"+w.cg)
 	delete(e.watched, w.cg)
 	e.sorted = nil
+}
+
+// reclaimFor is the reclaim state of a new record of cg: that of old, the
+// record it replaces for a rule change, or the one a reload handed over
+// when it dropped the cgroup's record with its rule, or a new one.
+func (e *Engine) reclaimFor(cg string, old *watched) *action.CgroupReclaim {
+	if old != nil && old.reclaim != nil {
+		return old.reclaim
+	}
+	if cr := e.handover[cg]; cr != nil {
+		return cr
+	}
+	return &action.CgroupReclaim{}
 }
 
 func (e *Engine) name(w *watched) string {

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/memrelief/memrelief/internal/action"
 	"github.com/memrelief/memrelief/internal/cgroupfs"
 	"github.com/memrelief/memrelief/internal/dropin"
 	"github.com/memrelief/memrelief/internal/kube"
@@ -32,7 +33,7 @@ func (e *Engine) scan(ctx context.Context, now time.Time) {
 	}
 	if e.pol.Node != nil {
 		if e.node == nil || e.node.rule.Name != e.pol.Node.Name {
-			e.node = &watched{rule: e.pol.Node, st: NewState()}
+			e.node = &watched{rule: e.pol.Node, st: NewState(), reclaim: e.reclaimFor("", e.node)}
 		} else {
 			e.node.rule = e.pol.Node
 		}
@@ -93,7 +94,9 @@ func (e *Engine) scan(ctx context.Context, now time.Time) {
 			fresh = append(fresh, candidate{cg: cg, own: own, rule: rule, rank: admitRank(cg)})
 		case w.rule.Name != rule.Name:
 			e.drop(w, "rule changed to "+rule.Name)
+			old := w
 			w = e.newWatched(cg, own, rule)
+			w.reclaim = e.reclaimFor(cg, old)
 		default:
 			w.rule = rule // same rule, maybe new thresholds after a reload
 			if w.pod == "" {
@@ -255,7 +258,7 @@ func (e *Engine) reportLeftOut(leftOut []string) {
 
 func (e *Engine) newWatched(cg string, own systemd.Ownership, rule *policy.Rule) *watched {
 	w := &watched{cg: cg, unit: own.Unit, owner: own.Unit, delegatedBy: own.DelegatedBy, units: own.Units,
-		rule: rule, st: NewState(), pod: e.podName(cg)}
+		rule: rule, st: NewState(), pod: e.podName(cg), reclaim: e.reclaimFor(cg, nil)}
 	if e.cfg.Units == nil {
 		w.owner = "" // named, but nobody confirmed it; and nothing to act through
 	}
@@ -373,12 +376,15 @@ func (e *Engine) Reload(ctx context.Context) {
 	e.reclaimer.SetNodeBudget(uint64(p.Daemon.ReclaimBudget))
 	// Actions read it as they act: the next one obeys the new policy.
 	e.dry.Store(e.dryUnder(p))
+	e.handover = map[string]*action.CgroupReclaim{}
 	for _, w := range e.watched {
 		if _, ok := p.Rule(w.rule.Name); !ok {
+			e.handover[w.cg] = w.reclaim
 			e.drop(w, "rule "+w.rule.Name+" removed from the policy")
 		}
 	}
 	e.scan(ctx, e.cfg.Now())
+	e.handover = nil
 	e.emit(report.Event{Kind: report.PolicyLoaded, Priority: report.Notice,
 		Message: "policy reloaded from " + p.Source + ": " + e.Status(), Fields: map[string]string{report.FieldPolicy: p.Source}})
 }
