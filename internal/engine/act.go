@@ -409,7 +409,9 @@ func (e *Engine) dispatch(w *watched, d Decision, acts []*policy.Action, now tim
 			w.rate.reclaiming = true
 		}
 	}
-	j := &job{w: w, cg: w.cg, reclaim: w.reclaim, hook: e.levelEvent(w, d),
+	hook := e.levelEvent(w, d)
+	hook.Time = now // emit stamps its own copy; the hook's payload needs one too
+	j := &job{w: w, cg: w.cg, reclaim: w.reclaim, hook: hook,
 		level: w.st.Level, entered: w.st.EnteredAt, woke: w.wokeAt, now: now}
 	e.pool.run(func(ctx context.Context) func() {
 		var results []func()

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -732,6 +733,53 @@ func TestEngineBoundsWatchedCgroups(t *testing.T) {
 	said = h.warnings("max_cgroups")
 	if len(said) != 2 || !strings.Contains(said[1], "watched again") {
 		t.Fatalf("after the churn: %q", said)
+	}
+}
+
+// A hook gets the level's event on its stdin, stamped with the time of the
+// decision, as the journal's copy is.
+func TestEngineHookPayloadHasTheDecisionsTime(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "payload.json")
+	hookPolicy := `
+[daemon]
+interval = "2s"
+state_dir = "/run/memrelief"
+
+[[rule]]
+name = "pods"
+units = ["kubepods-burstable-pod*.slice"]
+
+[[rule.level]]
+name = "elevated"
+enter.all = ["slab_reclaimable >= 64M"]
+exit.any = ["slab_reclaimable < 32M"]
+dwell = "0s"
+
+[[rule.level.action]]
+type = "exec"
+command = ["/bin/sh", "-c", "cat > ` + out + `"]
+timeout = "10s"
+`
+	h := newHarness(t, hookPolicy, false)
+	h.tickAt(0)
+	h.tickAt(2)
+	data, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatalf("the hook wrote no payload: %v (events %+v)", err, h.events(report.ActionTaken, "exec"))
+	}
+	var p struct {
+		Event string `json:"event"`
+		Time  string `json:"time"`
+	}
+	if err := json.Unmarshal(data, &p); err != nil {
+		t.Fatalf("payload %q: %v", data, err)
+	}
+	lc := h.events(report.LevelChanged, "")
+	if len(lc) == 0 {
+		t.Fatal("no level change")
+	}
+	if want := lc[0].Time.UTC().Format(time.RFC3339Nano); p.Event != string(report.LevelChanged) || p.Time != want {
+		t.Fatalf("hook payload event %q at %q; want %q at %q, the level change's", p.Event, p.Time, report.LevelChanged, want)
 	}
 }
 
