@@ -395,8 +395,6 @@ func parseSize(s string) (int64, error) {
 	return v * mult, nil
 }
 
-// psiProbe arms a trigger the way memrelief does and says what happened, so a
-// scenario can tell "triggers unusable here" from "no pressure".
 // unmark removes the attributes systemd marks a delegated cgroup with, so a
 // scenario can see what memrelief learns of a Delegate=yes unit from
 // systemd alone; it says which of them systemd had set.
@@ -416,6 +414,8 @@ func unmark(dir string, out io.Writer) error {
 	return nil
 }
 
+// psiProbe arms a trigger the way memrelief does and says what happened, so a
+// scenario can tell "triggers unusable here" from "no pressure".
 func psiProbe(o options) error {
 	if o.file == "" {
 		return errors.New("psi-probe needs -file")

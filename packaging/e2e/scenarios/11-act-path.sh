@@ -43,6 +43,9 @@ enabled = false
 [[rule]]
 name = "act"
 units = ["$U"]
+# c): the cgroup named like $U in the Delegate=yes unit's subtree is watched
+# through its path (by name it is not the system's unit, and not matched).
+paths = ["system.slice/e2e-deleg.service/app.slice/*"]
 
 [[rule.level]]
 name = "elevated"
@@ -155,8 +158,10 @@ for _ in $(seq 1 20); do [ -d "$sub" ] && break; sleep 0.5; done
 # Without systemd's marks on the cgroup (which the packaged unit may not be
 # able to read), memrelief must learn of the delegation from systemd's
 # Delegate property: removed before anything below the unit exists.
-marks=$(/usr/local/bin/loadgen unmark -file "$sub" | grep delegate= | tr '\n' ' ') || fail "could not remove the delegation marks"
-figure delegate_marks_systemd_set "$marks"
+marks=$(/usr/local/bin/loadgen unmark -file "$sub") || fail "could not remove the delegation marks: $marks"
+figure delegate_marks_systemd_set "$(echo "$marks" | tr '\n' ' ')"
+left=$(/usr/local/bin/loadgen unmark -file "$sub" | grep -v '=absent$' | grep delegate=)
+[ -z "$left" ] || fail "delegation marks still there: $left"
 mkdir -p "$sub/payload"
 echo "$(systemctl show -P MainPID e2e-deleg.service)" >"$sub/payload/cgroup.procs" || fail "could not move the delegate's process into a leaf"
 echo +memory >"$sub/cgroup.subtree_control" || fail "could not enable memory in the delegated subtree"
@@ -180,7 +185,7 @@ sleep 6
 [ -z "$(dropins)" ] || fail "drop-ins on the system's $U: $(dropins)"
 acts=$(journal_since "$since" | jq -r 'select(.ACTION == "unit_property") | .MESSAGE' | head -n 3)
 [ -z "$acts" ] || fail "unit_property acted: $acts"
-why=$(journal_since "$since" | jq -r 'select(.MESSAGE | contains("not possible")) | .MESSAGE' | grep "app.slice/$U" | head -n 1)
+why=$(journal_since "$since" | jq -r 'select((.MESSAGE | type) == "string" and (.MESSAGE | contains("not possible"))) | .MESSAGE' | grep "app.slice/$U" | head -n 1)
 figure delegated_refusal "$why"
 case "$why" in
 *"subtree e2e-deleg.service delegates"*) ;;
