@@ -78,11 +78,15 @@ func (s *SystemdUnits) Unit(ctx context.Context, unit string) (systemd.UnitState
 	}
 	st.ControlGroup, _ = p.Value.Value().(string)
 	// Only services and scopes can delegate (systemd refuses it for the
-	// other types): one round trip less for every slice.
+	// other types): one round trip less for every slice. Both have the
+	// property: failing to read it is failing to know the owner, not a no
+	// (the answer is cached as long as the cgroup lives).
 	if typ == "Service" || typ == "Scope" {
-		if p, err := s.Conn.GetUnitTypePropertyContext(ctx, unit, typ, "Delegate"); err == nil {
-			st.Delegate, _ = p.Value.Value().(bool)
+		p, err := s.Conn.GetUnitTypePropertyContext(ctx, unit, typ, "Delegate")
+		if err != nil {
+			return st, fmt.Errorf("read Delegate of %s: %w", unit, err)
 		}
+		st.Delegate, _ = p.Value.Value().(bool)
 	}
 	return st, nil
 }

@@ -50,10 +50,16 @@ type Ownership struct {
 // user@UID.service) can create ".../app.slice/postgresql.service". A unit
 // is trusted for a path component only when systemd confirms that the unit
 // of that name has exactly that cgroup (its ControlGroup property); without
-// systemd on D-Bus, only when no ancestor is known to delegate: a
-// user@.service, a unit whose Delegate property systemd reports true, or a
-// cgroup systemd marked with the trusted.delegate or user.delegate extended
-// attribute.
+// systemd on D-Bus, only when no ancestor is known to delegate. Below a unit
+// that delegates, no name is a system unit: a user@.service, a unit whose
+// Delegate property systemd reports true, or one whose cgroup systemd marked
+// with the trusted.delegate or user.delegate extended attribute (all there
+// is to go by without systemd on D-Bus).
+//
+// A unit's Delegate= cannot change while it runs (systemd takes it only
+// when a transient unit is made, or from the unit file at start), and a
+// restart makes its cgroup anew; an answer is kept while the cgroup's
+// directory stays, so a walk that misses a restart keeps the old one.
 type Owners struct {
 	// Marked are the hierarchies where systemd marks a delegated cgroup
 	// with the attributes: the cgroup2 tree, or on hybrid and legacy hosts
