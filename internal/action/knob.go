@@ -186,6 +186,32 @@ func (k *Knobs) IDs() []string {
 	return out
 }
 
+// Record is what an intent record on disk says of a knob.
+type Record struct {
+	Knob          KnobSpec
+	Original, Set uint64
+}
+
+// Recorded lists the intent records on disk, sorted by ID: the knobs
+// managed now, and those a previous run left that this one could not
+// rebuild (kept for the next start). What it lists is what is not undone.
+func (k *Knobs) Recorded() ([]Record, error) {
+	names, err := k.Records.List(intentPrefix)
+	if err != nil {
+		return nil, fmt.Errorf("list intent records: %w", err)
+	}
+	var out []Record
+	for _, name := range names {
+		var in intent
+		if ok, err := k.Records.Load(name, &in); err != nil || !ok || in.Knob.Kind == "" {
+			continue // recovery sets such a record aside; it names no knob
+		}
+		out = append(out, Record{Knob: in.Knob, Original: in.Original, Set: in.Set})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Knob.ID() < out[j].Knob.ID() })
+	return out, nil
+}
+
 // Specs lists the managed knobs' specs, sorted by ID.
 func (k *Knobs) Specs() []KnobSpec {
 	k.mu.Lock()
@@ -319,8 +345,9 @@ func (k *Knobs) write(ctx context.Context, knob Knob, in *intent, v uint64, m Mo
 	if err != nil {
 		after = v
 	}
-	// A published intent is never changed in place: Managed reads it
-	// under the lock only, from the loop, while this runs on a worker.
+	// A published intent is never changed in place: the loop reads one
+	// (Managed) after the lock that found it is released, while this runs
+	// on a worker; a fresh copy is published instead.
 	done := next
 	done.Set, done.Pending = after, nil
 	k.put(id, &done)

@@ -249,12 +249,32 @@ func TestEngineShutdownSaysWhatItCouldNotUndo(t *testing.T) {
 	h.eng.shutdown()
 	stopped := h.events(report.Stopped, "")
 	if len(stopped) != 1 || stopped[0].Priority != report.Warning ||
-		!strings.Contains(stopped[0].Message, "2 of its changes could not be undone") || !strings.Contains(stopped[0].Message, "MemoryHigh") {
-		t.Fatalf("stop events: %+v; want a warning naming the two properties left", stopped)
+		!strings.Contains(stopped[0].Message, "2 of its changes could not be undone: MemoryHigh of "+podUnit+" 500M (was infinity), MemoryLow of ") ||
+		!strings.Contains(stopped[0].Message, filepath.Join(h.roots.Run, "memrelief")) {
+		t.Fatalf("stop events: %+v; want a warning naming the two properties left, their originals and where their records are", stopped)
 	}
 	records, _ := filepath.Glob(filepath.Join(h.roots.Run, "memrelief", "knob-unit*"))
 	if len(records) != 2 {
 		t.Fatalf("intent records after the failed restores: %v; want both kept", records)
+	}
+
+	// A record a previous run left, which this one cannot rebuild (no
+	// systemd to ask): not managed, and not undone either.
+	h = newHarness(t, graduatedPolicy, false)
+	dir := filepath.Join(h.roots.Run, "memrelief")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	rec := `{"knob":{"kind":"unit_property","unit":"app.service","name":"MemoryHigh"},"original":18446744073709551615,"set":524288000}`
+	if err := os.WriteFile(filepath.Join(dir, "knob-unit_property-app.service-MemoryHigh.json"), []byte(rec), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h.eng.recover(context.Background())
+	h.tickAt(0)
+	h.eng.shutdown()
+	stopped = h.events(report.Stopped, "")
+	if len(stopped) != 1 || !strings.Contains(stopped[0].Message, "1 of its changes could not be undone: MemoryHigh of app.service 500M (was infinity)") {
+		t.Fatalf("stop events with a record kept from a previous run: %+v", stopped)
 	}
 }
 

@@ -197,6 +197,9 @@ type Engine struct {
 	// walk can wait), treeDirty whether one changed since the last walk.
 	tree                   treeWatcher
 	treeWatched, treeDirty bool
+	// recordsDir holds the knobs' intent records (daemon.state_dir at start;
+	// a reload does not move them).
+	recordsDir string
 	// handover holds, during a reload's scan, the reclaim state of the
 	// records the reload dropped with their rule: a rule renamed or
 	// replaced must not begin a cgroup's budget again (reclaimFor).
@@ -271,7 +274,8 @@ func New(cfg Config) *Engine {
 	e.sys = &action.Live{Cgroups: cgroupfs.NewReader(cfg.Layout), Proc: cfg.Roots.Proc, UnitAPI: cfg.Units, Dry: e.dry.Load}
 	e.reclaimer = &action.Reclaimer{Sys: e.sys}
 	e.reclaimer.SetNodeBudget(uint64(cfg.Policy.Daemon.ReclaimBudget))
-	e.knobs = &action.Knobs{Records: state.Store{Dir: stateDir(cfg.Roots, cfg.Policy.Daemon.StateDir)}, Build: e.buildKnob}
+	e.recordsDir = stateDir(cfg.Roots, cfg.Policy.Daemon.StateDir)
+	e.knobs = &action.Knobs{Records: state.Store{Dir: e.recordsDir}, Build: e.buildKnob}
 	e.targets = map[string]*target{}
 	e.kinds = kinds()
 	e.pool = newPool()
@@ -494,16 +498,36 @@ func (e *Engine) shutdown() {
 	e.pool = newPool()
 	e.undoAll("memrelief is stopping")
 	e.saveAll(5 * time.Second)
+	e.emit(e.stoppedEvent())
+}
+
+// stoppedEvent says the daemon stopped, and what it could not undo: the
+// knobs whose intent records remain, which the next start puts back. Not
+// the same as undone, and an operator stopping memrelief for good needs to
+// know.
+func (e *Engine) stoppedEvent() report.Event {
 	ev := report.Event{Kind: report.Stopped, Priority: report.Notice, Message: "memrelief stopped; its changes are undone"}
-	if left := e.knobs.IDs(); len(left) > 0 && e.cfg.Observer == "" {
-		// Their intent records stay, and recovery at the next start puts
-		// them back: not the same as undone, and an operator stopping
-		// memrelief for good needs to know.
-		ev.Priority = report.Warning
-		ev.Message = fmt.Sprintf("memrelief stopped; %d of its changes could not be undone (%s): their records are kept in %s, and the next start puts them back",
-			len(left), strings.Join(left, ", "), stateDir(e.cfg.Roots, e.pol.Daemon.StateDir))
+	if e.cfg.Observer != "" {
+		return ev // it changed nothing; the records are another memrelief's
 	}
-	e.emit(ev)
+	left, err := e.knobs.Recorded()
+	if err != nil {
+		ev.Priority = report.Warning
+		ev.Message = "memrelief stopped; whether its changes are undone is not known: " + err.Error()
+		return ev
+	}
+	if len(left) == 0 {
+		return ev
+	}
+	var what []string
+	for _, r := range left {
+		name, _ := knobNames(r.Knob)
+		what = append(what, fmt.Sprintf("%s %s (was %s)", name, fmtKnob(r.Knob, r.Set), fmtKnob(r.Knob, r.Original)))
+	}
+	ev.Priority = report.Warning
+	ev.Message = fmt.Sprintf("memrelief stopped; %d of its changes could not be undone: %s. Their records are kept in %s; start memrelief again to put them back",
+		len(left), strings.Join(what, ", "), e.recordsDir)
+	return ev
 }
 
 // Tick samples and decides once, and starts the actions decided; it never
