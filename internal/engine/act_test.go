@@ -849,3 +849,44 @@ func TestEngineRuleChangeKeepsTheCgroupsReclaimBudget(t *testing.T) {
 		t.Fatalf("reclaims after another rule took the cgroup: %+v; want the third skipped", rc)
 	}
 }
+
+// The hand-over waits for a walk that works: a reload whose walk failed
+// still gives the cgroup its budget when the next walk finds it.
+func TestEngineReclaimHandOverOutlivesAFailedWalk(t *testing.T) {
+	spend := strings.Replace(testPolicy, `dwell = "10s"`, `dwell = "0s"`, 1)
+	spend = strings.Replace(spend, `budget_per_minute = "256M"`, `budget_per_minute = "16M"`, 1)
+	h := newHarness(t, spend, false)
+	h.tickAt(0)
+	pfile := filepath.Join(h.roots.Etc, "memrelief", "policy.toml")
+	if err := os.MkdirAll(filepath.Dir(pfile), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(pfile, []byte(strings.Replace(spend, `name = "pods"`, `name = "pods-renamed"`, 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	root := h.roots.Cgroup
+	if err := os.Rename(root, root+".away"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(root, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h.eng.Reload(context.Background())
+	if len(h.warnings("list cgroups")) != 1 {
+		t.Fatal("the reload's walk did not fail")
+	}
+	if err := os.Remove(root); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(root+".away", root); err != nil {
+		t.Fatal(err)
+	}
+	h.tickAt(12) // RescanEvery after the failed walk
+	if w := h.eng.watched[podSlice]; w == nil || w.rule.Name != "pods-renamed" {
+		t.Fatal("the pod slice is not watched again under the renamed rule")
+	}
+	rc := h.events(report.ActionTaken, "reclaim")
+	if len(rc) != 2 || rc[1].Fields[report.FieldResult] != report.ResultSkipped {
+		t.Fatalf("reclaims: %+v; want the second skipped, the minute's 16M spent before the reload", rc)
+	}
+}

@@ -200,8 +200,8 @@ type Engine struct {
 	// recordsDir holds the knobs' intent records (daemon.state_dir at start;
 	// a reload does not move them).
 	recordsDir string
-	// handover holds, during a reload's scan, the reclaim state of the
-	// records the reload dropped with their rule: a rule renamed or
+	// handover holds, until the next walk that works, the reclaim state of
+	// the records a reload dropped with their rule: a rule renamed or
 	// replaced must not begin a cgroup's budget again (reclaimFor).
 	handover map[string]*action.CgroupReclaim
 	// status is the last STATUS sent to systemd, pinged when the last

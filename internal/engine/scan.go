@@ -121,6 +121,7 @@ func (e *Engine) scan(ctx context.Context, now time.Time) {
 	for _, c := range fresh {
 		keep(e.newWatched(c.cg, c.own, c.rule))
 	}
+	e.handover = nil // taken, or its cgroups left the policy or the tree
 	for _, w := range e.watched {
 		if w.seen != e.scanGen {
 			e.drop(w, "cgroup removed")
@@ -376,15 +377,16 @@ func (e *Engine) Reload(ctx context.Context) {
 	e.reclaimer.SetNodeBudget(uint64(p.Daemon.ReclaimBudget))
 	// Actions read it as they act: the next one obeys the new policy.
 	e.dry.Store(e.dryUnder(p))
-	e.handover = map[string]*action.CgroupReclaim{}
 	for _, w := range e.watched {
 		if _, ok := p.Rule(w.rule.Name); !ok {
+			if e.handover == nil {
+				e.handover = map[string]*action.CgroupReclaim{}
+			}
 			e.handover[w.cg] = w.reclaim
 			e.drop(w, "rule "+w.rule.Name+" removed from the policy")
 		}
 	}
 	e.scan(ctx, e.cfg.Now())
-	e.handover = nil
 	e.emit(report.Event{Kind: report.PolicyLoaded, Priority: report.Notice,
 		Message: "policy reloaded from " + p.Source + ": " + e.Status(), Fields: map[string]string{report.FieldPolicy: p.Source}})
 }
