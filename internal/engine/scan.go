@@ -94,9 +94,7 @@ func (e *Engine) scan(ctx context.Context, now time.Time) {
 			fresh = append(fresh, candidate{cg: cg, own: own, rule: rule, rank: admitRank(cg)})
 		case w.rule.Name != rule.Name:
 			e.drop(w, "rule changed to "+rule.Name)
-			old := w
-			w = e.newWatched(cg, own, rule)
-			w.reclaim = e.reclaimFor(cg, old)
+			w = e.newWatched(cg, own, rule, w)
 		default:
 			w.rule = rule // same rule, maybe new thresholds after a reload
 			if w.pod == "" {
@@ -119,7 +117,7 @@ func (e *Engine) scan(ctx context.Context, now time.Time) {
 		fresh = fresh[:room]
 	}
 	for _, c := range fresh {
-		keep(e.newWatched(c.cg, c.own, c.rule))
+		keep(e.newWatched(c.cg, c.own, c.rule, nil))
 	}
 	e.handover = nil // taken, or its cgroups left the policy or the tree
 	for _, w := range e.watched {
@@ -257,9 +255,11 @@ func (e *Engine) reportLeftOut(leftOut []string) {
 	e.emit(report.Event{Kind: report.Problem, Priority: report.Warning, Message: msg, Fields: map[string]string{report.FieldError: msg}})
 }
 
-func (e *Engine) newWatched(cg string, own systemd.Ownership, rule *policy.Rule) *watched {
+// newWatched makes and registers the record of cg; old is the record it
+// replaces for a rule change, nil for a cgroup not watched before.
+func (e *Engine) newWatched(cg string, own systemd.Ownership, rule *policy.Rule, old *watched) *watched {
 	w := &watched{cg: cg, unit: own.Unit, owner: own.Unit, delegatedBy: own.DelegatedBy, units: own.Units,
-		rule: rule, st: NewState(), pod: e.podName(cg), reclaim: e.reclaimFor(cg, nil)}
+		rule: rule, st: NewState(), pod: e.podName(cg), reclaim: e.reclaimFor(cg, old)}
 	if e.cfg.Units == nil {
 		w.owner = "" // named, but nobody confirmed it; and nothing to act through
 	}
