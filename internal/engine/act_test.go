@@ -434,7 +434,6 @@ timeout = "60s"
 // memrelief changed); reloading with dry_run = false starts them again.
 func TestEngineReloadFlipsDryRunBothWays(t *testing.T) {
 	h := newHarness(t, testPolicy, false)
-	pfile := filepath.Join(h.roots.Etc, "memrelief", "policy.toml")
 	reclaimFile := filepath.Join(h.roots.Cgroup, podSlice, "memory.reclaim")
 	writes := func() string {
 		data, _ := os.ReadFile(reclaimFile)
@@ -443,12 +442,7 @@ func TestEngineReloadFlipsDryRunBothWays(t *testing.T) {
 	}
 	load := func(dry bool) {
 		t.Helper()
-		text := strings.Replace(testPolicy, "[daemon]\n", fmt.Sprintf("[daemon]\ndry_run = %v\n", dry), 1)
-		os.MkdirAll(filepath.Dir(pfile), 0o755)
-		if err := os.WriteFile(pfile, []byte(text), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		h.eng.Reload(context.Background())
+		h.reload(strings.Replace(testPolicy, "[daemon]\n", fmt.Sprintf("[daemon]\ndry_run = %v\n", dry), 1))
 	}
 	h.tickAt(0)
 	h.tickAt(10)
@@ -803,27 +797,26 @@ timeout = "10s"
 	}
 }
 
+// spendingPolicy is testPolicy entering at once, with a reclaim budget of
+// 16M a minute that its first reclaim spends.
+func spendingPolicy() string {
+	p := strings.Replace(testPolicy, `dwell = "10s"`, `dwell = "0s"`, 1)
+	return strings.Replace(p, `budget_per_minute = "256M"`, `budget_per_minute = "16M"`, 1)
+}
+
 // A reload that gives a cgroup another rule makes its record anew; the
 // reclaim budget and the in-flight write are the cgroup's, and stay: the
 // new record does not begin the minute's budget again.
 func TestEngineRuleChangeKeepsTheCgroupsReclaimBudget(t *testing.T) {
-	spend := strings.Replace(testPolicy, `dwell = "10s"`, `dwell = "0s"`, 1)
-	spend = strings.Replace(spend, `budget_per_minute = "256M"`, `budget_per_minute = "16M"`, 1)
+	spend := spendingPolicy()
 	h := newHarness(t, spend, false)
 	h.tickAt(0)
 	rc := h.events(report.ActionTaken, "reclaim")
 	if len(rc) != 1 || rc[0].Fields[report.FieldResult] == report.ResultSkipped {
 		t.Fatalf("first reclaim: %+v", rc)
 	}
-	pfile := filepath.Join(h.roots.Etc, "memrelief", "policy.toml")
-	if err := os.MkdirAll(filepath.Dir(pfile), 0o755); err != nil {
-		t.Fatal(err)
-	}
 	renamed := strings.Replace(spend, `name = "pods"`, `name = "pods-renamed"`, 1)
-	if err := os.WriteFile(pfile, []byte(renamed), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	h.eng.Reload(context.Background())
+	h.reload(renamed)
 	h.tickAt(2)
 	if w := h.eng.watched[podSlice]; w == nil || w.rule.Name != "pods-renamed" {
 		t.Fatal("the pod slice is not watched under the renamed rule")
@@ -835,11 +828,7 @@ func TestEngineRuleChangeKeepsTheCgroupsReclaimBudget(t *testing.T) {
 	// A rule put first now matches the cgroup, the old one staying: the
 	// walk makes the record anew.
 	rules := strings.Index(renamed, "[[rule]]")
-	first := renamed[:rules] + strings.Replace(renamed[rules:], `name = "pods-renamed"`, `name = "first"`, 1) + "\n" + renamed[rules:]
-	if err := os.WriteFile(pfile, []byte(first), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	h.eng.Reload(context.Background())
+	h.reload(renamed[:rules] + strings.Replace(renamed[rules:], `name = "pods-renamed"`, `name = "first"`, 1) + "\n" + renamed[rules:])
 	h.tickAt(4)
 	if w := h.eng.watched[podSlice]; w == nil || w.rule.Name != "first" {
 		t.Fatal("the pod slice is not watched under the rule put first")
@@ -853,34 +842,15 @@ func TestEngineRuleChangeKeepsTheCgroupsReclaimBudget(t *testing.T) {
 // The hand-over waits for a walk that works: a reload whose walk failed
 // still gives the cgroup its budget when the next walk finds it.
 func TestEngineReclaimHandOverOutlivesAFailedWalk(t *testing.T) {
-	spend := strings.Replace(testPolicy, `dwell = "10s"`, `dwell = "0s"`, 1)
-	spend = strings.Replace(spend, `budget_per_minute = "256M"`, `budget_per_minute = "16M"`, 1)
+	spend := spendingPolicy()
 	h := newHarness(t, spend, false)
 	h.tickAt(0)
-	pfile := filepath.Join(h.roots.Etc, "memrelief", "policy.toml")
-	if err := os.MkdirAll(filepath.Dir(pfile), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(pfile, []byte(strings.Replace(spend, `name = "pods"`, `name = "pods-renamed"`, 1)), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	root := h.roots.Cgroup
-	if err := os.Rename(root, root+".away"); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(root, nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	h.eng.Reload(context.Background())
+	restore := h.unlistRoot()
+	h.reload(strings.Replace(spend, `name = "pods"`, `name = "pods-renamed"`, 1))
 	if len(h.warnings("list cgroups")) != 1 {
 		t.Fatal("the reload's walk did not fail")
 	}
-	if err := os.Remove(root); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(root+".away", root); err != nil {
-		t.Fatal(err)
-	}
+	restore()
 	h.tickAt(12) // RescanEvery after the failed walk
 	if w := h.eng.watched[podSlice]; w == nil || w.rule.Name != "pods-renamed" {
 		t.Fatal("the pod slice is not watched again under the renamed rule")

@@ -113,6 +113,42 @@ func (h *harness) tickAt(sec int) {
 	h.eng.Settle()
 }
 
+// reload writes text as the policy file and reloads it, as SIGHUP does.
+func (h *harness) reload(text string) {
+	h.t.Helper()
+	pfile := filepath.Join(h.roots.Etc, "memrelief", "policy.toml")
+	if err := os.MkdirAll(filepath.Dir(pfile), 0o755); err != nil {
+		h.t.Fatal(err)
+	}
+	if err := os.WriteFile(pfile, []byte(text), 0o644); err != nil {
+		h.t.Fatal(err)
+	}
+	h.eng.Reload(context.Background())
+}
+
+// unlistRoot makes the cgroup root impossible to list, a file where its
+// directory was (open cgroup files keep reading through the moved
+// directory), until the returned function puts it back.
+func (h *harness) unlistRoot() (restore func()) {
+	h.t.Helper()
+	root := h.roots.Cgroup
+	if err := os.Rename(root, root+".away"); err != nil {
+		h.t.Fatal(err)
+	}
+	if err := os.WriteFile(root, nil, 0o644); err != nil {
+		h.t.Fatal(err)
+	}
+	return func() {
+		h.t.Helper()
+		if err := os.Remove(root); err != nil {
+			h.t.Fatal(err)
+		}
+		if err := os.Rename(root+".away", root); err != nil {
+			h.t.Fatal(err)
+		}
+	}
+}
+
 func (h *harness) events(kind report.Kind, action string) []report.Event {
 	var out []report.Event
 	for _, e := range h.rec.Events() {
@@ -312,9 +348,6 @@ func TestEngineVanishedCgroup(t *testing.T) {
 func TestEngineReload(t *testing.T) {
 	h := newHarness(t, testPolicy, false)
 	pfile := filepath.Join(h.roots.Etc, "memrelief", "policy.toml")
-	if err := os.MkdirAll(filepath.Dir(pfile), 0o755); err != nil {
-		t.Fatal(err)
-	}
 	h.tickAt(0)
 	h.tickAt(10)
 	if h.vfs() != "150" {
@@ -324,10 +357,7 @@ func TestEngineReload(t *testing.T) {
 	// A broken policy is rejected as a whole, with its location; the old
 	// one stays in force.
 	broken := strings.Replace(testPolicy, `cooldown = "30s"`, `cooldown = "30 parsecs"`, 1)
-	if err := os.WriteFile(pfile, []byte(broken), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	h.eng.Reload(context.Background())
+	h.reload(broken)
 	rej := h.events(report.PolicyRejected, "")
 	if len(rej) != 1 || !strings.Contains(rej[0].Message, pfile+":") || !strings.Contains(rej[0].Message, "cooldown") {
 		t.Fatalf("rejection: %+v", rej)
@@ -339,10 +369,7 @@ func TestEngineReload(t *testing.T) {
 	// A policy without the pods rule: what the rule changed is undone.
 	other := strings.Replace(testPolicy, `name = "pods"`, `name = "services"`, 1)
 	other = strings.Replace(other, `units = ["kubepods-burstable-pod*.slice"]`, `units = ["*.service"]`, 1)
-	if err := os.WriteFile(pfile, []byte(other), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	h.eng.Reload(context.Background())
+	h.reload(other)
 	if len(h.events(report.PolicyLoaded, "")) != 1 {
 		t.Fatal("good policy not loaded")
 	}

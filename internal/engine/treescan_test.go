@@ -114,26 +114,13 @@ func TestEngineWalksSoonAfterAFailedWalk(t *testing.T) {
 	if !h.eng.treeWatched {
 		t.Fatal("the fixture tree is not all watched")
 	}
-	// The root cannot be listed: a file stands where its directory was
-	// (the open cgroup files keep reading through the moved directory).
-	root := h.roots.Cgroup
-	if err := os.Rename(root, root+".away"); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(root, nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	restore := h.unlistRoot()
 	h.eng.treeDirty = true // as Run does on the watcher's signal
 	h.tickAt(4)
 	if said := h.warnings("list cgroups"); len(said) != 1 {
 		t.Fatalf("warnings of the failed walk: %q; want one", said)
 	}
-	if err := os.Remove(root); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(root+".away", root); err != nil {
-		t.Fatal(err)
-	}
+	restore()
 	pod := "kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod9999.slice"
 	h.addPodCopy(pod)
 	h.tickAt(4 + 9)
